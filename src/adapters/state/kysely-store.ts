@@ -1,0 +1,138 @@
+import Database from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Generated } from 'kysely';
+import pg from 'pg';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { auditHash, GENESIS_HASH, type AuditEntry, type AuditEntryInput, type AuditSource } from '../../domain/audit.ts';
+import type { StateStore } from '../../ports/state-store.ts';
+import { migrations } from './migrations.ts';
+
+interface AuditRow {
+  id: number;
+  at: string;
+  source: string;
+  actor: string;
+  channel: string;
+  command: string;
+  text: string;
+  outcome: string;
+  detail: Generated<string>;
+  prev_hash: string;
+  hash: string;
+}
+
+interface Tables {
+  audit_log: AuditRow;
+}
+
+// Any constant works; it only has to be the same for every replica sharing the database.
+const AUDIT_LOCK_KEY = 0x64725f61;
+
+/** Opens the state store named by DR_STATE (a SQLite path or a postgres:// URL) and brings its schema up to date. */
+export async function openStateStore(location: string, now: () => Date = () => new Date()): Promise<StateStore> {
+  const kind = /^postgres(ql)?:\/\//.test(location) ? 'postgres' : 'sqlite';
+  const db = new Kysely<Tables>({ dialect: kind === 'postgres' ? postgresDialect(location) : sqliteDialect(location) });
+  try {
+    await migrate(db);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return new KyselyStateStore(db, kind, now);
+}
+
+function sqliteDialect(file: string): SqliteDialect {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const database = new Database(file);
+  database.pragma('journal_mode = WAL');
+  database.pragma('busy_timeout = 5000');
+  database.pragma('synchronous = NORMAL');
+  return new SqliteDialect({ database });
+}
+
+function postgresDialect(url: string): PostgresDialect {
+  const pool = new pg.Pool({ connectionString: url, max: 5, connectionTimeoutMillis: 5_000 });
+  // An idle client losing its server must not crash the bot; the next query reports it.
+  pool.on('error', () => {});
+  return new PostgresDialect({ pool });
+}
+
+async function migrate(db: Kysely<Tables>): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    migrationTableName: 'dr_migrations',
+    migrationLockTableName: 'dr_migrations_lock',
+  });
+  const { error } = await migrator.migrateToLatest();
+  if (error) throw error;
+}
+
+class KyselyStateStore implements StateStore {
+  constructor(
+    private readonly db: Kysely<Tables>,
+    readonly kind: 'sqlite' | 'postgres',
+    private readonly now: () => Date,
+  ) {}
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  async appendAudit(input: AuditEntryInput): Promise<AuditEntry> {
+    return this.db.transaction().execute(async (trx) => {
+      if (this.kind === 'postgres') await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`.execute(trx);
+      const last = await trx
+        .selectFrom('audit_log')
+        .select(['id', 'hash'])
+        .orderBy('id', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      const unhashed = {
+        id: (last?.id ?? 0) + 1,
+        at: this.now().toISOString(),
+        source: input.source,
+        actor: input.actor,
+        channel: input.channel,
+        command: input.command,
+        text: input.text,
+        outcome: input.outcome,
+        detail: input.detail ?? {},
+      };
+      const prevHash = last?.hash ?? GENESIS_HASH;
+      const entry: AuditEntry = { ...unhashed, prevHash, hash: auditHash(prevHash, unhashed) };
+      await trx
+        .insertInto('audit_log')
+        .values({ ...unhashed, detail: JSON.stringify(entry.detail), prev_hash: prevHash, hash: entry.hash })
+        .execute();
+      return entry;
+    });
+  }
+
+  async listAudit(options: { afterId?: number; limit?: number } = {}): Promise<AuditEntry[]> {
+    const rows = await this.db
+      .selectFrom('audit_log')
+      .selectAll()
+      .where('id', '>', options.afterId ?? 0)
+      .orderBy('id', 'asc')
+      .limit(options.limit ?? 10_000)
+      .execute();
+    return rows.map((row) => ({
+      id: Number(row.id),
+      at: row.at,
+      source: row.source as AuditSource,
+      actor: row.actor,
+      channel: row.channel,
+      command: row.command,
+      text: row.text,
+      outcome: row.outcome,
+      detail: JSON.parse(row.detail) as Record<string, unknown>,
+      prevHash: row.prev_hash,
+      hash: row.hash,
+    }));
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}
