@@ -33,6 +33,7 @@ export function toDrError(error: unknown): DrError {
 
 /** Short text of any thrown value, for logs and probe reasons (never for secrets-bearing errors). */
 export function errorText(error: unknown): string {
+  if (error instanceof DrError) return error.userMessage;
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
     return typeof code === 'string' && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;

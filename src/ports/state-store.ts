@@ -7,7 +7,7 @@ export interface StateStore {
   ping(): Promise<void>;
   /** Appends one hash-chained audit row; concurrent appends are serialized. */
   appendAudit(entry: AuditEntryInput): Promise<AuditEntry>;
-  /** Audit rows in id order, from `afterId` (exclusive), at most `limit`. */
-  listAudit(options?: { afterId?: number; limit?: number }): Promise<AuditEntry[]>;
+  /** Audit rows after `afterId` (exclusive), at most `limit`, oldest first unless `order` is `desc`. */
+  listAudit(options?: { afterId?: number; limit?: number; order?: 'asc' | 'desc' }): Promise<AuditEntry[]>;
   close(): Promise<void>;
 }

@@ -109,13 +109,13 @@ class KyselyStateStore implements StateStore {
     });
   }
 
-  async listAudit(options: { afterId?: number; limit?: number } = {}): Promise<AuditEntry[]> {
+  async listAudit(options: { afterId?: number; limit?: number; order?: 'asc' | 'desc' } = {}): Promise<AuditEntry[]> {
     const rows = await this.db
       .selectFrom('audit_log')
       .selectAll()
       .where('id', '>', options.afterId ?? 0)
-      .orderBy('id', 'asc')
-      .limit(options.limit ?? 10_000)
+      .orderBy('id', options.order ?? 'asc')
+      .limit(options.limit ?? 1_000_000)
       .execute();
     return rows.map((row) => ({
       id: Number(row.id),

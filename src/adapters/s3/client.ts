@@ -1,0 +1,27 @@
+import { S3Client } from '@aws-sdk/client-s3';
+
+/** Connection settings for one S3 (or S3-compatible) endpoint. */
+export interface S3Settings {
+  region: string;
+  endpoint?: string | undefined;
+  forcePathStyle?: boolean | undefined;
+}
+
+/** An S3 client that streams plain bodies: S3-compatible stores mangle aws-chunked uploads (STACK-NOTES). */
+export function createS3Client(settings: S3Settings): S3Client {
+  return new S3Client({
+    region: settings.region,
+    ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+    forcePathStyle: settings.forcePathStyle ?? Boolean(settings.endpoint),
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 2,
+  });
+}
+
+/** Splits `s3://bucket/some/prefix` into bucket and prefix (no leading or trailing slash). */
+export function parseS3Url(url: string): { bucket: string; prefix: string } {
+  const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+  if (!match?.[1]) throw new Error(`not an s3:// URL: ${url}`);
+  return { bucket: match[1], prefix: (match[2] ?? '').replace(/\/+$/, '') };
+}

@@ -1,0 +1,37 @@
+import { opendir, statfs } from 'node:fs/promises';
+import path from 'node:path';
+import type { DocumentStore, StorageFacts } from '../../ports/dms.ts';
+
+/** The DMS uploads folder on a local filesystem. */
+export class LocalDocumentStore implements DocumentStore {
+  constructor(private readonly root: string) {}
+
+  get location(): string {
+    return this.root;
+  }
+
+  async probe(signal: AbortSignal): Promise<StorageFacts> {
+    const fs = await statfs(this.root).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'ENOENT' ? new Error(`uploads folder ${this.root} does not exist`) : error;
+    });
+    // Same arithmetic as df: blocks reserved for root count as neither used nor available.
+    const used = (fs.blocks - fs.bfree) * fs.bsize;
+    const available = fs.bavail * fs.bsize;
+    const usedPct = used + available === 0 ? 0 : (used / (used + available)) * 100;
+    return { kind: 'local', path: this.root, usedPct, freeBytes: available, fileCount: await countFiles(this.root, signal) };
+  }
+}
+
+async function countFiles(root: string, signal: AbortSignal): Promise<number> {
+  let count = 0;
+  const pending = [root];
+  while (pending.length > 0) {
+    if (signal.aborted) throw signal.reason;
+    const dir = pending.pop() as string;
+    for await (const entry of await opendir(dir)) {
+      if (entry.isDirectory()) pending.push(path.join(dir, entry.name));
+      else if (entry.isFile()) count += 1;
+    }
+  }
+  return count;
+}

@@ -1,0 +1,50 @@
+import type { CommandOutcome } from '../commands/types.ts';
+import type { DrError } from '../domain/errors.ts';
+import { STATE_EMOJI, type StatusReport } from '../domain/status.ts';
+import { errorLines } from '../render/error.ts';
+
+const HEADLINE = { ok: 'healthy', warn: 'degraded', fail: 'failing' } as const;
+
+/** Terminal text for a command's outcome. */
+export function renderOutcome(outcome: CommandOutcome): string {
+  switch (outcome.kind) {
+    case 'help': {
+      const width = Math.max(...outcome.entries.map((e) => e.usage.length));
+      const lines = outcome.entries.map((e) => `  ${e.usage.padEnd(width)}  ${e.summary} (${e.risk})${e.built ? '' : ' [not built yet]'}`);
+      return `dr — disaster recovery for Alphha DMS\n\nUsage: dr COMMAND [--json]\n\n${lines.join('\n')}\n`;
+    }
+    case 'status':
+      return renderStatus(outcome.report);
+    case 'history': {
+      const rows = outcome.entries.map((e) => `#${e.id}  ${e.at}  ${e.source}/${e.actor}  ${JSON.stringify(e.text.slice(0, 60))}  → ${e.outcome}`);
+      const verdict = outcome.verdict
+        ? outcome.verdict.ok
+          ? `\n✅ chain intact: ${outcome.verdict.checked} rows verified`
+          : `\n❌ chain broken at row #${outcome.verdict.badId}: ${outcome.verdict.reason}`
+        : '';
+      return `${rows.join('\n') || 'No actions recorded yet.'}${verdict}\n`;
+    }
+  }
+}
+
+function renderStatus(report: StatusReport): string {
+  const width = Math.max(...report.probes.map((p) => p.title.length));
+  const lines = report.probes.flatMap((p) => [
+    `${STATE_EMOJI[p.state]} ${p.title.padEnd(width)}  ${p.summary}  (${p.ms} ms)`,
+    ...p.details.map((d) => `   ${' '.repeat(width)}  · ${d}`),
+  ]);
+  return `${STATE_EMOJI[report.overall]} ${report.system} is ${HEADLINE[report.overall]}  (${report.at})\n\n${lines.join('\n')}\n`;
+}
+
+/** Terminal text for a refused or failed command. */
+export function renderError(error: DrError): string {
+  const { message, suggestion } = errorLines(error);
+  return `dr: ${message}\n${suggestion ? `${suggestion}\n` : ''}`;
+}
+
+/** 0 healthy, 1 degraded, 2 error: what scripts and monitors read. */
+export function exitCodeOf(outcome: CommandOutcome): number {
+  if (outcome.kind === 'status') return outcome.report.overall === 'ok' ? 0 : 1;
+  if (outcome.kind === 'history' && outcome.verdict && !outcome.verdict.ok) return 1;
+  return 0;
+}

@@ -1,0 +1,96 @@
+import type { Logger } from 'pino';
+import { DrError, toDrError } from '../domain/errors.ts';
+import type { BotMetrics } from '../observability/metrics.ts';
+import { authorize } from './authorize.ts';
+import { parseCommand, type ParsedCommand } from './parse.ts';
+import type { CommandDeps, CommandOutcome, Invocation } from './types.ts';
+
+/** Services every surface shares when it runs a command. */
+export interface DispatchDeps extends CommandDeps {
+  metrics: BotMetrics;
+  logger: Logger;
+}
+
+/** A command ready to run, or the reason it will not run (known before anything executes). */
+export type Prepared =
+  | { ok: true; parsed: ParsedCommand; name: string }
+  | { ok: false; name: string; error: DrError };
+
+/** Parses and authorizes without running anything: surfaces call this before they acknowledge. */
+export function prepareCommand(deps: DispatchDeps, invocation: Invocation): Prepared {
+  let parsed: ParsedCommand;
+  try {
+    parsed = parseCommand(invocation.text);
+  } catch (error) {
+    return { ok: false, name: 'unknown', error: toDrError(error) };
+  }
+  const name = parsed.definition.name;
+  if (!parsed.definition.run) {
+    return { ok: false, name, error: new DrError('COMMAND_NOT_BUILT', `\`${parsed.definition.usage}\` is not built yet; nothing was run.`, { hint: 'help' }) };
+  }
+  try {
+    authorize(deps.config, parsed.definition.risk, invocation);
+  } catch (error) {
+    return { ok: false, name, error: toDrError(error) };
+  }
+  return { ok: true, parsed, name };
+}
+
+/** Records a command that was refused before running: audit row, metric, log. */
+export async function recordRefusal(deps: DispatchDeps, invocation: Invocation, refused: Extract<Prepared, { ok: false }>): Promise<void> {
+  await record(deps, invocation, refused.name, refused.error.code.toLowerCase(), { error: refused.error.userMessage });
+}
+
+/** Runs a prepared command, then audits and counts it; a failure comes back as a DrError, never thrown. */
+export async function runPrepared(
+  deps: DispatchDeps,
+  invocation: Invocation,
+  prepared: Extract<Prepared, { ok: true }>,
+): Promise<CommandOutcome | DrError> {
+  const started = performance.now();
+  let result: CommandOutcome | DrError;
+  try {
+    result = await prepared.parsed.definition.run!(deps, prepared.parsed.args, invocation);
+  } catch (error) {
+    result = toDrError(error);
+    deps.logger.error({ err: error, command: prepared.name }, 'command failed');
+  }
+  const outcome = result instanceof DrError ? 'error' : outcomeOf(result);
+  await record(deps, invocation, prepared.name, outcome, { ms: Math.round(performance.now() - started) });
+  return result;
+}
+
+/** Parse, authorize, run, audit: the whole path for callers that have no ack deadline (CLI). */
+export async function executeCommand(deps: DispatchDeps, invocation: Invocation): Promise<{ name: string; result: CommandOutcome | DrError }> {
+  const prepared = prepareCommand(deps, invocation);
+  if (!prepared.ok) {
+    await recordRefusal(deps, invocation, prepared);
+    return { name: prepared.name, result: prepared.error };
+  }
+  return { name: prepared.name, result: await runPrepared(deps, invocation, prepared) };
+}
+
+function outcomeOf(result: CommandOutcome): string {
+  if (result.kind === 'status') return result.report.overall === 'ok' ? 'healthy' : 'degraded';
+  if (result.kind === 'history' && result.verdict && !result.verdict.ok) return 'chain_broken';
+  return 'ok';
+}
+
+async function record(deps: DispatchDeps, invocation: Invocation, command: string, outcome: string, detail: Record<string, unknown>): Promise<void> {
+  deps.metrics.commandTotal.inc({ command, outcome });
+  deps.logger.info({ command, outcome, actor: invocation.actor, channel: invocation.channel, source: invocation.source, ...detail }, 'command');
+  try {
+    // Text is clipped so a pasted novel cannot bloat the audit log; its length is kept.
+    await deps.store.appendAudit({
+      source: invocation.source,
+      actor: invocation.actor,
+      channel: invocation.channel,
+      command,
+      text: invocation.text.slice(0, 500),
+      outcome,
+      detail: { ...detail, textLength: invocation.text.length },
+    });
+  } catch (error) {
+    deps.logger.error({ err: error, command }, 'audit row could not be written');
+  }
+}

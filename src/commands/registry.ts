@@ -1,0 +1,37 @@
+import { helpCommand } from './help.ts';
+import { historyCommand } from './history.ts';
+import { statusCommand } from './status.ts';
+import type { CommandDefinition, HelpEntry, Risk } from './types.ts';
+
+// The rest of DESIGN.md §4's grammar: listed (and marked) in help, refused with "not built yet" when run.
+const planned = (name: string, usage: string, summary: string, risk: Risk): CommandDefinition => ({ name, usage, summary, risk });
+
+/** Every `/dr` subcommand, in the order help lists them. The one place a command is declared. */
+export const COMMANDS: readonly CommandDefinition[] = [
+  helpCommand,
+  statusCommand,
+  planned('backup', 'backup [db|storage|config|all]', 'take a backup now', 'operate'),
+  planned('backups', 'backups [db|storage|config]', 'list backups with age, size, verification, retention', 'read'),
+  planned('restore db', 'restore db [latest|ID]', 'restore the DMS database from a verified backup (gated)', 'destructive'),
+  planned('restore storage', 'restore storage [latest|ID]', 'restore missing or damaged documents (gated)', 'destructive'),
+  planned('restore all', 'restore all', 'config, database, documents, migrations, health in one run (gated)', 'destructive'),
+  planned('restore undo', 'restore undo', 'swap the pre-restore database back in (gated)', 'destructive'),
+  planned('isolate', 'isolate', 'run the configured isolation commands (gated)', 'destructive'),
+  planned('rotate-secrets', 'rotate-secrets [KEY ...]', 'generate new secrets into the env file (gated)', 'destructive'),
+  planned('verify checksums', 'verify checksums', 'SHA-256 of every document against the database', 'operate'),
+  planned('verify backup', 'verify backup [ID]', 'restore a backup into a scratch target and compare counts', 'operate'),
+  planned('audit', 'audit [DURATION]', 'DMS audit_ledger rows since DURATION (default 24h) as CSV', 'operate'),
+  historyCommand,
+  planned('drill', 'drill', 'full recovery into scratch targets, measuring RTO', 'operate'),
+  planned('alerts', 'alerts', 'alerts firing now', 'read'),
+  planned('incident declare', 'incident declare TITLE', 'open an incident thread for stakeholders', 'operate'),
+  planned('incident update', 'incident update TEXT', 'post an update to the incident thread', 'operate'),
+  planned('incident resolve', 'incident resolve', 'close the incident: downtime vs RTO, data loss vs RPO', 'operate'),
+  planned('incident notify', 'incident notify security|legal|tenants', 'notify a stakeholder group', 'operate'),
+  planned('checklist', 'checklist', 'the recovery checklist of the current incident', 'operate'),
+];
+
+/** Help lines generated from the registry, so help can never disagree with what runs. */
+export function helpEntries(): HelpEntry[] {
+  return COMMANDS.map((c) => ({ usage: c.usage, summary: c.summary, risk: c.risk, built: c.run !== undefined }));
+}

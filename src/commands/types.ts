@@ -1,0 +1,56 @@
+import type { Config } from '../config/load.ts';
+import type { AuditEntry, AuditSource, ChainVerdict } from '../domain/audit.ts';
+import type { StatusReport } from '../domain/status.ts';
+import type { StateStore } from '../ports/state-store.ts';
+import type { StatusDeps } from '../procedures/status.ts';
+
+/** read: anyone may run it; operate: changes nothing live; destructive: behind a confirmation gate (DESIGN.md §4). */
+export type Risk = 'read' | 'operate' | 'destructive';
+
+/** Who typed what, where. */
+export interface Invocation {
+  source: AuditSource;
+  actor: string;
+  channel: string;
+  text: string;
+}
+
+/** Everything a command's `run` may use: the procedures' ports, already built. */
+export interface CommandDeps {
+  config: Config;
+  store: StateStore;
+  status: StatusDeps;
+}
+
+/** One line of `/dr help`. */
+export interface HelpEntry {
+  usage: string;
+  summary: string;
+  risk: Risk;
+  built: boolean;
+}
+
+/** What a command produced; each surface (Slack, CLI) renders it its own way. */
+export type CommandOutcome =
+  | { kind: 'help'; entries: HelpEntry[] }
+  | { kind: 'status'; report: StatusReport }
+  | { kind: 'history'; entries: AuditEntry[]; verdict: ChainVerdict | undefined };
+
+/** A `/dr` subcommand: its grammar, risk class, and (once built) what it runs. */
+export interface CommandDefinition<Args = unknown> {
+  /** One or two words, e.g. `status`, `restore db`. */
+  name: string;
+  /** The grammar shown by help, e.g. `restore db [latest|ID]`. */
+  usage: string;
+  summary: string;
+  risk: Risk;
+  /** Turns the words after the name into arguments; throws COMMAND_MALFORMED. */
+  parse?: (args: readonly string[]) => Args;
+  /** Absent while the command is not built yet; help marks it. */
+  run?: (deps: CommandDeps, args: Args, invocation: Invocation) => Promise<CommandOutcome>;
+}
+
+/** Declares a command with its argument type checked against its own parse/run. */
+export function defineCommand<Args>(definition: CommandDefinition<Args>): CommandDefinition<unknown> {
+  return definition as CommandDefinition<unknown>;
+}

@@ -1,0 +1,81 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { errorText } from '../domain/errors.ts';
+import type { BotMetrics } from '../observability/metrics.ts';
+import type { StateStore } from '../ports/state-store.ts';
+import type { SlackSurface } from '../slack/app.ts';
+
+// Slack's own payloads are far below this; anything larger is refused before it is read.
+const MAX_SLACK_BODY_BYTES = 1024 * 1024;
+const HEALTH_TIMEOUT_MS = 2_000;
+
+/** What the HTTP listener serves: Slack's endpoint, the bot's health and its metrics. */
+export interface HttpDeps {
+  store: StateStore;
+  metrics: BotMetrics;
+  slack: SlackSurface | undefined;
+  logger: Logger;
+  startedAt: Date;
+}
+
+/** The one HTTP listener (DESIGN.md §4 routes); Bolt's receiver is mounted on POST /slack/events. */
+export function createHttpServer(deps: HttpDeps): Server {
+  return createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = `${req.method} ${url.pathname}`;
+    const handle = async () => {
+      if (route === 'GET /healthz') return healthz(deps, res);
+      if (route === 'GET /metrics') return metrics(deps, res);
+      if (url.pathname === '/slack/events' && deps.slack?.requestListener) return slackEvents(deps, req, res, deps.slack.requestListener);
+      return sendJson(res, 404, { error: `no route for ${req.method} ${url.pathname}` });
+    };
+    handle().catch((error) => {
+      deps.logger.error({ err: errorText(error), route }, 'HTTP handler failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      else res.end();
+    });
+  });
+}
+
+function slackEvents(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, listener: NonNullable<SlackSurface['requestListener']>): void {
+  if (req.method !== 'POST') return sendJson(res, 405, { error: 'POST only' });
+  const length = Number(req.headers['content-length']);
+  if (!Number.isFinite(length)) return sendJson(res, 411, { error: 'Content-Length required' });
+  if (length > MAX_SLACK_BODY_BYTES) return sendJson(res, 413, { error: `body larger than ${MAX_SLACK_BODY_BYTES} bytes` });
+  const started = performance.now();
+  // With processBeforeResponse off, Bolt answers at ack(): the response finishing is the ack.
+  res.once('finish', () => deps.metrics.ackSeconds.observe({ surface: 'slack' }, (performance.now() - started) / 1000));
+  listener(req, res);
+}
+
+async function healthz(deps: HttpDeps, res: ServerResponse): Promise<void> {
+  let state: { kind: string; reachable: boolean; error?: string };
+  try {
+    await Promise.race([
+      deps.store.ping(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${HEALTH_TIMEOUT_MS} ms`)), HEALTH_TIMEOUT_MS).unref()),
+    ]);
+    state = { kind: deps.store.kind, reachable: true };
+  } catch (error) {
+    state = { kind: deps.store.kind, reachable: false, error: errorText(error) };
+  }
+  const slack = deps.slack ? { mode: deps.slack.mode, api: deps.slack.identity() } : { mode: 'off' };
+  sendJson(res, state.reachable ? 200 : 503, {
+    status: state.reachable ? 'ok' : 'unavailable',
+    state,
+    slack,
+    uptime_s: Math.round((Date.now() - deps.startedAt.getTime()) / 1000),
+  });
+}
+
+async function metrics(deps: HttpDeps, res: ServerResponse): Promise<void> {
+  const body = await deps.metrics.registry.metrics();
+  res.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
+  res.end(body);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

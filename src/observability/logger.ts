@@ -1,0 +1,36 @@
+import { pino, type Logger } from 'pino';
+
+/** Fields that must never reach a log line, whatever a caller passes. */
+const REDACT = ['*.token', '*.password', '*.secret', '*.authorization', 'headers.authorization', 'headers["x-slack-signature"]', 'SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET'];
+
+/** The process logger: JSON lines on stderr (stdout stays for CLI output). */
+export function createLogger(level: string, destination: NodeJS.WritableStream = process.stderr): Logger {
+  return pino({ level, base: { app: 'dr-bot' }, redact: { paths: REDACT, censor: '[redacted]' } }, destination as pino.DestinationStream);
+}
+
+/** Bolt's and the Web API's logger interface, backed by pino. */
+export interface SlackLogger {
+  debug(...msg: unknown[]): void;
+  info(...msg: unknown[]): void;
+  warn(...msg: unknown[]): void;
+  error(...msg: unknown[]): void;
+  setLevel(level: string): void;
+  getLevel(): string;
+  setName(name: string): void;
+}
+
+/** Adapts pino to the logger shape Bolt and WebClient expect (variadic messages, setLevel). */
+export function slackLogger(logger: Logger): SlackLogger {
+  const child = logger.child({ component: 'slack' });
+  const line = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' ');
+  return {
+    debug: (...msg) => child.debug(line(msg)),
+    info: (...msg) => child.info(line(msg)),
+    warn: (...msg) => child.warn(line(msg)),
+    error: (...msg) => child.error(line(msg)),
+    // The level is pino's, set once from LOG_LEVEL; Bolt's attempts to change it are ignored.
+    setLevel: () => {},
+    getLevel: () => child.level,
+    setName: () => {},
+  };
+}

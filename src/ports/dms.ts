@@ -1,0 +1,41 @@
+/** What a database probe found: it answered, its integrity check, and how much data it holds. */
+export interface DatabaseFacts {
+  engine: 'sqlite' | 'postgres';
+  /** Server version (PostgreSQL) or library version (SQLite). */
+  version: string;
+  /** `ok`, or what the integrity check reported. */
+  integrity: string;
+  counts: { documents: number; users: number; tenants: number };
+}
+
+/** The DMS's own database, opened read-only by the bot. */
+export interface DmsDatabase {
+  /** Where it is, with any password removed. */
+  readonly location: string;
+  probe(signal: AbortSignal): Promise<DatabaseFacts>;
+}
+
+/** What a storage probe found. */
+export type StorageFacts =
+  | { kind: 'local'; path: string; usedPct: number; freeBytes: number; fileCount: number }
+  | { kind: 's3'; bucket: string; region: string };
+
+/** Where the DMS keeps its documents: a local uploads folder or an S3 bucket. */
+export interface DocumentStore {
+  readonly location: string;
+  probe(signal: AbortSignal): Promise<StorageFacts>;
+}
+
+/** The DMS health endpoint's answer, parsed. */
+export interface HealthFacts {
+  httpStatus: number;
+  status: string;
+  components: Record<string, { status: string; detail?: string }>;
+}
+
+/** The DMS's HTTP monitoring endpoints. */
+export interface DmsEndpoints {
+  health(signal: AbortSignal): Promise<HealthFacts>;
+  /** Number of samples in the Prometheus exposition. */
+  metrics(signal: AbortSignal): Promise<{ httpStatus: number; samples: number }>;
+}

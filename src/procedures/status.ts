@@ -1,0 +1,145 @@
+import { formatDuration } from '../config/duration.ts';
+import { errorText } from '../domain/errors.ts';
+import { worstState, type ProbeResult, type ProbeState, type StatusReport } from '../domain/status.ts';
+import type { BackupKind, BackupRepository, BackupSummary } from '../ports/backup-repository.ts';
+import type { DmsDatabase, DmsEndpoints, DocumentStore } from '../ports/dms.ts';
+import { withDeadline } from './deadline.ts';
+
+/** What `collectStatus` needs; every port is probed concurrently under its own deadline. */
+export interface StatusDeps {
+  systemName: string;
+  database: DmsDatabase;
+  storage: DocumentStore;
+  endpoints: DmsEndpoints;
+  repository: BackupRepository;
+  pagerdutyConfigured: boolean;
+  thresholds: { storageUsedPct: number };
+  objectives: { rpoMs: number };
+  probeTimeoutMs: number;
+  now: () => Date;
+}
+
+type Verdict = Omit<ProbeResult, 'id' | 'title' | 'ms'>;
+
+/** Probes every component of the DMS at once and judges each against the runbook's targets. */
+export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
+  const probe = async (id: ProbeResult['id'], title: string, run: (signal: AbortSignal) => Promise<Verdict>) => {
+    const started = performance.now();
+    let verdict: Verdict;
+    try {
+      verdict = await withDeadline(deps.probeTimeoutMs, run);
+    } catch (error) {
+      verdict = { state: 'fail', summary: errorText(error), details: [] };
+    }
+    return { id, title, ...verdict, ms: Math.round(performance.now() - started) } satisfies ProbeResult;
+  };
+
+  const probes = await Promise.all([
+    probe('database', 'DMS database', (signal) => judgeDatabase(deps, signal)),
+    probe('health', 'Health endpoint', (signal) => judgeHealth(deps, signal)),
+    probe('metrics', 'Metrics endpoint', (signal) => judgeMetrics(deps, signal)),
+    probe('storage', 'Document storage', (signal) => judgeStorage(deps, signal)),
+    probe('backups', 'Backups', (signal) => judgeBackups(deps, signal)),
+    probe('pagerduty', 'PagerDuty', async () => judgePagerDuty(deps)),
+  ]);
+  return {
+    system: deps.systemName,
+    at: deps.now().toISOString(),
+    overall: worstState(probes.map((p) => p.state)),
+    probes,
+  };
+}
+
+async function judgeDatabase(deps: StatusDeps, signal: AbortSignal): Promise<Verdict> {
+  const facts = await deps.database.probe(signal);
+  const counts = `${facts.counts.documents} documents, ${facts.counts.users} users, ${facts.counts.tenants} tenants`;
+  const engine = facts.engine === 'sqlite' ? `SQLite ${facts.version}` : `PostgreSQL ${facts.version}`;
+  if (facts.integrity !== 'ok') {
+    return { state: 'fail', summary: `integrity check failed: ${facts.integrity}`, details: [engine, deps.database.location] };
+  }
+  return { state: 'ok', summary: `${engine}, integrity ok, ${counts}`, details: [deps.database.location] };
+}
+
+async function judgeHealth(deps: StatusDeps, signal: AbortSignal): Promise<Verdict> {
+  const facts = await deps.endpoints.health(signal);
+  const components = Object.entries(facts.components).map(([name, c]) => ({ name, state: componentState(c.status), ...c }));
+  const details = components.map((c) => `${c.name}: ${c.status}${c.detail ? ` (${c.detail})` : ''}`);
+  const state = worstState([facts.httpStatus >= 200 && facts.httpStatus < 300 ? componentState(facts.status) : 'fail', ...components.map((c) => c.state)]);
+  const unhealthy = components.filter((c) => c.state !== 'ok').map((c) => `${c.name} ${c.status}`);
+  const summary = `HTTP ${facts.httpStatus}, ${facts.status}` + (unhealthy.length ? `: ${unhealthy.join(', ')}` : '');
+  return { state, summary, details };
+}
+
+function componentState(status: string): ProbeState {
+  const normalized = status.toLowerCase();
+  if (['healthy', 'ok', 'up', 'pass'].includes(normalized)) return 'ok';
+  if (['degraded', 'warn', 'warning'].includes(normalized)) return 'warn';
+  return 'fail';
+}
+
+async function judgeMetrics(deps: StatusDeps, signal: AbortSignal): Promise<Verdict> {
+  const facts = await deps.endpoints.metrics(signal);
+  if (facts.httpStatus < 200 || facts.httpStatus >= 300) return { state: 'fail', summary: `HTTP ${facts.httpStatus}`, details: [] };
+  if (facts.samples === 0) return { state: 'warn', summary: 'reachable, but no samples in the answer', details: [] };
+  return { state: 'ok', summary: `reachable, ${facts.samples} samples`, details: [] };
+}
+
+async function judgeStorage(deps: StatusDeps, signal: AbortSignal): Promise<Verdict> {
+  const facts = await deps.storage.probe(signal);
+  if (facts.kind === 's3') return { state: 'ok', summary: `bucket ${facts.bucket} reachable (${facts.region})`, details: [] };
+  const limit = deps.thresholds.storageUsedPct;
+  const used = `${facts.usedPct.toFixed(1)} % used, ${formatBytes(facts.freeBytes)} free, ${facts.fileCount} files`;
+  const state: ProbeState = facts.usedPct > limit ? 'fail' : facts.usedPct > limit - 10 ? 'warn' : 'ok';
+  const why = state === 'ok' ? '' : ` (threshold ${limit} %)`;
+  return { state, summary: `${used}${why}`, details: [facts.path] };
+}
+
+async function judgeBackups(deps: StatusDeps, signal: AbortSignal): Promise<Verdict> {
+  const backups = await deps.repository.listBackups(signal);
+  const newest = newestByKind(backups);
+  const newestDb = newest.get('db');
+  const details = (['db', 'storage', 'config'] as const).map((kind) => {
+    const backup = newest.get(kind);
+    if (!backup) return `${kind}: none`;
+    return `${kind}: ${backup.id}, ${formatAge(deps.now(), backup.finishedAt)} ago, ${formatBytes(backup.sizeBytes)}`;
+  });
+  details.push(`repository: ${deps.repository.location}`);
+  if (!newestDb) return { state: 'warn', summary: 'no backups yet — RPO exposure unknown', details };
+  const exposureMs = deps.now().getTime() - Date.parse(newestDb.finishedAt);
+  const rpo = deps.objectives.rpoMs;
+  const state: ProbeState = exposureMs > rpo ? 'fail' : exposureMs > 0.8 * rpo ? 'warn' : 'ok';
+  return { state, summary: `RPO exposure ${formatDuration(exposureMs)} (target ${formatDuration(rpo)})`, details };
+}
+
+/** Newest verified backup of each kind; unverified ones do not count for recovery. */
+export function newestByKind(backups: readonly BackupSummary[]): Map<BackupKind, BackupSummary> {
+  const newest = new Map<BackupKind, BackupSummary>();
+  for (const backup of backups) {
+    if (!backup.verified) continue;
+    const current = newest.get(backup.kind);
+    if (!current || backup.finishedAt > current.finishedAt) newest.set(backup.kind, backup);
+  }
+  return newest;
+}
+
+function judgePagerDuty(deps: StatusDeps): Verdict {
+  return deps.pagerdutyConfigured
+    ? { state: 'ok', summary: 'configured: critical alerts page on-call', details: [] }
+    : { state: 'warn', summary: 'not configured (PAGERDUTY_ROUTING_KEY unset): critical alerts will not page', details: [] };
+}
+
+function formatAge(now: Date, iso: string): string {
+  return formatDuration(Math.max(0, now.getTime() - Date.parse(iso)));
+}
+
+/** 1536 → `1.5 KiB`. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}

@@ -1,0 +1,13 @@
+// Every action, block and callback id the app uses, so listeners and renderers cannot drift apart.
+
+/** Block ids of the status report. */
+export const STATUS_BLOCK = {
+  header: 'status_header',
+  probe: (id: string) => `status_probe_${id}`,
+  footer: 'status_footer',
+} as const;
+
+/** Block ids of help and history. */
+export const HELP_BLOCK = { list: 'help_list' } as const;
+export const HISTORY_BLOCK = { list: 'history_list', verdict: 'history_verdict' } as const;
+export const ERROR_BLOCK = { message: 'error_message' } as const;

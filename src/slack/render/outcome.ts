@@ -1,0 +1,17 @@
+import type { KnownBlock } from '@slack/types';
+import type { CommandOutcome } from '../../commands/types.ts';
+import { helpBlocks } from './help.ts';
+import { historyBlocks } from './history.ts';
+import { statusBlocks } from './status.ts';
+
+/** Picks the renderer for a command's outcome. */
+export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: KnownBlock[] } {
+  switch (outcome.kind) {
+    case 'help':
+      return helpBlocks(outcome.entries);
+    case 'status':
+      return statusBlocks(outcome.report);
+    case 'history':
+      return historyBlocks(outcome.entries, outcome.verdict);
+  }
+}
