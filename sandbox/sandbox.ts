@@ -464,6 +464,7 @@ export async function createSandbox(opts: CreateSandboxOptions): Promise<Sandbox
   await mkdir(uploadsDir, { recursive: true });
   await mkdir(dataDir, { recursive: true });
   await mkdir(path.join(dir, 'nginx'), { recursive: true });
+  await mkdir(path.join(dir, 'backups'), { recursive: true });
 
   const port = await freePort();
   const base = `http://127.0.0.1:${port}/api/v1/monitoring`;

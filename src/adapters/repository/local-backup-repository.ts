@@ -14,8 +14,9 @@ export class LocalBackupRepository implements BackupRepository {
   async listBackups(signal: AbortSignal): Promise<BackupSummary[]> {
     try {
       await access(this.root, constants.W_OK);
-    } catch {
-      throw new Error(`repository ${this.root} is missing or not writable`);
+    } catch (error) {
+      const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+      throw new Error(`repository ${this.root} ${missing ? 'does not exist (is its volume mounted?)' : 'is not writable'}`);
     }
     const dir = path.join(this.root, MANIFEST_DIR);
     let names: string[];

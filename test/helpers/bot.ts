@@ -1,0 +1,64 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { startBot, type RunningBot } from '../../src/bot.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { startSlackFake, type SlackFake } from '../fakes/slack-api.ts';
+import { sendSlashCommand, type SlackHttpResult, type SlackRequestOptions } from './slack-requests.ts';
+
+/** The signing secret every test bot verifies against. */
+export const TEST_SIGNING_SECRET = 'test-signing-secret-0123456789abcdef';
+
+/** A real bot on 127.0.0.1 talking to a Slack fake, with its log lines captured. */
+export interface TestBot {
+  bot: RunningBot;
+  slack: SlackFake;
+  logs: Array<Record<string, unknown>>;
+  /** Sends `/dr <text>` signed as Slack would, with the fake's response_url. */
+  command(text: string, options?: SlackRequestOptions & { user?: string; channel?: string }): Promise<SlackHttpResult>;
+  close(): Promise<void>;
+}
+
+/** Starts the bot against `configPath` (a sandbox's dr.yml) with its own state file or DR_STATE URL. */
+export async function startTestBot(options: { configPath?: string; state?: string; env?: Record<string, string>; slackRetries?: number } = {}): Promise<TestBot> {
+  const slack = await startSlackFake();
+  const stateDir = await mkdtemp(path.join(tmpdir(), 'dr-state-'));
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const config = loadConfig({
+    SLACK_BOT_TOKEN: 'xoxb-test-token',
+    SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET,
+    SLACK_API_URL: slack.apiUrl,
+    DR_STATE: options.state ?? path.join(stateDir, 'state.db'),
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    ...(options.configPath ? { DR_CONFIG: options.configPath } : {}),
+    ...options.env,
+  });
+  const bot = await startBot(config, createLogger('info', sink), { slackRetries: options.slackRetries ?? 3 });
+  return {
+    bot,
+    slack,
+    logs,
+    command: (text, opts = {}) =>
+      sendSlashCommand(
+        bot.url,
+        TEST_SIGNING_SECRET,
+        { text, response_url: slack.responseUrl(), ...(opts.user ? { user_id: opts.user } : {}), ...(opts.channel ? { channel_id: opts.channel } : {}) },
+        opts,
+      ),
+    async close() {
+      await bot.stop();
+      await slack.close();
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}
