@@ -44,6 +44,9 @@ export async function startTestBot(options: { configPath?: string; state?: strin
     ...options.env,
   });
   const bot = await startBot(config, createLogger('info', sink), { slackRetries: options.slackRetries ?? 3 });
+  // Start-up's auth.test must be done before a test starts counting Slack calls.
+  await slack.waitFor((c) => c.method === 'auth.test');
+  slack.reset();
   return {
     bot,
     slack,
