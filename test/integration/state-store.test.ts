@@ -1,0 +1,139 @@
+import Database from 'better-sqlite3';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openStateStore } from '../../src/adapters/state/kysely-store.ts';
+import { auditHash, verifyAuditChain, type AuditEntryInput } from '../../src/domain/audit.ts';
+import type { StateStore } from '../../src/ports/state-store.ts';
+import { postgresAvailable, scratchDatabase } from '../helpers/pg.ts';
+
+const hasPostgres = await postgresAvailable();
+
+/** A store of one kind plus a raw SQL hook to tamper with it the way an intruder with DB access would. */
+interface Subject {
+  store: StateStore;
+  location: string;
+  tamper(sqlText: string): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+const backends: Array<{ name: string; skip: boolean; open: () => Promise<Subject> }> = [
+  {
+    name: 'sqlite',
+    skip: false,
+    open: async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'dr-store-'));
+      const location = path.join(dir, 'nested', 'state.db');
+      return {
+        store: await openStateStore(location),
+        location,
+        tamper: async (sqlText) => {
+          const db = new Database(location);
+          db.exec(sqlText);
+          db.close();
+        },
+        cleanup: () => rm(dir, { recursive: true, force: true }),
+      };
+    },
+  },
+  {
+    name: 'postgres',
+    skip: !hasPostgres,
+    open: async () => {
+      const database = await scratchDatabase('dr_state_test');
+      return {
+        store: await openStateStore(database.url),
+        location: database.url,
+        tamper: async (sqlText) => {
+          const client = new pg.Client({ connectionString: database.url });
+          await client.connect();
+          await client.query(sqlText);
+          await client.end();
+        },
+        cleanup: () => database.drop(),
+      };
+    },
+  },
+];
+
+const entry = (n: number): AuditEntryInput => ({
+  source: 'slack',
+  actor: `U${n}`,
+  channel: 'C1',
+  command: 'status',
+  text: `status #${n} — ünïcödé 🔥`,
+  outcome: 'healthy',
+  detail: { n, nested: { b: 2, a: 1 } },
+});
+
+describe.each(backends)('state store contract: $name', ({ skip, open }) => {
+  let subject: Subject;
+  beforeEach(async () => {
+    if (!skip) subject = await open();
+  });
+  afterEach(async () => {
+    if (skip) return;
+    await subject.store.close().catch(() => {});
+    await subject.cleanup();
+  });
+
+  it.skipIf(skip)('answers ping and reports its kind', async () => {
+    await expect(subject.store.ping()).resolves.toBeUndefined();
+    expect(subject.store.kind).toMatch(/^(sqlite|postgres)$/);
+  });
+
+  it.skipIf(skip)('appends rows that chain from the genesis hash and read back unchanged', async () => {
+    const written = [];
+    for (let n = 1; n <= 5; n += 1) written.push(await subject.store.appendAudit(entry(n)));
+    expect(written.map((e) => e.id)).toEqual([1, 2, 3, 4, 5]);
+    expect(written[1]!.prevHash).toBe(written[0]!.hash);
+    const read = await subject.store.listAudit();
+    expect(read).toEqual(written);
+    expect(verifyAuditChain(read)).toEqual({ ok: true, checked: 5 });
+  });
+
+  it.skipIf(skip)('pages forward and backward', async () => {
+    for (let n = 1; n <= 6; n += 1) await subject.store.appendAudit(entry(n));
+    expect((await subject.store.listAudit({ afterId: 2, limit: 3 })).map((e) => e.id)).toEqual([3, 4, 5]);
+    expect((await subject.store.listAudit({ limit: 2, order: 'desc' })).map((e) => e.id)).toEqual([6, 5]);
+  });
+
+  it.skipIf(skip)('serializes concurrent appends into one unbroken chain', async () => {
+    await Promise.all(Array.from({ length: 40 }, (_, n) => subject.store.appendAudit(entry(n))));
+    const rows = await subject.store.listAudit();
+    expect(rows).toHaveLength(40);
+    expect(verifyAuditChain(rows).ok).toBe(true);
+  });
+
+  it.skipIf(skip)('keeps the chain across a reopen (migrations are idempotent)', async () => {
+    await subject.store.appendAudit(entry(1));
+    await subject.store.close();
+    subject.store = await openStateStore(subject.location);
+    await subject.store.appendAudit(entry(2));
+    expect(verifyAuditChain(await subject.store.listAudit())).toEqual({ ok: true, checked: 2 });
+  });
+
+  it.skipIf(skip)('detects an edited row', async () => {
+    for (let n = 1; n <= 4; n += 1) await subject.store.appendAudit(entry(n));
+    await subject.tamper(`UPDATE audit_log SET outcome = 'ok' WHERE id = 2`);
+    expect(verifyAuditChain(await subject.store.listAudit())).toMatchObject({ ok: false, badId: 2, checked: 1, reason: expect.stringContaining('edited') });
+  });
+
+  it.skipIf(skip)('detects an edited row whose hash the editor recomputed', async () => {
+    for (let n = 1; n <= 4; n += 1) await subject.store.appendAudit(entry(n));
+    const [row2] = await subject.store.listAudit({ afterId: 1, limit: 1 });
+    const forged = { ...row2!, outcome: 'ok' };
+    const forgedHash = auditHash(forged.prevHash, forged);
+    await subject.tamper(`UPDATE audit_log SET outcome = 'ok', hash = '${forgedHash}' WHERE id = 2`);
+    // Row 2 now checks out on its own; row 3 still chains to the original hash.
+    expect(verifyAuditChain(await subject.store.listAudit())).toMatchObject({ ok: false, badId: 3, reason: 'does not chain to the row before it' });
+  });
+
+  it.skipIf(skip)('detects a deleted row', async () => {
+    for (let n = 1; n <= 4; n += 1) await subject.store.appendAudit(entry(n));
+    await subject.tamper('DELETE FROM audit_log WHERE id = 3');
+    expect(verifyAuditChain(await subject.store.listAudit())).toMatchObject({ ok: false, badId: 4, reason: 'row 3 is missing' });
+  });
+});

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { collectStatus } from '../../../src/procedures/status.ts';
+import { fakeStatusDeps } from '../../fakes/status-ports.ts';
+
+const backup = (kind: 'db' | 'storage' | 'config', finishedAt: string, verified = true) => ({
+  id: `${kind}-${finishedAt}`,
+  kind,
+  finishedAt,
+  sizeBytes: 2048,
+  verified,
+});
+
+describe('collectStatus', () => {
+  it('is ok when every component is healthy and backups are fresh', async () => {
+    const report = await collectStatus(fakeStatusDeps({ backups: { value: [backup('db', '2026-11-26T11:30:00Z')] } }));
+    expect(report.overall).toBe('ok');
+    expect(report.probes.map((p) => [p.id, p.state])).toEqual([
+      ['database', 'ok'],
+      ['health', 'ok'],
+      ['metrics', 'ok'],
+      ['storage', 'ok'],
+      ['backups', 'ok'],
+      ['pagerduty', 'ok'],
+    ]);
+    expect(report.probes.find((p) => p.id === 'backups')!.summary).toBe('RPO exposure 30 min (target 1 h)');
+  });
+
+  it('says plainly when there are no backups yet', async () => {
+    const report = await collectStatus(fakeStatusDeps());
+    const backups = report.probes.find((p) => p.id === 'backups')!;
+    expect(backups).toMatchObject({ state: 'warn', summary: 'no backups yet — RPO exposure unknown' });
+    expect(report.overall).toBe('warn');
+  });
+
+  it('judges RPO exposure from the newest verified DB backup only', async () => {
+    const deps = fakeStatusDeps({
+      backups: { value: [backup('db', '2026-11-26T11:55:00Z', false), backup('db', '2026-11-26T10:45:00Z'), backup('storage', '2026-11-26T11:59:00Z')] },
+    });
+    const backups = (await collectStatus(deps)).probes.find((p) => p.id === 'backups')!;
+    expect(backups.state).toBe('fail');
+    expect(backups.summary).toBe('RPO exposure 1 h 15 min (target 1 h)');
+    expect(backups.details[0]).toMatch(/^db: db-2026-11-26T10:45:00Z, 1 h 15 min ago, 2.0 KiB$/);
+  });
+
+  it('warns at 80 % of the RPO', async () => {
+    const deps = fakeStatusDeps({ backups: { value: [backup('db', '2026-11-26T11:10:00Z')] } });
+    expect((await collectStatus(deps)).probes.find((p) => p.id === 'backups')!.state).toBe('warn');
+  });
+
+  it('fails a database whose integrity check fails, with the reason', async () => {
+    const deps = fakeStatusDeps({ database: { value: { engine: 'sqlite', version: 'unknown', integrity: 'SQLITE_CORRUPT: database disk image is malformed', counts: { documents: 0, users: 0, tenants: 0 } } } });
+    const db = (await collectStatus(deps)).probes.find((p) => p.id === 'database')!;
+    expect(db).toMatchObject({ state: 'fail', summary: 'integrity check failed: SQLITE_CORRUPT: database disk image is malformed' });
+  });
+
+  it('turns a thrown probe into ❌ with its message, leaving the others alone', async () => {
+    const report = await collectStatus(fakeStatusDeps({ health: { error: new Error('http://x/health unreachable: ECONNREFUSED') } }));
+    expect(report.probes.find((p) => p.id === 'health')).toMatchObject({ state: 'fail', summary: 'http://x/health unreachable: ECONNREFUSED' });
+    expect(report.probes.find((p) => p.id === 'database')!.state).toBe('ok');
+    expect(report.overall).toBe('fail');
+  });
+
+  it('gives a hung probe its own deadline and never delays the others', async () => {
+    const started = performance.now();
+    const report = await collectStatus(fakeStatusDeps({ database: 'hang', storage: 'hang' }, { probeTimeoutMs: 150 }));
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeLessThan(1_000);
+    expect(report.probes.find((p) => p.id === 'database')).toMatchObject({ state: 'fail', summary: 'no answer within 150 ms' });
+    expect(report.probes.find((p) => p.id === 'storage')!.state).toBe('fail');
+    expect(report.probes.find((p) => p.id === 'health')!.ms).toBeLessThan(100);
+  });
+
+  it('reads health components and marks unhealthy ones', async () => {
+    const deps = fakeStatusDeps({ health: { value: { httpStatus: 503, status: 'unhealthy', components: { database: { status: 'unhealthy', detail: 'connection refused' }, storage: { status: 'healthy' } } } } });
+    const health = (await collectStatus(deps)).probes.find((p) => p.id === 'health')!;
+    expect(health).toMatchObject({ state: 'fail', summary: 'HTTP 503, unhealthy: database unhealthy', details: ['database: unhealthy (connection refused)', 'storage: healthy'] });
+  });
+
+  it('treats a degraded health answer as a warning', async () => {
+    const deps = fakeStatusDeps({ health: { value: { httpStatus: 200, status: 'degraded', components: {} } } });
+    expect((await collectStatus(deps)).probes.find((p) => p.id === 'health')!.state).toBe('warn');
+  });
+
+  it.each([
+    [50, 'ok'],
+    [85, 'warn'],
+    [95, 'fail'],
+  ] as const)('judges storage at %i %% used as %s against a 90 %% threshold', async (usedPct, state) => {
+    const deps = fakeStatusDeps({ storage: { value: { kind: 'local', path: '/u', usedPct, freeBytes: 1, fileCount: 1 } } });
+    expect((await collectStatus(deps)).probes.find((p) => p.id === 'storage')!.state).toBe(state);
+  });
+
+  it('warns when PagerDuty is not configured, and when metrics have no samples', async () => {
+    const report = await collectStatus(fakeStatusDeps({ metrics: { value: { httpStatus: 200, samples: 0 } } }, { pagerdutyConfigured: false }));
+    expect(report.probes.find((p) => p.id === 'pagerduty')).toMatchObject({ state: 'warn', summary: expect.stringContaining('PAGERDUTY_ROUTING_KEY unset') });
+    expect(report.probes.find((p) => p.id === 'metrics')!.state).toBe('warn');
+  });
+});
