@@ -1,0 +1,45 @@
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const manifest = parse(readFileSync(path.join(ROOT, 'manifest.yml'), 'utf8'));
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const full = path.join(dir, name);
+    return statSync(full).isDirectory() ? sourceFiles(full) : /\.(ts|mjs)$/.test(name) ? [full] : [];
+  });
+}
+
+describe('manifest.yml', () => {
+  it('declares /dr with a usage hint, interactivity and App Home, all on /slack/events', () => {
+    const command = manifest.features.slash_commands[0];
+    expect(command.command).toBe('/dr');
+    expect(command.usage_hint).toContain('status');
+    expect(command.url).toMatch(/\/slack\/events$/);
+    expect(manifest.settings.interactivity).toMatchObject({ is_enabled: true, request_url: expect.stringMatching(/\/slack\/events$/) });
+    expect(manifest.features.app_home.home_tab_enabled).toBe(true);
+  });
+
+  it('asks for exactly the bot scopes the code uses', () => {
+    const source = sourceFiles(path.join(ROOT, 'src')).map((f) => readFileSync(f, 'utf8')).join('\n');
+    // Web API methods called anywhere in src, and the scope each needs.
+    const scopeOf: Record<string, string> = {
+      'chat.postMessage': 'chat:write',
+      'chat.update': 'chat:write',
+      'chat.postEphemeral': 'chat:write',
+      'files.uploadV2': 'files:write',
+      'usergroups.users.list': 'usergroups:read',
+      'users.info': 'users:read',
+      'conversations.info': 'channels:read',
+    };
+    const used = new Set(['commands']);
+    for (const [method, scope] of Object.entries(scopeOf)) {
+      const [family, name] = method.split('.');
+      if (new RegExp(`\\.${family}\\.${name!.replace('.', '\\.')}\\(`).test(source)) used.add(scope);
+    }
+    expect(new Set(manifest.oauth_config.scopes.bot)).toEqual(used);
+  });
+});
