@@ -51,7 +51,7 @@ export function createSlackSurface(deps: DispatchDeps, options: { retries?: numb
         bodyLimit: '1mb',
       });
 
-  let identity: ReturnType<SlackSurface['identity']> = { reachable: false, error: 'not checked yet' };
+  let identity: ReturnType<SlackSurface['identity']> = { reachable: false, error: 'auth.test pending' };
   const app = new App({
     receiver,
     // An authorize function instead of `token`: Bolt then never calls auth.test on its own, so an
@@ -82,17 +82,28 @@ export function createSlackSurface(deps: DispatchDeps, options: { retries?: numb
     }
   };
 
+  // Socket Mode needs Slack to hand out a WebSocket URL; until it does, keep trying in the background.
+  const connectSocket = async (attempt: number): Promise<void> => {
+    try {
+      await app.start();
+      logger.info('Socket Mode connected');
+    } catch (error) {
+      logger.warn({ err: errorText(error), attempt }, 'Socket Mode could not connect; retrying');
+      if (!stopped) setTimeout(() => void connectSocket(attempt + 1), Math.min(60_000, 1_000 * 2 ** attempt)).unref();
+    }
+  };
+
   return {
     mode: socketMode ? 'socket' : 'http',
     requestListener: receiver instanceof HTTPReceiver ? receiver.requestListener : undefined,
     identity: () => identity,
     async start() {
       void checkIdentity(0);
-      if (socketMode) await app.start();
+      if (socketMode) void connectSocket(0);
     },
     async stop() {
       stopped = true;
-      if (socketMode) await app.stop();
+      if (socketMode) await app.stop().catch(() => {});
     },
   };
 }
