@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { helpEntries } from '../../../src/commands/registry.ts';
+import { DrError } from '../../../src/domain/errors.ts';
+import type { StatusReport } from '../../../src/domain/status.ts';
+import { errorBlocks } from '../../../src/slack/render/error.ts';
+import { helpBlocks } from '../../../src/slack/render/help.ts';
+import { historyBlocks } from '../../../src/slack/render/history.ts';
+import { statusBlocks } from '../../../src/slack/render/status.ts';
+
+const report: StatusReport = {
+  system: 'alphha-dms',
+  at: '2026-11-26T03:00:00.000Z',
+  overall: 'fail',
+  probes: [
+    { id: 'database', title: 'DMS database', state: 'fail', summary: 'integrity check failed: <script>&', details: ['sqlite:/srv/a.db'], ms: 12 },
+    { id: 'storage', title: 'Document storage', state: 'ok', summary: '40.0 % used', details: ['x'.repeat(5000)], ms: 3 },
+  ],
+};
+
+describe('statusBlocks', () => {
+  it('has a header with the overall state and one section per probe with state, reason and time', () => {
+    const { text, blocks } = statusBlocks(report);
+    expect(text).toBe('❌ alphha-dms is failing');
+    expect(blocks[0]).toMatchObject({ type: 'header', text: { text: '❌ alphha-dms is failing' } });
+    expect(blocks[1]).toMatchObject({ block_id: 'status_probe_database', text: { type: 'mrkdwn' } });
+    const database = (blocks[1] as { text: { text: string } }).text.text;
+    expect(database).toBe('❌ *DMS database* — integrity check failed: &lt;script&gt;&amp; _(12 ms)_\n• sqlite:/srv/a.db');
+  });
+
+  it('keeps every section within Slack’s 3000-character limit', () => {
+    for (const block of statusBlocks(report).blocks) {
+      const text = (block as { text?: { text: string } }).text?.text ?? '';
+      expect(text.length).toBeLessThanOrEqual(3000);
+    }
+  });
+
+  it('dates the report with a Slack date token that falls back to the ISO time', () => {
+    const footer = statusBlocks(report).blocks.at(-1);
+    expect(JSON.stringify(footer)).toContain(`<!date^${Date.parse(report.at) / 1000}^{date_short_pretty} {time_secs}|2026-11-26T03:00:00.000Z>`);
+  });
+});
+
+describe('helpBlocks', () => {
+  it('lists every registry entry, marking the unbuilt ones', () => {
+    const text = (helpBlocks(helpEntries()).blocks[1] as { text: { text: string } }).text.text;
+    expect(text.split('\n')).toHaveLength(helpEntries().length);
+    expect(text).toContain('`/dr status` — health of the DMS');
+    expect(text).toMatch(/`\/dr restore db \[latest\|ID\]` — .*destructive · confirm \+ approve.*not built yet/);
+  });
+});
+
+describe('errorBlocks', () => {
+  it('says what happened and suggests the closest command', () => {
+    const { text } = errorBlocks(new DrError('COMMAND_UNKNOWN', '`stauts` is not a /dr command. Nothing was run.', { hint: 'status' }));
+    expect(text).toBe('⚠️ `stauts` is not a /dr command. Nothing was run.\nDid you mean `status`? Try `help` for the full list.');
+  });
+});
+
+describe('historyBlocks', () => {
+  it('shows the verdict of a broken chain', () => {
+    const { blocks } = historyBlocks([], { ok: false, checked: 3, badId: 4, reason: 'row 3 is missing' });
+    expect(JSON.stringify(blocks)).toContain('❌ Chain broken at row #4: row 3 is missing');
+    expect(JSON.stringify(blocks)).toContain('No actions recorded yet.');
+  });
+});
