@@ -35,13 +35,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
 
   let raw: unknown = {};
   let baseDir = cwd;
+  const substituted: Substitutions = { keys: new Set(), unset: new Set() };
   if (runtime.configPath !== undefined) {
     baseDir = path.dirname(runtime.configPath);
-    raw = readConfigFile(runtime.configPath, env, problems);
+    raw = readConfigFile(runtime.configPath, env, problems, substituted);
   }
 
   const parsed = configFileSchema.safeParse(raw ?? {}, { reportInput: true });
-  if (!parsed.success) problems.push(...parsed.error.issues.map(describeIssue));
+  if (!parsed.success) {
+    // A key whose variable is unset was already reported; its empty value would only add noise.
+    const issues = parsed.error.issues.filter((issue) => !substituted.unset.has(issue.path.join('.')));
+    problems.push(...issues.map((issue) => describeIssue(issue, substituted.keys)));
+  }
   if (problems.length > 0 || !parsed.success) {
     const where = runtime.configPath ? ` (${runtime.configPath})` : '';
     throw new DrError('CONFIG_INVALID', `Invalid configuration${where}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
@@ -90,7 +95,13 @@ function readRuntimeEnv(env: NodeJS.ProcessEnv, cwd: string, problems: string[])
   };
 }
 
-function readConfigFile(file: string, env: NodeJS.ProcessEnv, problems: string[]): unknown {
+/** Key paths whose values came from `${VAR}`: their values may hold secrets and are never echoed. */
+interface Substitutions {
+  keys: Set<string>;
+  unset: Set<string>;
+}
+
+function readConfigFile(file: string, env: NodeJS.ProcessEnv, problems: string[], substituted: Substitutions): unknown {
   let source: string;
   try {
     source = readFileSync(file, 'utf8');
@@ -100,42 +111,56 @@ function readConfigFile(file: string, env: NodeJS.ProcessEnv, problems: string[]
   }
   try {
     // Interpolate after parsing, so a variable's value can never change the YAML structure.
-    return interpolate(parseYaml(source) ?? {}, env, [], problems);
+    return interpolate(parseYaml(source) ?? {}, env, [], problems, substituted);
   } catch (error) {
-    const where = error instanceof YAMLParseError && error.linePos ? ` at line ${error.linePos[0].line}` : '';
-    problems.push(`dr.yml: not valid YAML${where}: ${(error as Error).message.split('\n')[0]}`);
+    if (!(error instanceof YAMLParseError)) throw error;
+    const where = error.linePos ? ` at line ${error.linePos[0].line}, column ${error.linePos[0].col}` : '';
+    const reason = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    problems.push(`${path.basename(file)}: not valid YAML${where}: ${reason}`);
     return {};
   }
 }
 
 /** Replaces `${VAR}` in every string value; `$${VAR}` stays literal. An unset variable is an error naming the key. */
-function interpolate(value: unknown, env: NodeJS.ProcessEnv, keyPath: string[], problems: string[]): unknown {
+function interpolate(value: unknown, env: NodeJS.ProcessEnv, keyPath: string[], problems: string[], substituted: Substitutions): unknown {
   if (typeof value === 'string') {
+    const key = keyPath.join('.');
+    // `daily: ${DAYS}` with DAYS=7 means the number 7; only whole-value numbers and booleans are typed.
+    const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(value);
+    const single = whole ? env[whole[1]!] : undefined;
+    if (single !== undefined && /^(-?\d+(\.\d+)?|true|false)$/.test(single)) {
+      substituted.keys.add(key);
+      return single === 'true' ? true : single === 'false' ? false : Number(single);
+    }
     return value.replace(/\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, escaped: string, name: string) => {
       if (escaped) return whole.slice(1);
+      substituted.keys.add(key);
       const replacement = env[name];
       if (replacement === undefined) {
-        problems.push(`${keyPath.join('.') || '(root)'}: environment variable ${name} is not set`);
-        return '';
+        problems.push(`${key || '(root)'}: environment variable ${name} is not set`);
+        substituted.unset.add(key);
+        return whole;
       }
       return replacement;
     });
   }
-  if (Array.isArray(value)) return value.map((item, index) => interpolate(item, env, [...keyPath, String(index)], problems));
+  if (Array.isArray(value)) return value.map((item, index) => interpolate(item, env, [...keyPath, String(index)], problems, substituted));
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [key, interpolate(item, env, [...keyPath, key], problems)]),
+      Object.entries(value).map(([key, item]) => [key, interpolate(item, env, [...keyPath, key], problems, substituted)]),
     );
   }
   return value;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue, secretKeys: ReadonlySet<string>): string {
   const key = issue.path.join('.') || '(root)';
+  if (key === '(root)' && issue.code === 'invalid_type') return 'dr.yml: expected a mapping of settings at the top level';
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((unknownKey) => `${key === '(root)' ? '' : `${key}.`}${unknownKey}: unknown key`).join('\n  ');
   }
-  const got = 'input' in issue && issue.input !== undefined ? `, got ${JSON.stringify(issue.input)}` : '';
+  const echo = 'input' in issue && issue.input !== undefined && !secretKeys.has(issue.path.join('.'));
+  const got = echo ? `, got ${JSON.stringify(issue.input)}` : '';
   return `${key}: ${issue.message}${got}`;
 }
 

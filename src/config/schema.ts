@@ -2,7 +2,11 @@ import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 
 // Messages read as "expected …"; the loader prefixes the key and appends what it got.
-const text = z.string({ error: 'expected a string' }).min(1, { error: 'expected a non-empty string' });
+// A bare number where text is expected (a name of digits, or one typed from a ${VAR}) is taken as its text.
+const text = z.preprocess(
+  (value) => (typeof value === 'number' ? String(value) : value),
+  z.string({ error: 'expected a string' }).min(1, { error: 'expected a non-empty string' }),
+);
 const positiveInt = z.int({ error: 'expected a positive integer' }).positive({ error: 'expected a positive integer' });
 const nonNegativeInt = z.int({ error: 'expected a non-negative integer' }).nonnegative({ error: 'expected a non-negative integer' });
 const positiveNumber = z.number({ error: 'expected a positive number' }).positive({ error: 'expected a positive number' });
@@ -52,7 +56,7 @@ const s3Storage = z.object({
 });
 
 const gate = (approvals: number, expires: string) =>
-  z.object({ approvals: nonNegativeInt.default(approvals), expires: duration.prefault(expires) }).prefault({});
+  z.object({ approvals: nonNegativeInt.default(approvals), expires: duration.prefault(expires) }).strict().prefault({});
 
 /** The whole of dr.yml (DESIGN.md §4): every key has a built-in default. */
 export const configFileSchema = z

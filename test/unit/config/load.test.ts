@@ -310,15 +310,11 @@ describe('${VAR} interpolation', () => {
     expect(lines).toContain('system.name: environment variable ALSO_MISSING is not set');
   });
 
-  // KNOWN BUG (src/config/load.ts:119): the unset variable is replaced by '' and then validated, so a
-  // second, misleading line follows (`system.name: expected a non-empty string, got ""`). Remove `.fails` once fixed.
-  it.fails('an unset variable is reported once', () => {
+  it('an unset variable is reported once', () => {
     expect(problems('system:\n  name: ${ALSO_MISSING}\n')).toEqual(['system.name: environment variable ALSO_MISSING is not set']);
   });
 
-  // KNOWN BUG (src/config/load.ts:138): a value that fails validation is echoed after interpolation,
-  // so a password taken from the environment is printed (stderr, CLI stdout). Remove `.fails` once fixed.
-  it.fails('an invalid value never echoes what a variable put into it', () => {
+  it('an invalid value never echoes what a variable put into it', () => {
     const password = 'hunter2-from-the-environment';
     const error = failure(() => load('database:\n  url: postgresql+asyncpg://alphha:${PG_PASSWORD}@db/alphha\n', { PG_PASSWORD: password }));
     expect(error.userMessage).toContain('database.url: ');
@@ -335,9 +331,12 @@ describe('${VAR} interpolation', () => {
     expect(config.backups.retention.daily).toBe(7);
   });
 
-  it('a substituted number-like value stays a string (types come from the YAML, not the variable)', () => {
-    const lines = problems('backups:\n  retention:\n    daily: ${DAYS}\n', { DAYS: '7' });
-    expect(lines).toContain('backups.retention.daily: expected a positive integer, got "7"');
+  it('a whole-value number or boolean from a variable is typed; anything else stays a string', () => {
+    const config = load('backups:\n  retention:\n    daily: ${DAYS}\nsecrets:\n  keep_previous: ${KEEP}\nsystem:\n  name: "${N}"\n', { DAYS: '9', KEEP: 'false', N: '42' });
+    expect(config.backups.retention.daily).toBe(9);
+    expect(config.secrets.keep_previous).toBe(false);
+    expect(config.system.name).toBe('42');
+    expect(problems('backups:\n  retention:\n    daily: ${DAYS}\n', { DAYS: '7 days' })).toEqual(['backups.retention.daily: expected a positive integer']);
   });
 });
 
@@ -417,9 +416,7 @@ describe('validation messages name the key', () => {
     expect(lines).toContain('alerts.thresholds.storage_pct: unknown key');
   });
 
-  // KNOWN BUG (src/config/schema.ts:55): the gate objects are not .strict(), so a typo such as
-  // `aprovals` or `expire` is silently ignored and the default gate applies. Remove `.fails` once fixed.
-  it.fails('unknown keys inside a gate', () => {
+  it('unknown keys inside a gate', () => {
     expect(problems('gates:\n  restore:\n    aprovals: 2\n')).toContain('gates.restore.aprovals: unknown key');
   });
 
