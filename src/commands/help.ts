@@ -1,5 +1,4 @@
-import { DrError } from '../domain/errors.ts';
-import { defineCommand } from './types.ts';
+import { defineCommand, noArguments } from './types.ts';
 
 /** `/dr help`: the whole grammar, generated from the registry. */
 export const helpCommand = defineCommand({
@@ -7,9 +6,7 @@ export const helpCommand = defineCommand({
   usage: 'help',
   summary: 'this list',
   risk: 'read',
-  parse: (args) => {
-    if (args.length > 0) throw new DrError('COMMAND_MALFORMED', '`help` takes no arguments.', { hint: 'help' });
-  },
+  parse: noArguments('help'),
   // Imported lazily: the registry imports this file.
   run: async () => ({ kind: 'help', entries: (await import('./registry.ts')).helpEntries() }),
 });

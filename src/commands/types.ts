@@ -1,4 +1,5 @@
 import type { Config } from '../config/load.ts';
+import { DrError } from '../domain/errors.ts';
 import type { AuditEntry, AuditSource, ChainVerdict } from '../domain/audit.ts';
 import type { StatusReport } from '../domain/status.ts';
 import type { StateStore } from '../ports/state-store.ts';
@@ -53,4 +54,11 @@ export interface CommandDefinition<Args = unknown> {
 /** Declares a command with its argument type checked against its own parse/run. */
 export function defineCommand<Args>(definition: CommandDefinition<Args>): CommandDefinition<unknown> {
   return definition as CommandDefinition<unknown>;
+}
+
+/** The `parse` of a command that takes no arguments: anything after its name is refused. */
+export function noArguments(name: string): (args: readonly string[]) => void {
+  return (args) => {
+    if (args.length > 0) throw new DrError('COMMAND_MALFORMED', `\`${name}\` takes no arguments. Nothing was run.`, { hint: name });
+  };
 }

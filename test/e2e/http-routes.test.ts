@@ -1,23 +1,15 @@
 import { request } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/sandbox.ts';
-import { startTestBot, type TestBot } from '../helpers/bot.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { startTestBot, useSandboxBot, type TestBot } from '../helpers/bot.ts';
 import { postgresAvailable, scratchDatabase } from '../helpers/pg.ts';
-import { tempSandbox } from '../helpers/sandbox.ts';
 
 const hasPostgres = await postgresAvailable();
 
 describe('GET /healthz and /metrics', () => {
-  let sandbox: Sandbox;
+  const subject = useSandboxBot();
   let t: TestBot;
-  beforeAll(async () => {
-    sandbox = await tempSandbox();
-    await sandbox.startServer();
-    t = await startTestBot({ configPath: sandbox.configPath });
-  });
-  afterAll(async () => {
-    await t?.close();
-    await sandbox?.destroy();
+  beforeAll(() => {
+    t = subject.t();
   });
 
   it('reports the state store and the Slack mode', async () => {

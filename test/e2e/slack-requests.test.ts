@@ -1,21 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Sandbox } from '../../sandbox/sandbox.ts';
-import { startTestBot, type TestBot } from '../helpers/bot.ts';
-import { tempSandbox } from '../helpers/sandbox.ts';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { useSandboxBot, type TestBot } from '../helpers/bot.ts';
 
 // Everything here must be refused or answered without running a procedure: no audit row for a
 // forged request, no chat.postMessage for a refused command.
 describe('requests the bot must refuse or answer safely', () => {
-  let sandbox: Sandbox;
+  const subject = useSandboxBot();
   let t: TestBot;
-  beforeAll(async () => {
-    sandbox = await tempSandbox();
-    await sandbox.startServer();
-    t = await startTestBot({ configPath: sandbox.configPath });
-  });
-  afterAll(async () => {
-    await t?.close();
-    await sandbox?.destroy();
+  beforeAll(() => {
+    t = subject.t();
   });
   afterEach(() => t.slack.reset());
 

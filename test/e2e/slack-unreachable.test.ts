@@ -2,11 +2,10 @@ import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { startBot } from '../../src/bot.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import { createLogger } from '../../src/observability/logger.ts';
+import { captureLogs } from '../helpers/logs.ts';
 import { TEST_SIGNING_SECRET } from '../helpers/bot.ts';
 import { sendSlashCommand } from '../helpers/slack-requests.ts';
 
@@ -21,13 +20,7 @@ async function closedPort(): Promise<number> {
 
 describe('Slack unreachable at start-up', () => {
   it('starts anyway, says so in /healthz, logs it, and still acks signed commands', async () => {
-    const logs: Array<Record<string, unknown>> = [];
-    const sink = new Writable({
-      write(chunk, _e, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) logs.push(JSON.parse(line) as Record<string, unknown>);
-        done();
-      },
-    });
+    const { logger, lines: logs } = captureLogs();
     const config = loadConfig({
       SLACK_BOT_TOKEN: 'xoxb-test',
       SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET,
@@ -36,7 +29,7 @@ describe('Slack unreachable at start-up', () => {
       PORT: '0',
       HOST: '127.0.0.1',
     });
-    const bot = await startBot(config, createLogger('info', sink), { slackRetries: 0 });
+    const bot = await startBot(config, logger, { slackRetries: 0 });
     try {
       await expect.poll(() => logs.some((l) => l.msg === 'Slack API unreachable; commands still answer when it comes back'), { timeout: 5_000 }).toBe(true);
       const health = await fetch(`${bot.url}/healthz`);

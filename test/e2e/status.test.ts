@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
-import { startTestBot, type TestBot } from '../helpers/bot.ts';
+import { startTestBot, useSandboxBot, type TestBot } from '../helpers/bot.ts';
 import { postgresAvailable } from '../helpers/pg.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
 import type { SlackCall } from '../fakes/slack-api.ts';
@@ -59,16 +59,12 @@ describe.each([
 });
 
 describe('/dr status on a broken sandbox', () => {
+  const subject = useSandboxBot({ corrupt: true, serverDown: true });
   let sandbox: Sandbox;
   let t: TestBot;
-  beforeAll(async () => {
-    sandbox = await tempSandbox();
-    await sandbox.corruptDatabase();
-    t = await startTestBot({ configPath: sandbox.configPath });
-  });
-  afterAll(async () => {
-    await t?.close();
-    await sandbox?.destroy();
+  beforeAll(() => {
+    sandbox = subject.sandbox();
+    t = subject.t();
   });
   afterEach(() => t.slack.reset());
 

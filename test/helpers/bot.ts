@@ -1,11 +1,13 @@
+import { afterAll, beforeAll } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { startBot, type RunningBot } from '../../src/bot.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import { createLogger } from '../../src/observability/logger.ts';
+import type { Sandbox } from '../../sandbox/sandbox.ts';
 import { startSlackFake, type SlackFake } from '../fakes/slack-api.ts';
+import { captureLogs } from './logs.ts';
+import { tempSandbox } from './sandbox.ts';
 import { sendSlashCommand, type SlackHttpResult, type SlackRequestOptions } from './slack-requests.ts';
 
 /** The signing secret every test bot verifies against. */
@@ -25,13 +27,7 @@ export interface TestBot {
 export async function startTestBot(options: { configPath?: string; state?: string; env?: Record<string, string>; slackRetries?: number } = {}): Promise<TestBot> {
   const slack = await startSlackFake();
   const stateDir = await mkdtemp(path.join(tmpdir(), 'dr-state-'));
-  const logs: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) logs.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
+  const { logger, lines: logs } = captureLogs();
   const config = loadConfig({
     SLACK_BOT_TOKEN: 'xoxb-test-token',
     SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET,
@@ -43,7 +39,7 @@ export async function startTestBot(options: { configPath?: string; state?: strin
     ...(options.configPath ? { DR_CONFIG: options.configPath } : {}),
     ...options.env,
   });
-  const bot = await startBot(config, createLogger('info', sink), { slackRetries: options.slackRetries ?? 3 });
+  const bot = await startBot(config, logger, { slackRetries: options.slackRetries ?? 3 });
   // Start-up's auth.test must be done before a test starts counting Slack calls.
   await slack.waitFor((c) => c.method === 'auth.test');
   slack.reset();
@@ -64,4 +60,21 @@ export async function startTestBot(options: { configPath?: string; state?: strin
       await rm(stateDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Registers beforeAll/afterAll that run a sandbox DMS (server started unless `serverDown`) and a bot pointed at it. */
+export function useSandboxBot(options: { corrupt?: boolean; serverDown?: boolean } = {}): { sandbox: () => Sandbox; t: () => TestBot } {
+  let sandbox: Sandbox | undefined;
+  let testBot: TestBot | undefined;
+  beforeAll(async () => {
+    sandbox = await tempSandbox();
+    if (options.corrupt) await sandbox.corruptDatabase();
+    if (!options.serverDown) await sandbox.startServer();
+    testBot = await startTestBot({ configPath: sandbox.configPath });
+  });
+  afterAll(async () => {
+    await testBot?.close();
+    await sandbox?.destroy();
+  });
+  return { sandbox: () => sandbox!, t: () => testBot! };
 }
