@@ -14,7 +14,8 @@ import { DrError, errorText } from './domain/errors.ts';
 import { createMetrics, type BotMetrics } from './observability/metrics.ts';
 import type { BackupRepository } from './ports/backup-repository.ts';
 import type { DmsDatabase, DocumentStore } from './ports/dms.ts';
-import type { StatusDeps } from './procedures/status.ts';
+import { singleFlight } from './procedures/single-flight.ts';
+import { collectStatus, type StatusDeps } from './procedures/status.ts';
 
 /** Builds every port from the config; the one place that picks adapters. Shared by the bot and the CLI. */
 export async function composeDeps(config: Config, logger: Logger, metrics: BotMetrics = createMetrics()): Promise<DispatchDeps> {
@@ -24,7 +25,9 @@ export async function composeDeps(config: Config, logger: Logger, metrics: BotMe
   } catch (error) {
     throw new DrError('STATE_UNAVAILABLE', `Cannot open the bot's state store (DR_STATE): ${errorText(error)}`, { cause: error });
   }
-  return { config, store, status: statusDeps(config), metrics, logger };
+  const status = statusDeps(config);
+  // Fifty people typing /dr status at once get one probe run, not fifty.
+  return { config, store, status, currentStatus: singleFlight(() => collectStatus(status)), metrics, logger };
 }
 
 /** The ports `/dr status` probes. */

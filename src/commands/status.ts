@@ -1,4 +1,3 @@
-import { collectStatus } from '../procedures/status.ts';
 import { defineCommand, noArguments } from './types.ts';
 
 /** `/dr status`: every DMS component probed at once, with RPO exposure. */
@@ -8,5 +7,5 @@ export const statusCommand = defineCommand({
   summary: 'health of the DMS: database, endpoints, storage, backups, paging',
   risk: 'read',
   parse: noArguments('status'),
-  run: async (deps) => ({ kind: 'status', report: await collectStatus(deps.status) }),
+  run: async (deps) => ({ kind: 'status', report: await deps.currentStatus() }),
 });

@@ -21,6 +21,8 @@ export interface CommandDeps {
   config: Config;
   store: StateStore;
   status: StatusDeps;
+  /** The status report, shared by everyone who asks while one is being collected. */
+  currentStatus: () => Promise<StatusReport>;
 }
 
 /** One line of `/dr help`. */

@@ -23,11 +23,15 @@ export interface SlackLogger {
 export function slackLogger(logger: Logger): SlackLogger {
   const child = logger.child({ component: 'slack' });
   const line = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' ');
+  // Bolt logs several debug lines per request: format them only when the level lets them through.
+  const at = (level: 'debug' | 'info' | 'warn' | 'error') => (...msg: unknown[]) => {
+    if (child.isLevelEnabled(level)) child[level](line(msg));
+  };
   return {
-    debug: (...msg) => child.debug(line(msg)),
-    info: (...msg) => child.info(line(msg)),
-    warn: (...msg) => child.warn(line(msg)),
-    error: (...msg) => child.error(line(msg)),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
     // The level is pino's, set once from LOG_LEVEL; Bolt's attempts to change it are ignored.
     setLevel: () => {},
     getLevel: () => child.level,

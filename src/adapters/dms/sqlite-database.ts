@@ -2,13 +2,18 @@ import { Worker } from 'node:worker_threads';
 import { DrError } from '../../domain/errors.ts';
 import type { DatabaseFacts, DmsDatabase } from '../../ports/dms.ts';
 
-type WorkerAnswer = { ok: true; facts: DatabaseFacts } | { ok: false; code?: string; message: string };
+type WorkerAnswer = { id: number; ok: true; facts: DatabaseFacts } | { id: number; ok: false; code?: string; message: string };
+type Waiter = { resolve: (facts: DatabaseFacts) => void; reject: (error: unknown) => void };
 
 // Codes where the file itself is damaged, as opposed to missing or locked.
 const CORRUPTION_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB']);
 
-/** The DMS's SQLite file, opened read-only in a worker thread that is killed when the probe's deadline passes. */
+/** The DMS's SQLite file, probed read-only in a worker thread that is killed when a probe's deadline passes. */
 export class SqliteDmsDatabase implements DmsDatabase {
+  private worker: Worker | undefined;
+  private readonly waiting = new Map<number, Waiter>();
+  private nextId = 0;
+
   constructor(private readonly file: string) {}
 
   get location(): string {
@@ -17,22 +22,47 @@ export class SqliteDmsDatabase implements DmsDatabase {
 
   probe(signal: AbortSignal): Promise<DatabaseFacts> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(new URL('./sqlite-probe.worker.mjs', import.meta.url), { workerData: { file: this.file } });
-      const onAbort = () => void worker.terminate();
-      signal.addEventListener('abort', onAbort, { once: true });
-      const finish = () => signal.removeEventListener('abort', onAbort);
-      worker.once('message', (answer: WorkerAnswer) => {
-        finish();
-        if (answer.ok) return resolve(answer.facts);
-        if (answer.code && CORRUPTION_CODES.has(answer.code)) {
-          return resolve({ engine: 'sqlite', version: 'unknown', integrity: `${answer.code}: ${answer.message}`, counts: { documents: 0, users: 0, tenants: 0 } });
-        }
-        reject(new DrError('PROBE_FAILED', `cannot open ${this.file}: ${answer.code ? `${answer.code}: ` : ''}${answer.message}`));
-      });
-      worker.once('error', (error) => {
-        finish();
-        reject(error);
-      });
+      const id = (this.nextId += 1);
+      this.waiting.set(id, { resolve, reject });
+      // A probe past its deadline is stuck inside SQLite: only killing the thread frees it.
+      signal.addEventListener('abort', () => this.kill(signal.reason), { once: true });
+      const worker = this.ensureWorker();
+      worker.ref();
+      worker.postMessage({ id, file: this.file });
     });
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker;
+    // execArgv []: the worker is plain JS; inheriting the TypeScript loader would triple its start-up cost.
+    const worker = new Worker(new URL('./sqlite-probe.worker.mjs', import.meta.url), { execArgv: [] });
+    worker.on('message', (answer: WorkerAnswer) => this.settle(answer));
+    worker.on('error', (error) => this.kill(error));
+    worker.on('exit', () => {
+      if (this.worker === worker) this.kill(new Error('SQLite probe worker exited'));
+    });
+    // Referenced only while a probe is waiting: an idle probe worker must not keep the CLI alive.
+    this.worker = worker;
+    return worker;
+  }
+
+  private settle(answer: WorkerAnswer): void {
+    const waiter = this.waiting.get(answer.id);
+    if (!waiter) return;
+    this.waiting.delete(answer.id);
+    if (this.waiting.size === 0) this.worker?.unref();
+    if (answer.ok) return waiter.resolve(answer.facts);
+    if (answer.code && CORRUPTION_CODES.has(answer.code)) {
+      return waiter.resolve({ engine: 'sqlite', version: 'unknown', integrity: `${answer.code}: ${answer.message}`, counts: { documents: 0, users: 0, tenants: 0 } });
+    }
+    waiter.reject(new DrError('PROBE_FAILED', `cannot open ${this.file}: ${answer.code ? `${answer.code}: ` : ''}${answer.message}`));
+  }
+
+  private kill(reason: unknown): void {
+    const worker = this.worker;
+    this.worker = undefined;
+    void worker?.terminate();
+    for (const waiter of this.waiting.values()) waiter.reject(reason);
+    this.waiting.clear();
   }
 }

@@ -79,34 +79,45 @@ class KyselyStateStore implements StateStore {
     await sql`select 1`.execute(this.db);
   }
 
-  async appendAudit(input: AuditEntryInput): Promise<AuditEntry> {
-    return this.db.transaction().execute(async (trx) => {
-      if (this.kind === 'postgres') await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`.execute(trx);
-      const last = await trx
-        .selectFrom('audit_log')
-        .select(['id', 'hash'])
-        .orderBy('id', 'desc')
-        .limit(1)
-        .executeTakeFirst();
-      const unhashed = {
-        id: (last?.id ?? 0) + 1,
-        at: this.now().toISOString(),
-        source: input.source,
-        actor: input.actor,
-        channel: input.channel,
-        command: input.command,
-        text: input.text,
-        outcome: input.outcome,
-        detail: input.detail ?? {},
-      };
-      const prevHash = last?.hash ?? GENESIS_HASH;
-      const entry: AuditEntry = { ...unhashed, prevHash, hash: auditHash(prevHash, unhashed) };
-      await trx
-        .insertInto('audit_log')
-        .values({ ...unhashed, detail: JSON.stringify(entry.detail), prev_hash: prevHash, hash: entry.hash })
-        .execute();
-      return entry;
+  // Appends arriving together are written in one transaction (group commit): a burst of commands costs
+  // one lock, one read of the chain's head and one commit, and the chain stays strictly ordered.
+  private pending: Array<{ input: AuditEntryInput; resolve: (e: AuditEntry) => void; reject: (e: unknown) => void }> = [];
+  private flushing: Promise<void> = Promise.resolve();
+
+  appendAudit(input: AuditEntryInput): Promise<AuditEntry> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ input, resolve, reject });
+      if (this.pending.length === 1) this.flushing = this.flushing.then(() => this.flushAudit());
     });
+  }
+
+  private async flushAudit(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      const entries = await this.db.transaction().execute(async (trx) => {
+        if (this.kind === 'postgres') await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`.execute(trx);
+        const last = await trx.selectFrom('audit_log').select(['id', 'hash']).orderBy('id', 'desc').limit(1).executeTakeFirst();
+        let id = last?.id ?? 0;
+        let prevHash = last?.hash ?? GENESIS_HASH;
+        const at = this.now().toISOString();
+        const written = batch.map(({ input }) => {
+          id += 1;
+          const unhashed = { id, at, source: input.source, actor: input.actor, channel: input.channel, command: input.command, text: input.text, outcome: input.outcome, detail: input.detail ?? {} };
+          const entry: AuditEntry = { ...unhashed, prevHash, hash: auditHash(prevHash, unhashed) };
+          prevHash = entry.hash;
+          return entry;
+        });
+        await trx
+          .insertInto('audit_log')
+          .values(written.map((e) => ({ id: e.id, at: e.at, source: e.source, actor: e.actor, channel: e.channel, command: e.command, text: e.text, outcome: e.outcome, detail: JSON.stringify(e.detail), prev_hash: e.prevHash, hash: e.hash })))
+          .execute();
+        return written;
+      });
+      batch.forEach((item, index) => item.resolve(entries[index]!));
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+    }
   }
 
   async listAudit(options: { afterId?: number; limit?: number; order?: 'asc' | 'desc' } = {}): Promise<AuditEntry[]> {
