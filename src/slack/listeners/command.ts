@@ -28,6 +28,8 @@ export function registerSlashCommand(app: App, deps: DispatchDeps): void {
       return;
     }
     await ack();
+    // Yield to the event loop's I/O phase first, so requests already waiting get parsed and acked before this work.
+    await new Promise((resolve) => setImmediate(resolve));
     // Only the run is queued: a delivery stuck in Slack retries must not hold up other commands.
     const result = await afterAck.run(() => runPrepared(deps, invocation, prepared));
     try {
