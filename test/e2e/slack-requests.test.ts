@@ -119,4 +119,22 @@ describe('requests the bot must refuse or answer safely', () => {
     expect(answer.body.response_type).toBe('in_channel');
     expect(JSON.stringify(answer.body.blocks)).toContain('DMS database');
   });
+
+  it('answers a burst of /dr status in one channel with one shared report, auditing every request', async () => {
+    const before = await auditRows();
+    const responses = await Promise.all(Array.from({ length: 10 }, (_, i) => t.command('status', { user: `U0BURST00${i}` })));
+    expect(responses.map((r) => r.status)).toEqual(Array(10).fill(200));
+    await expect.poll(auditRows, { timeout: 10_000 }).toBe(before + 10);
+    await t.slack.waitFor((c) => c.method === 'chat.postMessage' && !c.failed);
+    await settle();
+    const posts = t.slack.calls.filter((c) => c.method === 'chat.postMessage');
+    expect(posts.length).toBeGreaterThanOrEqual(1);
+    expect(posts.length).toBeLessThan(10);
+  });
+
+  it('posts the shared report once in each channel that asked', async () => {
+    await Promise.all([t.command('status', { channel: 'C0CHANNELA' }), t.command('status', { channel: 'C0CHANNELB' })]);
+    await t.slack.waitFor((c) => c.method === 'chat.postMessage' && c.body.channel === 'C0CHANNELA');
+    await t.slack.waitFor((c) => c.method === 'chat.postMessage' && c.body.channel === 'C0CHANNELB');
+  });
 });
