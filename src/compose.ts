@@ -12,7 +12,11 @@ import type { DispatchDeps } from './commands/dispatch.ts';
 import type { Config } from './config/load.ts';
 import { DrError, errorText } from './domain/errors.ts';
 import { createMetrics, type BotMetrics } from './observability/metrics.ts';
-import type { BackupRepository } from './ports/backup-repository.ts';
+import { isWritable, type BackupRepository } from './ports/backup-repository.ts';
+import type { StateStore } from './ports/state-store.ts';
+import { backupDatabase, type BackupDbDeps } from './procedures/backup-db.ts';
+import { SqliteDumper } from './adapters/dms/sqlite-dumper.ts';
+import { BOT_VERSION } from './version.ts';
 import type { DmsDatabase, DocumentStore } from './ports/dms.ts';
 import { singleFlight } from './procedures/single-flight.ts';
 import { collectStatus, type StatusDeps } from './procedures/status.ts';
@@ -25,24 +29,55 @@ export async function composeDeps(config: Config, logger: Logger, metrics: BotMe
   } catch (error) {
     throw new DrError('STATE_UNAVAILABLE', `Cannot open the bot's state store (DR_STATE): ${errorText(error)}`, { cause: error });
   }
-  const status = statusDeps(config);
-  // Fifty people typing /dr status at once get one probe run, not fifty.
-  return { config, store, status, currentStatus: singleFlight(() => collectStatus(status)), metrics, logger };
+  const repository = backupRepository(config);
+  const status = statusDeps(config, repository);
+  // A backup killed mid-way (crash, kill -9) leaves only staged files: they never became backups.
+  if (isWritable(repository)) {
+    const removed = await repository.cleanStaging().catch(() => 0);
+    if (removed > 0) logger.warn({ removed }, 'removed leftovers of interrupted backups');
+  }
+  return {
+    config,
+    store,
+    status,
+    // Fifty people typing /dr status at once get one probe run, not fifty.
+    currentStatus: singleFlight(() => collectStatus(status)),
+    backupDatabase: () => backupDatabase(backupDbDeps(config, store, repository)),
+    metrics,
+    logger,
+  };
 }
 
 /** The ports `/dr status` probes. */
-export function statusDeps(config: Config): StatusDeps {
+function statusDeps(config: Config, repository: BackupRepository): StatusDeps {
   return {
     systemName: config.system.name,
     database: dmsDatabase(config),
     storage: documentStore(config),
     endpoints: new HttpDmsEndpoints(config.system.health_url, config.system.metrics_url),
-    repository: backupRepository(config),
+    repository,
     pagerdutyConfigured: config.env.pagerdutyRoutingKey !== undefined,
     thresholds: { storageUsedPct: config.alerts.thresholds.storage_used_pct },
     objectives: { rpoMs: config.objectives.rpo },
     probeTimeoutMs: config.probes.timeout,
     now: () => new Date(),
+  };
+}
+
+/** What a database backup needs, or a DrError naming what this setup lacks. */
+function backupDbDeps(config: Config, store: StateStore, repository: BackupRepository): BackupDbDeps {
+  if (!isWritable(repository)) throw new DrError('COMMAND_NOT_BUILT', `Backups into ${repository.location} (S3) are not built yet; nothing was run.`);
+  const url = config.database.url;
+  if (!url.startsWith('sqlite:')) throw new DrError('COMMAND_NOT_BUILT', 'PostgreSQL database backups are not built yet; nothing was run.');
+  return {
+    dumper: new SqliteDumper(url.slice('sqlite:'.length)),
+    sourceLocation: url,
+    repository,
+    store,
+    // A backup slower than the RTO could not be restored in time either.
+    timeoutMs: config.objectives.rto,
+    now: () => new Date(),
+    botVersion: BOT_VERSION,
   };
 }
 

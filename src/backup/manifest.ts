@@ -24,3 +24,30 @@ export function summarizeManifest(json: string): BackupSummary | undefined {
     verified: m.verified === true,
   };
 }
+
+/** One file of a backup, as the manifest records it. */
+export interface ManifestFile {
+  key: string;
+  size_bytes: number;
+  sha256: string;
+}
+
+/** The JSON written last for every backup (format 1): what it is, where it came from, and how to check it. */
+export interface BackupManifest {
+  format: 1;
+  id: string;
+  kind: BackupKind;
+  started_at: string;
+  finished_at: string;
+  source: { engine?: string; location: string };
+  files: ManifestFile[];
+  size_bytes: number;
+  tools: Record<string, string>;
+  verified: boolean;
+  verification: { integrity: string; counts?: { documents: number; users: number; tenants: number }; hashes_rechecked: boolean };
+}
+
+/** `db-20261126T030500Z-3f9a`: kind, UTC time to the second, and a random tail so two replicas never collide. */
+export function newBackupId(kind: BackupKind, at: Date, random: string): string {
+  return `${kind}-${at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')}-${random}`;
+}

@@ -2,6 +2,8 @@ import type { CommandOutcome } from '../commands/types.ts';
 import type { DrError } from '../domain/errors.ts';
 import { STATE_EMOJI, type StatusReport } from '../domain/status.ts';
 import { errorLines } from '../render/error.ts';
+import { formatDuration } from '../config/duration.ts';
+import { formatBytes } from '../procedures/status.ts';
 
 const HEADLINE = { ok: 'healthy', warn: 'degraded', fail: 'failing' } as const;
 
@@ -23,6 +25,20 @@ export function renderOutcome(outcome: CommandOutcome): string {
           : `\n❌ chain broken at row #${outcome.verdict.badId}: ${outcome.verdict.reason}`
         : '';
       return `${rows.join('\n') || 'No actions recorded yet.'}${verdict}\n`;
+    }
+    case 'backup':
+      return [
+        ...outcome.taken.map((m) => `✅ ${m.kind} backup ${m.id}: ${formatBytes(m.size_bytes)}, verified (integrity ${m.verification.integrity}, SHA-256 ${m.files[0]?.sha256.slice(0, 8) ?? '?'} re-read)`),
+        ...outcome.notBuilt.map((kind) => `⏭️ ${kind}: not built yet, skipped`),
+        '',
+      ].join('\n');
+    case 'backups': {
+      const rows = outcome.rows.map((r) => {
+        const age = formatDuration(Math.max(0, Date.parse(outcome.now) - Date.parse(r.finishedAt)));
+        return `${r.id.padEnd(34)} ${`${age} ago`.padEnd(14)} ${formatBytes(r.sizeBytes).padStart(10)}  ${r.verified ? 'verified  ' : 'UNVERIFIED'}  ${r.keptBy.join(', ') || 'not kept (pruned next)'}`;
+      });
+      const violations = outcome.violations.map((v) => `⚠️ retention: ${v}`);
+      return `${[...(rows.length ? rows : ['No backups catalogued yet.']), ...violations].join('\n')}\n`;
     }
   }
 }

@@ -53,7 +53,9 @@ export async function runPrepared(
     result = await prepared.parsed.definition.run!(deps, prepared.parsed.args, invocation);
   } catch (error) {
     result = toDrError(error);
-    deps.logger.error({ err: error, command: prepared.name }, 'command failed');
+    // Expected refusals and failures carry a code; only the unexpected deserve a stack trace.
+    if (result.code === 'INTERNAL') deps.logger.error({ err: error, command: prepared.name }, 'command failed');
+    else deps.logger.warn({ code: result.code, reason: result.userMessage, command: prepared.name }, 'command failed');
   }
   const outcome = result instanceof DrError ? 'error' : outcomeOf(result);
   await record(deps, invocation, prepared.name, outcome, { ms: Math.round(performance.now() - started) });

@@ -1,3 +1,5 @@
+import { backupCommand } from './backup.ts';
+import { backupsCommand } from './backups.ts';
 import { helpCommand } from './help.ts';
 import { historyCommand } from './history.ts';
 import { statusCommand } from './status.ts';
@@ -10,8 +12,8 @@ const planned = (name: string, usage: string, summary: string, risk: Risk): Comm
 export const COMMANDS: readonly CommandDefinition[] = [
   helpCommand,
   statusCommand,
-  planned('backup', 'backup [db|storage|config|all]', 'take a backup now', 'operate'),
-  planned('backups', 'backups [db|storage|config]', 'list backups with age, size, verification, retention', 'read'),
+  backupCommand,
+  backupsCommand,
   planned('restore db', 'restore db [latest|ID]', 'restore the DMS database from a verified backup (gated)', 'destructive'),
   planned('restore storage', 'restore storage [latest|ID]', 'restore missing or damaged documents (gated)', 'destructive'),
   planned('restore all', 'restore all', 'config, database, documents, migrations, health in one run (gated)', 'destructive'),

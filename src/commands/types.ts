@@ -2,6 +2,9 @@ import type { Config } from '../config/load.ts';
 import { DrError } from '../domain/errors.ts';
 import type { AuditEntry, AuditSource, ChainVerdict } from '../domain/audit.ts';
 import type { StatusReport } from '../domain/status.ts';
+import type { BackupManifest } from '../backup/manifest.ts';
+import type { RetentionReason } from '../backup/retention.ts';
+import type { BackupKind } from '../ports/backup-repository.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { StatusDeps } from '../procedures/status.ts';
 
@@ -23,6 +26,18 @@ export interface CommandDeps {
   status: StatusDeps;
   /** The status report, shared by everyone who asks while one is being collected. */
   currentStatus: () => Promise<StatusReport>;
+  /** Takes a database backup now; a DrError says why when this setup cannot (yet). */
+  backupDatabase: () => Promise<BackupManifest>;
+}
+
+/** One row of `/dr backups`: a catalogued backup and the retention rules that keep it. */
+export interface BackupRow {
+  id: string;
+  kind: BackupKind;
+  finishedAt: string;
+  sizeBytes: number;
+  verified: boolean;
+  keptBy: RetentionReason[];
 }
 
 /** One line of `/dr help`. */
@@ -37,7 +52,9 @@ export interface HelpEntry {
 export type CommandOutcome =
   | { kind: 'help'; entries: HelpEntry[] }
   | { kind: 'status'; report: StatusReport }
-  | { kind: 'history'; entries: AuditEntry[]; verdict: ChainVerdict | undefined };
+  | { kind: 'history'; entries: AuditEntry[]; verdict: ChainVerdict | undefined }
+  | { kind: 'backup'; taken: BackupManifest[]; notBuilt: BackupKind[] }
+  | { kind: 'backups'; rows: BackupRow[]; now: string; violations: string[] };
 
 /** A `/dr` subcommand: its grammar, risk class, and (once built) what it runs. */
 export interface CommandDefinition<Args = unknown> {

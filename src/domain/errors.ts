@@ -8,6 +8,7 @@ export type DrErrorCode =
   | 'NOT_AUTHORIZED'
   | 'STATE_UNAVAILABLE'
   | 'PROBE_FAILED'
+  | 'BACKUP_FAILED'
   | 'INTERNAL';
 
 /** The one error type procedures throw; `userMessage` never contains secrets or stack traces. */

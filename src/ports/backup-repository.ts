@@ -10,9 +10,37 @@ export interface BackupSummary {
   verified: boolean;
 }
 
+/** A file as stored in the repository: its key, size and SHA-256. */
+export interface StoredFile {
+  key: string;
+  sizeBytes: number;
+  sha256: string;
+}
+
 /** Where backups live: a local folder or an S3 bucket/prefix; each backup is known by its manifest. */
 export interface BackupRepository {
   readonly location: string;
   /** Proves the repository answers, and lists the backups its manifests describe. */
   listBackups(signal: AbortSignal): Promise<BackupSummary[]>;
+}
+
+/** A repository backups can be written into. */
+export interface WritableBackupRepository extends BackupRepository {
+  /** A fresh local path to write a backup file into before it is committed. */
+  stage(name: string): Promise<string>;
+  /** Hashes the staged file and moves it under `key` atomically; the staged path is gone afterwards. */
+  commit(stagedPath: string, key: string): Promise<StoredFile>;
+  /** Reads a stored file back and returns its SHA-256 (verification). */
+  hash(key: string): Promise<string>;
+  /** Writes the manifest last, under a temporary name first: a backup exists only once this succeeds. */
+  writeManifest(id: string, manifest: object): Promise<void>;
+  /** Removes one staged path or stored key, ignoring what is already gone. */
+  discard(pathOrKey: string): Promise<void>;
+  /** Removes staging leftovers of interrupted backups; returns how many. */
+  cleanStaging(): Promise<number>;
+}
+
+/** Whether a repository accepts new backups (S3 repositories do not yet). */
+export function isWritable(repository: BackupRepository): repository is WritableBackupRepository {
+  return 'stage' in repository;
 }

@@ -39,3 +39,20 @@ export interface DmsEndpoints {
   /** Number of samples in the Prometheus exposition. */
   metrics(signal: AbortSignal): Promise<{ httpStatus: number; samples: number }>;
 }
+
+/** What a database copy holds, checked before it may count as a backup. */
+export interface DatabaseCopy {
+  engine: 'sqlite' | 'postgres';
+  /** Versions of what made the copy, for the manifest (e.g. `{ sqlite: '3.45.0' }`, `{ pg_dump: '15.4' }`). */
+  tools: Record<string, string>;
+  /** `ok`, or what the check of the copy reported (SQLite integrity_check, pg_restore --list). */
+  integrity: string;
+  counts: { documents: number; users: number; tenants: number } | undefined;
+}
+
+/** Makes consistent copies of the live DMS database while it keeps serving. */
+export interface DatabaseDumper {
+  /** File extension of a copy, e.g. `sqlite` or `dump`. */
+  readonly extension: string;
+  dumpTo(file: string, signal: AbortSignal): Promise<DatabaseCopy>;
+}

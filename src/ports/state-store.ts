@@ -1,4 +1,6 @@
+import type { BackupManifest } from '../backup/manifest.ts';
 import type { AuditEntry, AuditEntryInput } from '../domain/audit.ts';
+import type { BackupKind } from './backup-repository.ts';
 
 /** The bot's own durable state (SQLite or PostgreSQL behind one interface). */
 export interface StateStore {
@@ -9,5 +11,9 @@ export interface StateStore {
   appendAudit(entry: AuditEntryInput): Promise<AuditEntry>;
   /** Audit rows after `afterId` (exclusive), at most `limit`, oldest first unless `order` is `desc`. */
   listAudit(options?: { afterId?: number; limit?: number; order?: 'asc' | 'desc' }): Promise<AuditEntry[]>;
+  /** Adds a backup to the catalog (or replaces the entry with the same id, for rebuilds). */
+  recordBackup(manifest: BackupManifest): Promise<void>;
+  /** Catalog entries, newest first, optionally of one kind. */
+  listCatalog(options?: { kind?: BackupKind; limit?: number }): Promise<BackupManifest[]>;
   close(): Promise<void>;
 }

@@ -11,3 +11,6 @@ export const STATUS_BLOCK = {
 export const HELP_BLOCK = { list: 'help_list' } as const;
 export const HISTORY_BLOCK = { list: 'history_list', verdict: 'history_verdict' } as const;
 export const ERROR_BLOCK = { message: 'error_message' } as const;
+
+/** Block ids of backup results and listings. */
+export const BACKUP_BLOCK = { result: 'backup_result', list: 'backup_list', violations: 'backup_violations' } as const;

@@ -1,10 +1,16 @@
-import { access, constants, readdir, readFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { access, chmod, constants, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
-import type { BackupRepository, BackupSummary } from '../../ports/backup-repository.ts';
+import type { BackupSummary, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
+
+// Staged files live inside the repository, on its filesystem, so committing one is a rename.
+const STAGING_DIR = '.staging';
 
 /** A backup repository in a local (or mounted) folder. */
-export class LocalBackupRepository implements BackupRepository {
+export class LocalBackupRepository implements WritableBackupRepository {
   constructor(private readonly root: string) {}
 
   get location(): string {
@@ -33,5 +39,87 @@ export class LocalBackupRepository implements BackupRepository {
       if (summary) summaries.push(summary);
     }
     return summaries;
+  }
+
+  async stage(name: string): Promise<string> {
+    const dir = path.join(this.root, STAGING_DIR);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return path.join(dir, `${randomBytes(6).toString('hex')}-${path.basename(name)}`);
+  }
+
+  async commit(stagedPath: string, key: string): Promise<StoredFile> {
+    const sha256 = await sha256File(stagedPath);
+    const target = this.pathOf(key);
+    await mkdir(path.dirname(target), { recursive: true });
+    await fsyncFile(stagedPath);
+    // Backups hold the DMS's data (and, for config, its secrets): readable by the bot's user only.
+    await chmod(stagedPath, 0o600);
+    const { size } = await stat(stagedPath);
+    await rename(stagedPath, target);
+    await fsyncDir(path.dirname(target));
+    return { key, sizeBytes: size, sha256 };
+  }
+
+  hash(key: string): Promise<string> {
+    return sha256File(this.pathOf(key));
+  }
+
+  async writeManifest(id: string, manifest: object): Promise<void> {
+    const dir = path.join(this.root, MANIFEST_DIR);
+    await mkdir(dir, { recursive: true });
+    const staged = await this.stage(`${id}.json`);
+    const handle = await open(staged, 'wx', 0o600);
+    try {
+      await handle.writeFile(`${JSON.stringify(manifest, null, 2)}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(staged, path.join(dir, `${id}.json`));
+    await fsyncDir(dir);
+  }
+
+  async discard(pathOrKey: string): Promise<void> {
+    await rm(path.isAbsolute(pathOrKey) ? pathOrKey : this.pathOf(pathOrKey), { force: true, recursive: true });
+  }
+
+  async cleanStaging(): Promise<number> {
+    const dir = path.join(this.root, STAGING_DIR);
+    const leftovers = await readdir(dir).catch(() => [] as string[]);
+    await Promise.all(leftovers.map((name) => rm(path.join(dir, name), { force: true, recursive: true })));
+    return leftovers.length;
+  }
+
+  // Keys come from the bot, never from users; the check keeps a bad one from escaping the repository.
+  private pathOf(key: string): string {
+    const full = path.resolve(this.root, key);
+    if (!full.startsWith(`${path.resolve(this.root)}${path.sep}`)) throw new Error(`key escapes the repository: ${key}`);
+    return full;
+  }
+}
+
+/** SHA-256 of a file, streamed. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), hash);
+  return hash.digest('hex');
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+// The rename is durable only once the directory entry is on disk.
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

@@ -4,6 +4,8 @@ import pg from 'pg';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { auditHash, GENESIS_HASH, type AuditEntry, type AuditEntryInput, type AuditSource } from '../../domain/audit.ts';
+import type { BackupManifest } from '../../backup/manifest.ts';
+import type { BackupKind } from '../../ports/backup-repository.ts';
 import type { StateStore } from '../../ports/state-store.ts';
 import { migrations } from './migrations.ts';
 
@@ -21,8 +23,19 @@ interface AuditRow {
   hash: string;
 }
 
+interface CatalogRow {
+  id: string;
+  kind: string;
+  started_at: string;
+  finished_at: string;
+  size_bytes: number | string;
+  verified: number;
+  manifest: string;
+}
+
 interface Tables {
   audit_log: AuditRow;
+  backup_catalog: CatalogRow;
 }
 
 // Any constant works; it only has to be the same for every replica sharing the database.
@@ -141,6 +154,29 @@ class KyselyStateStore implements StateStore {
       prevHash: row.prev_hash,
       hash: row.hash,
     }));
+  }
+
+  async recordBackup(manifest: BackupManifest): Promise<void> {
+    const row = {
+      id: manifest.id,
+      kind: manifest.kind,
+      started_at: manifest.started_at,
+      finished_at: manifest.finished_at,
+      size_bytes: manifest.size_bytes,
+      verified: manifest.verified ? 1 : 0,
+      manifest: JSON.stringify(manifest),
+    };
+    await this.db
+      .insertInto('backup_catalog')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doUpdateSet({ ...row, id: undefined }))
+      .execute();
+  }
+
+  async listCatalog(options: { kind?: BackupKind; limit?: number } = {}): Promise<BackupManifest[]> {
+    let query = this.db.selectFrom('backup_catalog').select('manifest').orderBy('finished_at', 'desc').limit(options.limit ?? 10_000);
+    if (options.kind) query = query.where('kind', '=', options.kind);
+    return (await query.execute()).map((row) => JSON.parse(row.manifest) as BackupManifest);
   }
 
   async close(): Promise<void> {

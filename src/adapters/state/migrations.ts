@@ -21,4 +21,19 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('audit_log_at').on('audit_log').column('at').execute();
     },
   },
+  '0002_backup_catalog': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('backup_catalog')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('finished_at', 'text', (c) => c.notNull())
+        .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('verified', 'integer', (c) => c.notNull())
+        .addColumn('manifest', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('backup_catalog_kind_finished').on('backup_catalog').columns(['kind', 'finished_at']).execute();
+    },
+  },
 };

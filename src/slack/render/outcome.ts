@@ -1,5 +1,6 @@
 import type { KnownBlock } from '@slack/types';
 import type { CommandOutcome } from '../../commands/types.ts';
+import { backupListBlocks, backupTakenBlocks } from './backups.ts';
 import { helpBlocks } from './help.ts';
 import { historyBlocks } from './history.ts';
 import { statusBlocks } from './status.ts';
@@ -13,5 +14,9 @@ export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: 
       return statusBlocks(outcome.report);
     case 'history':
       return historyBlocks(outcome.entries, outcome.verdict);
+    case 'backup':
+      return backupTakenBlocks(outcome.taken, outcome.notBuilt);
+    case 'backups':
+      return backupListBlocks(outcome.rows, outcome.now, outcome.violations);
   }
 }

@@ -1,0 +1,30 @@
+// Copies a live SQLite database with the online backup API, then checks the copy, off the main thread.
+// The copy is one backup step: a single read transaction sees one consistent state, and a writer on
+// another connection cannot force it to restart (which stepwise copying does under steady writes).
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+
+const { source, dest } = workerData;
+let live;
+let copy;
+try {
+  live = new Database(source, { readonly: true, fileMustExist: true });
+  live.pragma('busy_timeout = 10000');
+  const version = live.prepare('select sqlite_version() as v').get().v;
+  const result = await live.backup(dest, { progress: () => 0x7fffffff });
+  live.close();
+  live = undefined;
+  // The copy inherits WAL mode; a backup should be one self-contained file, so switch it to a rollback journal.
+  copy = new Database(dest, { fileMustExist: true });
+  copy.pragma('journal_mode = DELETE');
+  const problems = copy.pragma('integrity_check(10)').map((row) => row.integrity_check);
+  const integrity = problems.length === 1 && problems[0] === 'ok' ? 'ok' : problems.join('; ');
+  const count = (table) => copy.prepare(`select count(*) as n from ${table}`).get().n;
+  const counts = integrity === 'ok' ? { documents: count('documents'), users: count('users'), tenants: count('tenants') } : undefined;
+  parentPort.postMessage({ ok: true, version, pages: result.totalPages, integrity, counts });
+} catch (error) {
+  parentPort.postMessage({ ok: false, code: typeof error?.code === 'string' ? error.code : undefined, message: String(error?.message ?? error) });
+} finally {
+  live?.close();
+  copy?.close();
+}

@@ -1,0 +1,31 @@
+import { Worker } from 'node:worker_threads';
+import { DrError } from '../../domain/errors.ts';
+import type { DatabaseCopy, DatabaseDumper } from '../../ports/dms.ts';
+
+type Answer =
+  | { ok: true; version: string; pages: number; integrity: string; counts: DatabaseCopy['counts'] }
+  | { ok: false; code?: string; message: string };
+
+/** Copies the DMS's SQLite file with the online backup API (consistent while the DMS writes) and runs integrity_check on the copy. */
+export class SqliteDumper implements DatabaseDumper {
+  readonly extension = 'sqlite';
+
+  constructor(private readonly file: string) {}
+
+  dumpTo(dest: string, signal: AbortSignal): Promise<DatabaseCopy> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(new URL('./sqlite-backup.worker.mjs', import.meta.url), { workerData: { source: this.file, dest }, execArgv: [] });
+      const onAbort = () => void worker.terminate().then(() => reject(signal.reason));
+      signal.addEventListener('abort', onAbort, { once: true });
+      worker.once('message', (answer: Answer) => {
+        signal.removeEventListener('abort', onAbort);
+        if (!answer.ok) return reject(new DrError('BACKUP_FAILED', `SQLite backup of ${this.file} failed: ${answer.code ? `${answer.code}: ` : ''}${answer.message}`));
+        resolve({ engine: 'sqlite', tools: { sqlite: answer.version }, integrity: answer.integrity, counts: answer.counts });
+      });
+      worker.once('error', (error) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      });
+    });
+  }
+}

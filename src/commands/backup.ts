@@ -1,0 +1,32 @@
+import { DrError } from '../domain/errors.ts';
+import type { BackupKind } from '../ports/backup-repository.ts';
+import { defineCommand } from './types.ts';
+
+const TARGETS = ['db', 'storage', 'config', 'all'] as const;
+type Target = (typeof TARGETS)[number];
+// Kinds whose backup procedure exists; `all` takes these and names the rest.
+const BUILT: readonly BackupKind[] = ['db'];
+
+/** `/dr backup [db|storage|config|all]`: take a backup now, verified before it counts. */
+export const backupCommand = defineCommand({
+  name: 'backup',
+  usage: 'backup [db|storage|config|all]',
+  summary: 'take a backup now (verified before it counts)',
+  risk: 'operate',
+  parse: (args): Target => {
+    if (args.length > 1) throw new DrError('COMMAND_MALFORMED', '`backup` takes one of db, storage, config, all. Nothing was run.', { hint: 'backup db' });
+    const target = (args[0] ?? 'all').toLowerCase();
+    if (!(TARGETS as readonly string[]).includes(target)) {
+      throw new DrError('COMMAND_MALFORMED', `\`backup\` takes one of db, storage, config, all, not "${target.slice(0, 20).replace(/[<>&`]/g, '')}". Nothing was run.`, { hint: 'backup db' });
+    }
+    return target as Target;
+  },
+  run: async (deps, target) => {
+    const kinds: BackupKind[] = target === 'all' ? ['db', 'storage', 'config'] : [target];
+    const notBuilt = kinds.filter((kind) => !BUILT.includes(kind));
+    if (notBuilt.length === kinds.length) {
+      throw new DrError('COMMAND_NOT_BUILT', `Backups of ${notBuilt.join(' and ')} are not built yet; nothing was run.`, { hint: 'backup db' });
+    }
+    return { kind: 'backup', taken: [await deps.backupDatabase()], notBuilt };
+  },
+});

@@ -1,0 +1,37 @@
+import { applyRetention, retentionViolations } from '../backup/retention.ts';
+import { DrError } from '../domain/errors.ts';
+import type { BackupKind } from '../ports/backup-repository.ts';
+import { defineCommand, type BackupRow } from './types.ts';
+
+const KINDS: readonly BackupKind[] = ['db', 'storage', 'config'];
+
+/** `/dr backups [db|storage|config]`: the catalog, newest first, with what retention keeps each for. */
+export const backupsCommand = defineCommand({
+  name: 'backups',
+  usage: 'backups [db|storage|config]',
+  summary: 'catalogued backups: age, size, verified, kept by daily/weekly/monthly',
+  risk: 'read',
+  parse: (args): BackupKind | undefined => {
+    const kind = args[0]?.toLowerCase();
+    if (args.length > 1 || (kind !== undefined && !(KINDS as readonly string[]).includes(kind))) {
+      throw new DrError('COMMAND_MALFORMED', '`backups` takes nothing, or one of db, storage, config. Nothing was run.', { hint: 'backups db' });
+    }
+    return kind as BackupKind | undefined;
+  },
+  run: async (deps, kind) => {
+    const { retention, timezone } = deps.config.backups;
+    const now = deps.status.now();
+    const rows: BackupRow[] = [];
+    const violations: string[] = [];
+    for (const each of kind ? [kind] : KINDS) {
+      const catalog = await deps.store.listCatalog({ kind: each });
+      // Retention applies per kind, and only verified backups count towards it.
+      const verified = catalog.filter((m) => m.verified).map((m) => ({ id: m.id, finishedAt: m.finished_at }));
+      const keptBy = new Map(applyRetention(verified, retention, timezone).map((d) => [d.id, d.reasons]));
+      rows.push(...catalog.map((m) => ({ id: m.id, kind: m.kind, finishedAt: m.finished_at, sizeBytes: m.size_bytes, verified: m.verified, keptBy: keptBy.get(m.id) ?? [] })));
+      if (each === 'db') violations.push(...retentionViolations(verified, retention, timezone, now).map((v) => `db: ${v}`));
+    }
+    rows.sort((a, b) => b.finishedAt.localeCompare(a.finishedAt));
+    return { kind: 'backups', rows, now: now.toISOString(), violations };
+  },
+});

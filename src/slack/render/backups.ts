@@ -1,0 +1,35 @@
+import type { KnownBlock } from '@slack/types';
+import type { BackupManifest } from '../../backup/manifest.ts';
+import type { BackupRow } from '../../commands/types.ts';
+import { formatDuration } from '../../config/duration.ts';
+import type { BackupKind } from '../../ports/backup-repository.ts';
+import { formatBytes } from '../../procedures/status.ts';
+import { BACKUP_BLOCK } from '../ids.ts';
+
+/** Block Kit for a finished `/dr backup`: what was taken and proven, and what is not built yet. */
+export function backupTakenBlocks(taken: readonly BackupManifest[], notBuilt: readonly BackupKind[]): { text: string; blocks: KnownBlock[] } {
+  const lines = taken.map((m) => {
+    const seconds = formatDuration(Date.parse(m.finished_at) - Date.parse(m.started_at));
+    const counts = m.verification.counts ? `, ${m.verification.counts.documents} documents` : '';
+    return `✅ *${m.kind}* \`${m.id}\` — ${formatBytes(m.size_bytes)} in ${seconds}, verified (integrity ${m.verification.integrity}${counts}, SHA-256 ${m.files[0]?.sha256.slice(0, 8) ?? '?'} re-read)`;
+  });
+  lines.push(...notBuilt.map((kind) => `⏭️ *${kind}* — not built yet, skipped`));
+  return { text: `Backup finished: ${taken.map((m) => m.id).join(', ')}`, blocks: [{ type: 'section', block_id: BACKUP_BLOCK.result, text: { type: 'mrkdwn', text: lines.join('\n') } }] };
+}
+
+/** Block Kit for `/dr backups`: newest first, with age, size, verification and the retention rules that keep each. */
+export function backupListBlocks(rows: readonly BackupRow[], now: string, violations: readonly string[]): { text: string; blocks: KnownBlock[] } {
+  const lines = rows.slice(0, 40).map((r) => {
+    const age = formatDuration(Math.max(0, Date.parse(now) - Date.parse(r.finishedAt)));
+    const kept = r.keptBy.length > 0 ? r.keptBy.join(', ') : '_not kept: pruned next_';
+    return `\`${r.id}\` · ${age} ago · ${formatBytes(r.sizeBytes)} · ${r.verified ? '✅ verified' : '❌ unverified'} · ${kept}`;
+  });
+  const more = rows.length > 40 ? `\n…and ${rows.length - 40} older` : '';
+  const blocks: KnownBlock[] = [
+    { type: 'section', block_id: BACKUP_BLOCK.list, text: { type: 'mrkdwn', text: `${lines.join('\n') || 'No backups catalogued yet.'}${more}`.slice(0, 3000) } },
+  ];
+  if (violations.length > 0) {
+    blocks.push({ type: 'section', block_id: BACKUP_BLOCK.violations, text: { type: 'mrkdwn', text: violations.map((v) => `⚠️ retention: ${v}`).join('\n') } });
+  }
+  return { text: `${rows.length} backups`, blocks };
+}

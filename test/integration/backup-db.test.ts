@@ -1,0 +1,114 @@
+import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../sandbox/sandbox.ts';
+import type { BackupManifest } from '../../src/backup/manifest.ts';
+import { tempSandbox } from '../helpers/sandbox.ts';
+import { dr } from '../helpers/cli.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+describe('database backup (SQLite, local repository)', () => {
+  let sandbox: Sandbox;
+  let env: Record<string, string>;
+  const repository = () => path.join(sandbox.dir, 'backups');
+  const manifests = async () => (await readdir(path.join(repository(), 'manifests')).catch(() => [] as string[])).filter((n) => n.endsWith('.json'));
+  const staging = async () => readdir(path.join(repository(), '.staging')).catch(() => [] as string[]);
+
+  beforeAll(async () => {
+    sandbox = await tempSandbox();
+    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+  });
+  afterAll(async () => sandbox?.destroy());
+
+  it('copies, checks, stores, re-reads and catalogues a backup', async () => {
+    const { code, stdout } = await dr(['backup', 'db'], env);
+    expect(code).toBe(0);
+    const id = /db backup (db-\d{8}T\d{6}Z-[0-9a-f]{4})/.exec(stdout)![1]!;
+    const manifest = JSON.parse(await readFile(path.join(repository(), 'manifests', `${id}.json`), 'utf8')) as BackupManifest;
+    expect(manifest).toMatchObject({ format: 1, id, kind: 'db', verified: true, source: { engine: 'sqlite' }, verification: { integrity: 'ok', counts: sandbox.counts.documents ? { documents: sandbox.counts.documents, users: sandbox.counts.users, tenants: sandbox.counts.tenants } : {}, hashes_rechecked: true } });
+    const file = path.join(repository(), manifest.files[0]!.key);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(manifest.files[0]!.size_bytes).toBe((await stat(file)).size);
+    // The copy is a self-contained database: no -wal beside it, and it opens with the same rows.
+    expect(existsSync(`${file}-wal`)).toBe(false);
+    const copy = new Database(file, { readonly: true });
+    expect(copy.prepare('select count(*) as n from documents').get()).toEqual({ n: sandbox.counts.documents });
+    copy.close();
+    const listing = await dr(['backups', 'db'], env);
+    expect(listing.stdout).toMatch(new RegExp(`^${id}\\s+.* verified\\s+daily, weekly, monthly$`, 'm'));
+    expect(await staging()).toEqual([]);
+  });
+
+  it('takes a consistent copy while the DMS keeps writing', async () => {
+    // A second process writes into the live database for the whole backup.
+    const writer = spawn(process.execPath, ['-e', `
+      const Database = require('better-sqlite3');
+      const db = new Database(process.argv[1]);
+      db.pragma('busy_timeout = 5000');
+      const insert = db.prepare("insert into audit_ledger (created_at, actor, action, detail) values (datetime('now'), 'writer', 'upload', ?)");
+      const stop = Date.now() + 3000;
+      const pause = new Int32Array(new SharedArrayBuffer(4));
+      let n = 0;
+      while (Date.now() < stop) {
+        db.transaction(() => { for (let i = 0; i < 20; i++) insert.run('x'.repeat(500)); })();
+        n += 20;
+        Atomics.wait(pause, 0, 0, 2);
+      }
+      console.log(n);
+    `, path.join(sandbox.dir, 'data', 'alphha.db')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => writer.once('exit', resolve));
+    let written = '';
+    writer.stdout.on('data', (chunk) => (written += chunk));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const results = [];
+    for (let i = 0; i < 2; i += 1) results.push(await dr(['backup', 'db'], env));
+    await exited;
+    expect(Number(written)).toBeGreaterThan(200);
+    for (const result of results) {
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('integrity ok');
+    }
+  });
+
+  it('fails cleanly when the database cannot be copied: nothing stored, nothing catalogued', async () => {
+    const before = await manifests();
+    const broken = { ...env, DR_CONFIG: await configWithDatabase(sandbox, '/nonexistent/alphha.db') };
+    const { code, stdout } = await dr(['backup', 'db'], broken);
+    expect(code).toBe(2);
+    expect(stdout).toMatch(/SQLite backup of \/nonexistent\/alphha.db failed: /);
+    expect(await manifests()).toEqual(before);
+    expect(await staging()).toEqual([]);
+  });
+
+  it('leaves no backup after kill -9 mid-copy, and the next start removes the leftovers', async () => {
+    const db = new Database(path.join(sandbox.dir, 'data', 'alphha.db'));
+    db.exec('create table if not exists ballast (b blob)');
+    db.transaction(() => {
+      for (let i = 0; i < 300; i += 1) db.prepare('insert into ballast values (zeroblob(1048576))').run();
+    })();
+    db.close();
+    const before = await manifests();
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/dr.mjs'), 'backup', 'db'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'ignore' });
+    const deadline = Date.now() + 20_000;
+    while ((await staging()).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect((await staging()).length).toBeGreaterThan(0);
+    expect(await manifests()).toEqual(before);
+    const listing = await dr(['backups', 'db'], env);
+    expect(listing.stdout.split('\n').filter((l) => l.startsWith('db-'))).toHaveLength(before.length);
+    expect(await staging()).toEqual([]);
+  });
+});
+
+async function configWithDatabase(sandbox: Sandbox, file: string): Promise<string> {
+  const { writeFile } = await import('node:fs/promises');
+  const original = await readFile(sandbox.configPath, 'utf8');
+  const target = path.join(sandbox.dir, 'dr-broken.yml');
+  await writeFile(target, original.replace(/url: sqlite:.*/, `url: sqlite:${file}`));
+  return target;
+}
