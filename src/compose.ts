@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { PostgresDmsDatabase } from './adapters/dms/postgres-database.ts';
+import { PostgresDmsDatabase, redactUrl } from './adapters/dms/postgres-database.ts';
 import { HttpDmsEndpoints } from './adapters/dms/http-endpoints.ts';
 import { SqliteDmsDatabase } from './adapters/dms/sqlite-database.ts';
 import { LocalBackupRepository } from './adapters/repository/local-backup-repository.ts';
@@ -16,6 +16,7 @@ import { isWritable, type BackupRepository } from './ports/backup-repository.ts'
 import type { StateStore } from './ports/state-store.ts';
 import { backupDatabase, type BackupDbDeps } from './procedures/backup-db.ts';
 import { SqliteDumper } from './adapters/dms/sqlite-dumper.ts';
+import { PostgresDumper } from './adapters/dms/postgres-dumper.ts';
 import { BOT_VERSION } from './version.ts';
 import type { DmsDatabase, DocumentStore } from './ports/dms.ts';
 import { singleFlight } from './procedures/single-flight.ts';
@@ -68,10 +69,10 @@ function statusDeps(config: Config, repository: BackupRepository): StatusDeps {
 function backupDbDeps(config: Config, store: StateStore, repository: BackupRepository): BackupDbDeps {
   if (!isWritable(repository)) throw new DrError('COMMAND_NOT_BUILT', `Backups into ${repository.location} (S3) are not built yet; nothing was run.`);
   const url = config.database.url;
-  if (!url.startsWith('sqlite:')) throw new DrError('COMMAND_NOT_BUILT', 'PostgreSQL database backups are not built yet; nothing was run.');
+  const sqlite = url.startsWith('sqlite:');
   return {
-    dumper: new SqliteDumper(url.slice('sqlite:'.length)),
-    sourceLocation: url,
+    dumper: sqlite ? new SqliteDumper(url.slice('sqlite:'.length)) : new PostgresDumper(url),
+    sourceLocation: sqlite ? url : redactUrl(url),
     repository,
     store,
     // A backup slower than the RTO could not be restored in time either.

@@ -28,8 +28,8 @@ export interface BackupRepository {
 export interface WritableBackupRepository extends BackupRepository {
   /** A fresh local path to write a backup file into before it is committed. */
   stage(name: string): Promise<string>;
-  /** Hashes the staged file and moves it under `key` atomically; the staged path is gone afterwards. */
-  commit(stagedPath: string, key: string): Promise<StoredFile>;
+  /** Moves the staged file under `key` atomically, hashing it unless its SHA-256 is already known; the staged path is gone afterwards. */
+  commit(stagedPath: string, key: string, knownSha256?: string): Promise<StoredFile>;
   /** Reads a stored file back and returns its SHA-256 (verification). */
   hash(key: string): Promise<string>;
   /** Writes the manifest last, under a temporary name first: a backup exists only once this succeeds. */

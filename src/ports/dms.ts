@@ -48,6 +48,8 @@ export interface DatabaseCopy {
   /** `ok`, or what the check of the copy reported (SQLite integrity_check, pg_restore --list). */
   integrity: string;
   counts: { documents: number; users: number; tenants: number } | undefined;
+  /** SHA-256 of the copy when it was computed while the copy streamed (so committing needs no second pass). */
+  sha256?: string;
 }
 
 /** Makes consistent copies of the live DMS database while it keeps serving. */

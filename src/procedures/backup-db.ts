@@ -35,7 +35,7 @@ export async function backupDatabase(deps: BackupDbDeps): Promise<BackupManifest
   try {
     const copy = await withDeadline(deps.timeoutMs, (signal) => deps.dumper.dumpTo(staged, signal));
     if (copy.integrity !== 'ok') throw new DrError('BACKUP_FAILED', `the copy of the database failed its check: ${copy.integrity}`);
-    const file = await deps.repository.commit(staged, key);
+    const file = await deps.repository.commit(staged, key, copy.sha256);
     committed = true;
     const reread = await deps.repository.hash(key);
     if (reread !== file.sha256) throw new DrError('BACKUP_FAILED', `${key} reads back with SHA-256 ${reread.slice(0, 8)}, written as ${file.sha256.slice(0, 8)}`);

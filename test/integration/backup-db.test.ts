@@ -8,6 +8,12 @@ import type { Sandbox } from '../../sandbox/sandbox.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
 import { dr } from '../helpers/cli.ts';
+import { postgresAvailable, scratchDatabase } from '../helpers/pg.ts';
+import pg from 'pg';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -112,3 +118,54 @@ async function configWithDatabase(sandbox: Sandbox, file: string): Promise<strin
   await writeFile(target, original.replace(/url: sqlite:.*/, `url: sqlite:${file}`));
   return target;
 }
+
+describe.skipIf(!(await postgresAvailable()))('database backup (PostgreSQL, pg_dump -Fc)', () => {
+  let sandbox: Sandbox;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    sandbox = await tempSandbox({ database: 'postgres' });
+    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+  });
+  afterAll(async () => sandbox?.destroy());
+
+  it('dumps, checks with pg_restore --list, and restores with pg_restore into a new database with equal row counts', async () => {
+    const { code, stdout } = await dr(['backup', 'db'], env);
+    expect(code).toBe(0);
+    const id = /db backup (db-\S+):/.exec(stdout)![1]!;
+    const manifest = JSON.parse(await readFile(path.join(sandbox.dir, 'backups', 'manifests', `${id}.json`), 'utf8')) as BackupManifest;
+    expect(manifest).toMatchObject({ verified: true, source: { engine: 'postgres' }, verification: { integrity: 'ok' }, tools: { pg_dump: expect.stringMatching(/^\d+/) } });
+    expect(manifest.source.location).not.toMatch(/:[^@/]*@/);
+    const dump = path.join(sandbox.dir, 'backups', manifest.files[0]!.key);
+    const target = await scratchDatabase('dr_restore_check');
+    try {
+      await run('pg_restore', ['--no-owner', `--dbname=${target.url}`, dump]);
+      const counts = async (url: string) => {
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        const tables = ['tenants', 'users', 'documents', 'audit_ledger'];
+        const result = Object.fromEntries(await Promise.all(tables.map(async (t) => [t, Number((await client.query(`select count(*) from ${t}`)).rows[0].count)])));
+        await client.end();
+        return result;
+      };
+      const live = await counts(sandbox.databaseUrl);
+      expect(live.documents).toBe(sandbox.counts.documents);
+      expect(await counts(target.url)).toEqual(live);
+    } finally {
+      await target.drop();
+    }
+  });
+
+  it('fails with the server’s reason when the database is gone, storing and cataloguing nothing', async () => {
+    const broken = path.join(sandbox.dir, 'dr-broken.yml');
+    const original = await readFile(sandbox.configPath, 'utf8');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(broken, original.replace(/url: postgres:\/\/(.*)\/[^/\s]+$/m, 'url: postgres://$1/no_such_database_here'));
+    const before = await readdir(path.join(sandbox.dir, 'backups', 'manifests'));
+    const { code, stdout } = await dr(['backup', 'db'], { ...env, DR_CONFIG: broken });
+    expect(code).toBe(2);
+    expect(stdout).toMatch(/no_such_database_here/);
+    expect(stdout).toMatch(/does not exist/);
+    expect(await readdir(path.join(sandbox.dir, 'backups', 'manifests'))).toEqual(before);
+    expect(await readdir(path.join(sandbox.dir, 'backups', '.staging'))).toEqual([]);
+  });
+});

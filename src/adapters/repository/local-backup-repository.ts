@@ -47,8 +47,8 @@ export class LocalBackupRepository implements WritableBackupRepository {
     return path.join(dir, `${randomBytes(6).toString('hex')}-${path.basename(name)}`);
   }
 
-  async commit(stagedPath: string, key: string): Promise<StoredFile> {
-    const sha256 = await sha256File(stagedPath);
+  async commit(stagedPath: string, key: string, knownSha256?: string): Promise<StoredFile> {
+    const sha256 = knownSha256 ?? (await sha256File(stagedPath));
     const target = this.pathOf(key);
     await mkdir(path.dirname(target), { recursive: true });
     await fsyncFile(stagedPath);
