@@ -27,7 +27,7 @@ export async function startBot(config: Config, logger: Logger, options: { slackR
     await deps.store.close();
     throw error;
   }
-  const server = createHttpServer({ store: deps.store, metrics: deps.metrics, slack, logger, startedAt: new Date() });
+  const server = createHttpServer({ store: deps.store, metrics: deps.metrics, slack, alertToken: config.env.alertToken, logger, startedAt: new Date() });
   server.listen(config.env.port, config.env.host);
   await once(server, 'listening');
   const { address, port } = server.address() as AddressInfo;

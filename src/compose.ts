@@ -6,6 +6,7 @@ import { LocalBackupRepository } from './adapters/repository/local-backup-reposi
 import { S3BackupRepository } from './adapters/repository/s3-backup-repository.ts';
 import { createS3Client, parseS3Url } from './adapters/s3/client.ts';
 import { openStateStore } from './adapters/state/kysely-store.ts';
+import { unavailableStateStore } from './adapters/state/unavailable-store.ts';
 import { LocalDocumentStore } from './adapters/storage/local-document-store.ts';
 import { S3DocumentStore } from './adapters/storage/s3-document-store.ts';
 import type { DispatchDeps } from './commands/dispatch.ts';
@@ -23,12 +24,20 @@ import { singleFlight } from './procedures/single-flight.ts';
 import { collectStatus, type StatusDeps } from './procedures/status.ts';
 
 /** Builds every port from the config; the one place that picks adapters. Shared by the bot and the CLI. */
-export async function composeDeps(config: Config, logger: Logger, metrics: BotMetrics = createMetrics()): Promise<DispatchDeps> {
-  let store;
+export async function composeDeps(
+  config: Config,
+  logger: Logger,
+  options: { metrics?: BotMetrics; tolerateStateFailure?: boolean } = {},
+): Promise<DispatchDeps> {
+  const metrics = options.metrics ?? createMetrics();
+  let store: StateStore;
   try {
     store = await openStateStore(config.env.state);
   } catch (error) {
-    throw new DrError('STATE_UNAVAILABLE', `Cannot open the bot's state store (DR_STATE): ${errorText(error)}`, { cause: error });
+    if (!options.tolerateStateFailure) throw new DrError('STATE_UNAVAILABLE', `Cannot open the bot's state store (DR_STATE): ${errorText(error)}`, { cause: error });
+    // The terminal is the way in when the bot's own infrastructure is down: run, but say nothing is recorded.
+    logger.warn({ err: errorText(error) }, 'state store unavailable: commands run but are not audited');
+    store = unavailableStateStore(/^postgres/.test(config.env.state) ? 'postgres' : 'sqlite', errorText(error));
   }
   const repository = backupRepository(config);
   const status = statusDeps(config, repository);
@@ -84,7 +93,8 @@ function backupDbDeps(config: Config, store: StateStore, repository: BackupRepos
 
 function dmsDatabase(config: Config): DmsDatabase {
   const url = config.database.url;
-  return url.startsWith('sqlite:') ? new SqliteDmsDatabase(url.slice('sqlite:'.length)) : new PostgresDmsDatabase(url);
+  // A connection attempt must not outlive the probe's deadline (it would keep the CLI alive after its report).
+  return url.startsWith('sqlite:') ? new SqliteDmsDatabase(url.slice('sqlite:'.length)) : new PostgresDmsDatabase(url, config.probes.timeout);
 }
 
 function documentStore(config: Config): DocumentStore {

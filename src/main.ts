@@ -13,8 +13,13 @@ async function main(): Promise<void> {
     await bot.stop();
     process.exit(0);
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  const stopOn = (signal: string) => () =>
+    shutdown(signal).catch((error: unknown) => {
+      logger.error({ err: errorText(error) }, 'shutdown failed');
+      process.exit(1);
+    });
+  process.once('SIGTERM', stopOn('SIGTERM'));
+  process.once('SIGINT', stopOn('SIGINT'));
 }
 
 main().catch((error: unknown) => {

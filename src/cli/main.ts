@@ -1,42 +1,52 @@
 import { userInfo } from 'node:os';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { executeCommand } from '../commands/dispatch.ts';
 import { composeDeps } from '../compose.ts';
 import { loadConfig } from '../config/load.ts';
-import { DrError, toDrError } from '../domain/errors.ts';
+import { DrError, errorText, toDrError } from '../domain/errors.ts';
 import { createLogger } from '../observability/logger.ts';
 import { exitCodeOf, renderError, renderOutcome } from './render.ts';
 
 /** `dr …` in a terminal: the same commands, parser and procedures as Slack, for when Slack is down. Resolves to the exit code. */
-export async function runCli(argv: readonly string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
+export async function runCli(argv: readonly string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const program = new Command('dr')
     .description('dr-bot break-glass CLI: the /dr commands without Slack')
     .argument('[command...]', 'a /dr command, e.g. status, help, history 20 --verify')
     .option('--json', 'print the result as JSON')
     .allowUnknownOption(true)
-    .helpOption('-h, --hidden-help', 'commander help')
+    .helpOption(false)
     .exitOverride();
-  program.parse(argv, { from: 'user' });
-  const json = Boolean(program.opts<{ json?: boolean }>().json);
-  const words = program.args.filter((word) => word !== '--json');
+  let words: string[];
+  let json: boolean;
+  try {
+    program.parse(argv, { from: 'user' });
+    json = Boolean(program.opts<{ json?: boolean }>().json);
+    words = program.args.filter((word) => word !== '--json');
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    out.write(renderError(new DrError('COMMAND_MALFORMED', error.message, { hint: 'help' }), false));
+    return 2;
+  }
+  // `dr -h` and `dr --help` mean what they mean everywhere else.
+  if (words.length === 1 && ['-h', '--help'].includes(words[0]!)) words = ['help'];
 
-  const write = (text: string) => out.write(text);
   let deps;
   try {
-    const config = loadConfig();
-    deps = await composeDeps(config, createLogger(process.env.LOG_LEVEL ?? 'warn'));
+    // Logs stay quiet here: the terminal gets readable lines, not JSON.
+    deps = await composeDeps(loadConfig(), createLogger(process.env.LOG_LEVEL ?? 'silent'), { tolerateStateFailure: true });
   } catch (error) {
-    const drError = toDrError(error);
-    write(json ? `${JSON.stringify({ error: { code: drError.code, message: drError.userMessage } })}\n` : renderError(drError));
+    out.write(renderError(toDrError(error), json));
     return 2;
   }
   try {
+    const stateProblem = await deps.store.ping().then(() => undefined, (error: unknown) => errorText(error));
+    if (stateProblem) err.write(`dr: warning: ${stateProblem}; this command runs but is not recorded in the audit log\n`);
     const { result } = await executeCommand(deps, { source: 'cli', actor: userInfo().username, channel: 'terminal', text: words.join(' ') });
     if (result instanceof DrError) {
-      write(json ? `${JSON.stringify({ error: { code: result.code, message: result.userMessage, hint: result.hint } })}\n` : renderError(result));
+      out.write(renderError(result, json));
       return 2;
     }
-    write(json ? `${JSON.stringify(result, null, 2)}\n` : renderOutcome(result));
+    out.write(json ? `${JSON.stringify(result, null, 2)}\n` : renderOutcome(result));
     return exitCodeOf(result);
   } finally {
     await deps.store.close();

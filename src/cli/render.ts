@@ -52,9 +52,10 @@ function renderStatus(report: StatusReport): string {
   return `${STATE_EMOJI[report.overall]} ${report.system} is ${HEADLINE[report.overall]}  (${report.at})\n\n${lines.join('\n')}\n`;
 }
 
-/** Terminal text for a refused or failed command. */
-export function renderError(error: DrError): string {
+/** Terminal text (or JSON) for a refused or failed command. */
+export function renderError(error: DrError, json: boolean): string {
   const { message, suggestion } = errorLines(error);
+  if (json) return `${JSON.stringify({ error: { code: error.code, message, ...(error.hint ? { hint: error.hint } : {}) } })}\n`;
   return `dr: ${message}\n${suggestion ? `${suggestion}\n` : ''}`;
 }
 

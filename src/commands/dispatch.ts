@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { DrError, toDrError } from '../domain/errors.ts';
+import { DrError, errorText, toDrError } from '../domain/errors.ts';
+import { withDeadline } from '../procedures/deadline.ts';
 import type { BotMetrics } from '../observability/metrics.ts';
 import { authorize } from './authorize.ts';
 import { parseCommand, type ParsedCommand } from './parse.ts';
@@ -78,12 +79,15 @@ function outcomeOf(result: CommandOutcome): string {
   return 'ok';
 }
 
+// An answer waits for its audit row at most this long: a slow state store must not silence the bot.
+const AUDIT_DEADLINE_MS = 3_000;
+
 async function record(deps: DispatchDeps, invocation: Invocation, command: string, outcome: string, detail: Record<string, unknown>): Promise<void> {
   deps.metrics.commandTotal.inc({ command, outcome });
   deps.logger.info({ command, outcome, actor: invocation.actor, channel: invocation.channel, source: invocation.source, ...detail }, 'command');
   try {
     // Text is clipped so a pasted novel cannot bloat the audit log; its length is kept.
-    await deps.store.appendAudit({
+    await withDeadline(AUDIT_DEADLINE_MS, () => deps.store.appendAudit({
       source: invocation.source,
       actor: invocation.actor,
       channel: invocation.channel,
@@ -91,8 +95,8 @@ async function record(deps: DispatchDeps, invocation: Invocation, command: strin
       text: invocation.text.slice(0, 500),
       outcome,
       detail: { ...detail, textLength: invocation.text.length },
-    });
+    }));
   } catch (error) {
-    deps.logger.error({ err: error, command }, 'audit row could not be written');
+    deps.logger.error({ err: errorText(error), command, outcome, actor: invocation.actor }, 'audit row could not be written');
   }
 }

@@ -160,7 +160,8 @@ function describeIssue(issue: z.core.$ZodIssue, secretKeys: ReadonlySet<string>)
     return issue.keys.map((unknownKey) => `${key === '(root)' ? '' : `${key}.`}${unknownKey}: unknown key`).join('\n  ');
   }
   const echo = 'input' in issue && issue.input !== undefined && !secretKeys.has(issue.path.join('.'));
-  const got = echo ? `, got ${JSON.stringify(issue.input)}` : '';
+  // A URL typed with its password in it is still a secret: show it with the password masked.
+  const got = echo ? `, got ${JSON.stringify(issue.input).replace(/(\/\/[^:/@\s"]*):[^@/\s"]*@/g, '$1:***@')}` : '';
   return `${key}: ${issue.message}${got}`;
 }
 

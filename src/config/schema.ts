@@ -71,7 +71,11 @@ export const configFileSchema = z
       .prefault({}),
     database: z.object({ url: databaseUrl.default('sqlite:./data/alphha.db') }).strict().prefault({}),
     storage: z
-      .discriminatedUnion('kind', [localStorage.strict(), s3Storage.strict()], { error: 'expected kind: local or kind: s3' })
+      .preprocess(
+        // `kind` defaults to local like every other key: `storage: {path: /srv/uploads}` is enough.
+        (value) => (value !== null && typeof value === 'object' && !('kind' in value) ? { kind: 'local', ...value } : value),
+        z.discriminatedUnion('kind', [localStorage.strict(), s3Storage.strict()], { error: 'expected kind: local or kind: s3' }),
+      )
       .prefault({ kind: 'local' }),
     backups: z
       .object({

@@ -1,5 +1,7 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { Secret } from '../config/secret.ts';
 import { errorText } from '../domain/errors.ts';
 import type { BotMetrics } from '../observability/metrics.ts';
 import type { StateStore } from '../ports/state-store.ts';
@@ -14,6 +16,8 @@ export interface HttpDeps {
   store: StateStore;
   metrics: BotMetrics;
   slack: SlackSurface | undefined;
+  /** DR_ALERT_TOKEN; unset, the /alerts routes answer 503. */
+  alertToken: Secret | undefined;
   logger: Logger;
   startedAt: Date;
 }
@@ -27,6 +31,7 @@ export function createHttpServer(deps: HttpDeps): Server {
       if (route === 'GET /healthz') return healthz(deps, res);
       if (route === 'GET /metrics') return metrics(deps, res);
       if (url.pathname === '/slack/events' && deps.slack?.requestListener) return slackEvents(deps, req, res, deps.slack.requestListener);
+      if (url.pathname === '/alerts' || url.pathname === '/alerts/alertmanager') return alerts(deps, req, res);
       return sendJson(res, 404, { error: `no route for ${req.method} ${url.pathname}` });
     };
     handle().catch((error) => {
@@ -46,6 +51,22 @@ function slackEvents(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, 
   // With processBeforeResponse off, Bolt answers at ack(): the response finishing is the ack.
   res.once('finish', () => deps.metrics.ackSeconds.observe({ surface: 'slack' }, (performance.now() - started) / 1000));
   listener(req, res);
+}
+
+// Alert ingestion (DESIGN.md §4): refused outright until DR_ALERT_TOKEN is set, then bearer-authenticated.
+function alerts(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  if (req.method !== 'POST') return sendJson(res, 405, { error: 'POST only' });
+  if (!deps.alertToken) return sendJson(res, 503, { error: 'alert ingestion is disabled: DR_ALERT_TOKEN is not set' });
+  const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+  if (!tokensMatch(presented, deps.alertToken.reveal())) return sendJson(res, 401, { error: 'missing or wrong bearer token' });
+  sendJson(res, 501, { error: 'alert routing is not built yet; nothing was recorded' });
+}
+
+// Compares digests, so neither the length nor the content of the token leaks through timing.
+function tokensMatch(presented: string, expected: string): boolean {
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(presented), digest(expected));
 }
 
 async function healthz(deps: HttpDeps, res: ServerResponse): Promise<void> {

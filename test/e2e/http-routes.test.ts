@@ -47,6 +47,14 @@ describe('GET /healthz and /metrics', () => {
     expect(status).toBe(413);
   });
 
+  it('refuses alert ingestion with 503 while DR_ALERT_TOKEN is unset', async () => {
+    for (const route of ['/alerts', '/alerts/alertmanager']) {
+      const response = await fetch(`${t.bot.url}${route}`, { method: 'POST', body: '{}', headers: { authorization: 'Bearer anything' } });
+      expect(response.status).toBe(503);
+      expect((await response.json()).error).toContain('DR_ALERT_TOKEN is not set');
+    }
+  });
+
   it('answers 404 for unknown routes', async () => {
     expect((await fetch(`${t.bot.url}/admin`)).status).toBe(404);
   });
@@ -68,6 +76,20 @@ describe.skipIf(!hasPostgres)('GET /healthz with PostgreSQL state', () => {
     } finally {
       await t.close();
       await database.drop();
+    }
+  });
+});
+
+describe('POST /alerts with DR_ALERT_TOKEN set', () => {
+  it('needs the bearer token, and says routing is not built yet', async () => {
+    const t = await startTestBot({ env: { DR_ALERT_TOKEN: 'alert-token-123' } });
+    try {
+      const post = (authorization?: string) => fetch(`${t.bot.url}/alerts`, { method: 'POST', body: '{}', headers: authorization ? { authorization } : {} });
+      expect((await post()).status).toBe(401);
+      expect((await post('Bearer wrong-token')).status).toBe(401);
+      expect((await post('Bearer alert-token-123')).status).toBe(501);
+    } finally {
+      await t.close();
     }
   });
 });

@@ -60,4 +60,19 @@ describe('dr CLI', () => {
     expect(stdout).toMatch(/"stauts"\s+→ command_unknown/);
     expect(stdout).toMatch(/✅ chain intact: \d+ rows verified/);
   });
+
+  it('treats -h and --help as help', async () => {
+    for (const flag of ['-h', '--help']) {
+      const { code, stdout } = await dr([flag], env);
+      expect(code).toBe(0);
+      expect(stdout).toContain('dr — disaster recovery for Alphha DMS');
+    }
+  });
+
+  it('still runs when the bot’s own state store is down, warning that nothing is audited', async () => {
+    const { code, stdout, stderr } = await dr(['status'], { ...env, DR_STATE: 'postgres://postgres@127.0.0.1:1/nowhere' });
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/✅ DMS database/);
+    expect(stderr).toMatch(/dr: warning: The bot's state store \(DR_STATE\) is unavailable: .*ECONNREFUSED.*not recorded in the audit log/);
+  });
 });

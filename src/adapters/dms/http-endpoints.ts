@@ -45,5 +45,16 @@ async function fetchText(url: string, signal: AbortSignal): Promise<{ status: nu
   }
   const length = Number(response.headers.get('content-length') ?? 0);
   if (length > MAX_BODY_BYTES) throw new Error(`${url} answered ${length} bytes, more than the ${MAX_BODY_BYTES} allowed`);
-  return { status: response.status, text: await response.text() };
+  // Chunked answers carry no length: count while reading and stop at the cap.
+  const chunks: Uint8Array[] = [];
+  let received = 0;
+  for await (const chunk of response.body ?? []) {
+    received += chunk.length;
+    if (received > MAX_BODY_BYTES) {
+      await response.body?.cancel();
+      throw new Error(`${url} answered more than the ${MAX_BODY_BYTES} bytes allowed`);
+    }
+    chunks.push(chunk);
+  }
+  return { status: response.status, text: Buffer.concat(chunks).toString('utf8') };
 }

@@ -3,14 +3,14 @@ import type { DatabaseFacts, DmsDatabase } from '../../ports/dms.ts';
 
 /** The DMS's PostgreSQL database: connect, `SELECT 1`, server version and row counts, in a read-only transaction. */
 export class PostgresDmsDatabase implements DmsDatabase {
-  constructor(private readonly url: string) {}
+  constructor(private readonly url: string, private readonly connectTimeoutMs = 10_000) {}
 
   get location(): string {
     return redactUrl(this.url);
   }
 
   async probe(signal: AbortSignal): Promise<DatabaseFacts> {
-    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 10_000, application_name: 'dr-bot status' });
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: this.connectTimeoutMs, application_name: 'dr-bot status' });
     // A client whose deadline passed is ended; its late errors must not surface as unhandled.
     client.on('error', () => {});
     const onAbort = () => void client.end().catch(() => {});
@@ -38,11 +38,12 @@ export class PostgresDmsDatabase implements DmsDatabase {
   }
 }
 
-/** A connection URL with its password replaced, safe to show. */
+/** A connection URL with its password (in the userinfo or a `password=` parameter) replaced, safe to show. */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
+    for (const key of [...parsed.searchParams.keys()]) if (/pass/i.test(key)) parsed.searchParams.set(key, '***');
     return parsed.toString();
   } catch {
     return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');

@@ -64,7 +64,8 @@ function sqliteDialect(file: string): SqliteDialect {
 }
 
 function postgresDialect(url: string): PostgresDialect {
-  const pool = new pg.Pool({ connectionString: url, max: 5, connectionTimeoutMillis: 5_000 });
+  // Timeouts bound every statement and lock wait: a stuck server makes a command fail, not hang the bot.
+  const pool = new pg.Pool({ connectionString: url, max: 5, connectionTimeoutMillis: 5_000, statement_timeout: 10_000, lock_timeout: 5_000, query_timeout: 15_000 });
   // An idle client losing its server must not crash the bot; the next query reports it.
   pool.on('error', () => {});
   return new PostgresDialect({ pool });

@@ -85,6 +85,7 @@ interface SchemaDef {
   innerType?: { _zod: { def: SchemaDef } };
   options?: { _zod: { def: SchemaDef } }[];
   in?: { _zod: { def: SchemaDef } };
+  out?: { _zod: { def: SchemaDef } };
 }
 function schemaPaths(def: SchemaDef, prefix: string[] = []): string[][] {
   switch (def.type) {
@@ -94,6 +95,9 @@ function schemaPaths(def: SchemaDef, prefix: string[] = []): string[][] {
     case 'prefault':
     case 'optional':
       return schemaPaths(def.innerType!._zod.def, prefix);
+    case 'pipe':
+      // preprocess(fn, schema) is a pipe whose output side holds the shape.
+      return def.out ? schemaPaths(def.out._zod.def, prefix) : [prefix];
     case 'union': {
       const seen = new Map<string, string[]>();
       for (const option of def.options ?? []) for (const p of schemaPaths(option._zod.def, prefix)) seen.set(p.join('.'), p);
@@ -615,5 +619,18 @@ describe('environment variables', () => {
     expect(loadConfig({ DR_STATE: 'postgresql://dr@localhost/dr' }, dir).env.state).toBe('postgresql://dr@localhost/dr');
     expect(loadConfig({ DR_STATE: 'state/bot.db' }, dir).env.state).toBe(path.join(dir, 'state/bot.db'));
     expect(loadConfig({ DR_STATE: '/var/lib/dr/state.db' }, dir).env.state).toBe('/var/lib/dr/state.db');
+  });
+});
+
+describe('review follow-ups', () => {
+  it('defaults storage.kind to local when only a path is given', () => {
+    const config = load('storage:\n  path: ./files\n');
+    expect(config.storage).toMatchObject({ kind: 'local' });
+    expect((config.storage as { path: string }).path).toMatch(/\/files$/);
+  });
+
+  it('masks a password typed into a URL when echoing it in an error', () => {
+    const lines = problems('database:\n  url: mysql://alphha:hunter2@db/alphha\n');
+    expect(lines).toEqual(['database.url: expected sqlite:PATH or postgres://…, got "mysql://alphha:***@db/alphha"']);
   });
 });
