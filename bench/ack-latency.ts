@@ -319,8 +319,6 @@ async function main(): Promise<number> {
     await bot?.stop().catch((e: unknown) => console.error('bot stop failed', e));
     await fake?.close().catch((e: unknown) => console.error('fake close failed', e));
     await sandbox?.destroy().catch((e: unknown) => console.error('sandbox destroy failed', e));
-    // tempSandbox puts the sandbox in <mkdtemp>/dms; destroy removes dms, we remove the temp parent.
-    if (sandbox) await rm(path.dirname(sandbox.dir), { recursive: true, force: true });
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
   }
 }

@@ -1,11 +1,10 @@
 import type { CommandOutcome } from '../commands/types.ts';
 import type { DrError } from '../domain/errors.ts';
-import { STATE_EMOJI, type StatusReport } from '../domain/status.ts';
+import { STATE_EMOJI, STATE_HEADLINE, type StatusReport } from '../domain/status.ts';
 import { errorLines } from '../render/error.ts';
 import { formatDuration } from '../config/duration.ts';
-import { formatBytes } from '../procedures/status.ts';
+import { formatBytes } from '../domain/format.ts';
 
-const HEADLINE = { ok: 'healthy', warn: 'degraded', fail: 'failing' } as const;
 
 /** Terminal text for a command's outcome. */
 export function renderOutcome(outcome: CommandOutcome): string {
@@ -49,7 +48,7 @@ function renderStatus(report: StatusReport): string {
     `${STATE_EMOJI[p.state]} ${p.title.padEnd(width)}  ${p.summary}  (${p.ms} ms)`,
     ...p.details.map((d) => `   ${' '.repeat(width)}  · ${d}`),
   ]);
-  return `${STATE_EMOJI[report.overall]} ${report.system} is ${HEADLINE[report.overall]}  (${report.at})\n\n${lines.join('\n')}\n`;
+  return `${STATE_EMOJI[report.overall]} ${report.system} is ${STATE_HEADLINE[report.overall]}  (${report.at})\n\n${lines.join('\n')}\n`;
 }
 
 /** Terminal text (or JSON) for a refused or failed command. */

@@ -30,3 +30,6 @@ export function worstState(states: readonly ProbeState[]): ProbeState {
 
 /** The emoji Slack and the terminal show for a state. */
 export const STATE_EMOJI: Record<ProbeState, string> = { ok: '✅', warn: '⚠️', fail: '❌' };
+
+/** How the whole system is described for each overall state. */
+export const STATE_HEADLINE: Record<ProbeState, string> = { ok: 'healthy', warn: 'degraded', fail: 'failing' };

@@ -1,5 +1,6 @@
 import { formatDuration } from '../config/duration.ts';
 import { errorText } from '../domain/errors.ts';
+import { formatBytes } from '../domain/format.ts';
 import { worstState, type ProbeResult, type ProbeState, type StatusReport } from '../domain/status.ts';
 import type { BackupKind, BackupRepository, BackupSummary } from '../ports/backup-repository.ts';
 import type { DmsDatabase, DmsEndpoints, DocumentStore } from '../ports/dms.ts';
@@ -130,16 +131,4 @@ function judgePagerDuty(deps: StatusDeps): Verdict {
 
 function formatAge(now: Date, iso: string): string {
   return formatDuration(Math.max(0, now.getTime() - Date.parse(iso)));
-}
-
-/** 1536 → `1.5 KiB`. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }

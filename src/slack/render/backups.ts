@@ -3,7 +3,7 @@ import type { BackupManifest } from '../../backup/manifest.ts';
 import type { BackupRow } from '../../commands/types.ts';
 import { formatDuration } from '../../config/duration.ts';
 import type { BackupKind } from '../../ports/backup-repository.ts';
-import { formatBytes } from '../../procedures/status.ts';
+import { formatBytes } from '../../domain/format.ts';
 import { BACKUP_BLOCK } from '../ids.ts';
 
 /** Block Kit for a finished `/dr backup`: what was taken and proven, and what is not built yet. */

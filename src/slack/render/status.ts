@@ -1,12 +1,12 @@
 import type { KnownBlock } from '@slack/types';
-import { STATE_EMOJI, type StatusReport } from '../../domain/status.ts';
+import { STATE_EMOJI, STATE_HEADLINE, type StatusReport } from '../../domain/status.ts';
+import { escapeMrkdwn } from './mrkdwn.ts';
 import { STATUS_BLOCK } from '../ids.ts';
 
-const HEADLINE = { ok: 'healthy', warn: 'degraded', fail: 'failing' } as const;
 
 /** Block Kit for `/dr status`: one section per component with its state, reason and probe time. */
 export function statusBlocks(report: StatusReport): { text: string; blocks: KnownBlock[] } {
-  const text = `${STATE_EMOJI[report.overall]} ${report.system} is ${HEADLINE[report.overall]}`;
+  const text = `${STATE_EMOJI[report.overall]} ${report.system} is ${STATE_HEADLINE[report.overall]}`;
   const blocks: KnownBlock[] = [
     { type: 'header', block_id: STATUS_BLOCK.header, text: { type: 'plain_text', text: text.slice(0, 150), emoji: true } },
     ...report.probes.map(
@@ -25,11 +25,6 @@ export function statusBlocks(report: StatusReport): { text: string; blocks: Know
     { type: 'context', block_id: STATUS_BLOCK.footer, elements: [{ type: 'mrkdwn', text: `Checked <!date^${Math.floor(Date.parse(report.at) / 1000)}^{date_short_pretty} {time_secs}|${report.at}>` }] },
   ];
   return { text, blocks };
-}
-
-/** Slack mrkdwn treats &, < and > as markup; probe text comes from outside the bot. */
-export function escapeMrkdwn(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 // A section's text may hold at most 3000 characters.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { singleFlight } from '../../../src/procedures/single-flight.ts';
-import { createWorkQueue } from '../../../src/procedures/work-queue.ts';
+import { createWorkQueue } from '../../../src/slack/work-queue.ts';
 
 describe('singleFlight', () => {
   it('shares one run between callers that overlap, and starts a fresh one afterwards', async () => {
