@@ -16,6 +16,9 @@ import { createMetrics, type BotMetrics } from './observability/metrics.ts';
 import { isWritable, type BackupRepository } from './ports/backup-repository.ts';
 import type { StateStore } from './ports/state-store.ts';
 import { backupDatabase, type BackupDbDeps } from './procedures/backup-db.ts';
+import { backupStorage, type BackupStorageDeps } from './procedures/backup-storage.ts';
+import { LocalDocumentSource } from './adapters/storage/local-document-source.ts';
+import { DatabaseDocumentChecksums } from './adapters/dms/document-checksums.ts';
 import { SqliteDumper } from './adapters/dms/sqlite-dumper.ts';
 import { PostgresDumper } from './adapters/dms/postgres-dumper.ts';
 import { BOT_VERSION } from './version.ts';
@@ -53,6 +56,7 @@ export async function composeDeps(
     // Fifty people typing /dr status at once get one probe run, not fifty.
     currentStatus: singleFlight(() => collectStatus(status)),
     backupDatabase: () => backupDatabase(backupDbDeps(config, store, repository)),
+    backupStorage: () => backupStorage(backupStorageDeps(config, store, repository)),
     metrics,
     logger,
   };
@@ -86,6 +90,20 @@ function backupDbDeps(config: Config, store: StateStore, repository: BackupRepos
     store,
     // A backup slower than the RTO could not be restored in time either.
     timeoutMs: config.objectives.rto,
+    now: () => new Date(),
+    botVersion: BOT_VERSION,
+  };
+}
+
+/** What a document snapshot needs, or a DrError naming what this setup lacks. */
+function backupStorageDeps(config: Config, store: StateStore, repository: BackupRepository): BackupStorageDeps {
+  if (!isWritable(repository)) throw new DrError('COMMAND_NOT_BUILT', `Backups into ${repository.location} (S3) are not built yet; nothing was run.`);
+  if (config.storage.kind !== 'local') throw new DrError('COMMAND_NOT_BUILT', 'Snapshots of an S3 document bucket are not built yet; nothing was run.');
+  return {
+    source: new LocalDocumentSource(config.storage.path),
+    checksums: new DatabaseDocumentChecksums(config.database.url),
+    repository,
+    store,
     now: () => new Date(),
     botVersion: BOT_VERSION,
   };

@@ -44,7 +44,29 @@ export interface BackupManifest {
   size_bytes: number;
   tools: Record<string, string>;
   verified: boolean;
-  verification: { integrity: string; counts?: { documents: number; users: number; tenants: number }; hashes_rechecked: boolean };
+  verification: {
+    integrity: string;
+    counts?: { documents: number; users: number; tenants: number };
+    hashes_rechecked: boolean;
+    /** Storage snapshots: files whose content does not match `documents.checksum_sha256`. */
+    checksum_mismatches?: string[];
+    /** Storage snapshots: files the DMS database lists that the storage does not have. */
+    missing?: string[];
+    /** Storage snapshots: how much of the work the previous snapshot saved. */
+    copied?: { files: number; bytes: number; reused: number };
+  };
+  /** Storage snapshots: every document file and the object holding its content. */
+  documents?: SnapshotDocument[];
+}
+
+/** One document file in a storage snapshot. */
+export interface SnapshotDocument {
+  path: string;
+  size_bytes: number;
+  mtime_ms: number;
+  sha256: string;
+  /** Against the DMS's own `documents.checksum_sha256`: a mismatch is kept as evidence, never as good. */
+  checksum: 'ok' | 'mismatch' | 'unknown';
 }
 
 /** `db-20261126T030500Z-3f9a`: kind, UTC time to the second, and a random tail so two replicas never collide. */

@@ -1,3 +1,4 @@
+import type { BackupManifest } from '../backup/manifest.ts';
 import type { CommandOutcome } from '../commands/types.ts';
 import type { DrError } from '../domain/errors.ts';
 import { STATE_EMOJI, STATE_HEADLINE, type StatusReport } from '../domain/status.ts';
@@ -27,7 +28,7 @@ export function renderOutcome(outcome: CommandOutcome): string {
     }
     case 'backup':
       return [
-        ...outcome.taken.map((m) => `✅ ${m.kind} backup ${m.id}: ${formatBytes(m.size_bytes)}, verified (integrity ${m.verification.integrity}, SHA-256 ${m.files[0]?.sha256.slice(0, 8) ?? '?'} re-read)`),
+        ...outcome.taken.flatMap((m) => backupLines(m)),
         ...outcome.notBuilt.map((kind) => `⏭️ ${kind}: not built yet, skipped`),
         '',
       ].join('\n');
@@ -49,6 +50,17 @@ function renderStatus(report: StatusReport): string {
     ...p.details.map((d) => `   ${' '.repeat(width)}  · ${d}`),
   ]);
   return `${STATE_EMOJI[report.overall]} ${report.system} is ${STATE_HEADLINE[report.overall]}  (${report.at})\n\n${lines.join('\n')}\n`;
+}
+
+function backupLines(m: BackupManifest): string[] {
+  const v = m.verification;
+  if (m.kind !== 'storage') return [`✅ ${m.kind} backup ${m.id}: ${formatBytes(m.size_bytes)}, verified (integrity ${v.integrity}, SHA-256 ${m.files[0]?.sha256.slice(0, 8) ?? '?'} re-read)`];
+  const ok = v.integrity === 'ok';
+  return [
+    `${ok ? '✅' : '⚠️'} storage snapshot ${m.id}: ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)}; copied ${v.copied?.files ?? 0} (${formatBytes(v.copied?.bytes ?? 0)} new), reused ${v.copied?.reused ?? 0} unchanged; new objects re-read`,
+    ...(v.checksum_mismatches ?? []).slice(0, 20).map((p) => `   ❌ checksum mismatch (kept as evidence, not as good): ${p}`),
+    ...(v.missing ?? []).slice(0, 20).map((p) => `   ❌ listed in the DMS but missing from storage: ${p}`),
+  ];
 }
 
 /** Terminal text (or JSON) for a refused or failed command. */

@@ -5,7 +5,7 @@ import { defineCommand } from './types.ts';
 const TARGETS = ['db', 'storage', 'config', 'all'] as const;
 type Target = (typeof TARGETS)[number];
 // Kinds whose backup procedure exists; `all` takes these and names the rest.
-const BUILT: readonly BackupKind[] = ['db'];
+const BUILT: readonly BackupKind[] = ['db', 'storage'];
 
 /** `/dr backup [db|storage|config|all]`: take a backup now, verified before it counts. */
 export const backupCommand = defineCommand({
@@ -27,6 +27,10 @@ export const backupCommand = defineCommand({
     if (notBuilt.length === kinds.length) {
       throw new DrError('COMMAND_NOT_BUILT', `Backups of ${notBuilt.join(' and ')} are not built yet; nothing was run.`, { hint: 'backup db' });
     }
-    return { kind: 'backup', taken: [await deps.backupDatabase()], notBuilt };
+    const taken = [];
+    // One after the other: the database first, as it is what the RPO is measured against.
+    if (kinds.includes('db')) taken.push(await deps.backupDatabase());
+    if (kinds.includes('storage')) taken.push(await deps.backupStorage());
+    return { kind: 'backup', taken, notBuilt };
   },
 });

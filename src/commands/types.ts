@@ -28,6 +28,8 @@ export interface CommandDeps {
   currentStatus: () => Promise<StatusReport>;
   /** Takes a database backup now; a DrError says why when this setup cannot (yet). */
   backupDatabase: () => Promise<BackupManifest>;
+  /** Takes a document snapshot now; a DrError says why when this setup cannot (yet). */
+  backupStorage: () => Promise<BackupManifest>;
 }
 
 /** One row of `/dr backups`: a catalogued backup and the retention rules that keep it. */

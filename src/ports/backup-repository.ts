@@ -38,6 +38,12 @@ export interface WritableBackupRepository extends BackupRepository {
   discard(pathOrKey: string): Promise<void>;
   /** Removes staging leftovers of interrupted backups; returns how many. */
   cleanStaging(): Promise<number>;
+  /** Stores a stream as a content-addressed object, hashing while it copies; an object already there is not stored twice. */
+  putObject(content: NodeJS.ReadableStream): Promise<{ sha256: string; sizeBytes: number; stored: boolean }>;
+  /** SHA-256 of an object as read back now (verification). */
+  hashObject(sha256: string): Promise<string>;
+  /** The manifest of a backup, as written. */
+  readManifest(id: string): Promise<unknown>;
 }
 
 /** Whether a repository accepts new backups (S3 repositories do not yet). */

@@ -58,3 +58,23 @@ export interface DatabaseDumper {
   readonly extension: string;
   dumpTo(file: string, signal: AbortSignal): Promise<DatabaseCopy>;
 }
+
+/** One document file as the storage lists it. */
+export interface DocumentEntry {
+  /** Relative to the storage root, with `/` separators (as `documents.file_path` holds it). */
+  path: string;
+  sizeBytes: number;
+  mtimeMs: number;
+}
+
+/** The DMS's document files, listed and read for snapshots. */
+export interface DocumentSource {
+  readonly location: string;
+  list(): AsyncIterable<DocumentEntry>;
+  open(path: string): NodeJS.ReadableStream;
+}
+
+/** What the DMS database says each document's SHA-256 is (`documents.file_path` → `checksum_sha256`). */
+export interface DocumentChecksums {
+  load(): Promise<Map<string, string>>;
+}

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { access, chmod, constants, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -8,6 +8,8 @@ import type { BackupSummary, StoredFile, WritableBackupRepository } from '../../
 
 // Staged files live inside the repository, on its filesystem, so committing one is a rename.
 const STAGING_DIR = '.staging';
+/** Document snapshots store file contents here, keyed by SHA-256. */
+export const OBJECTS_DIR = 'objects';
 
 /** A backup repository in a local (or mounted) folder. */
 export class LocalBackupRepository implements WritableBackupRepository {
@@ -90,6 +92,52 @@ export class LocalBackupRepository implements WritableBackupRepository {
     return leftovers.length;
   }
 
+  async putObject(content: NodeJS.ReadableStream): Promise<{ sha256: string; sizeBytes: number; stored: boolean }> {
+    const staged = await this.stage('object');
+    const hash = createHash('sha256');
+    let sizeBytes = 0;
+    try {
+      await pipeline(
+        content,
+        async function* (source: AsyncIterable<string | Buffer>) {
+          for await (const chunk of source) {
+            hash.update(chunk);
+            sizeBytes += Buffer.byteLength(chunk);
+            yield chunk;
+          }
+        },
+        createWriteStream(staged, { mode: 0o600 }),
+      );
+      const sha256 = hash.digest('hex');
+      const target = this.objectPath(sha256);
+      if (await exists(target)) {
+        await rm(staged, { force: true });
+        return { sha256, sizeBytes, stored: false };
+      }
+      await mkdir(path.dirname(target), { recursive: true });
+      await rename(staged, target);
+      return { sha256, sizeBytes, stored: true };
+    } catch (error) {
+      await rm(staged, { force: true });
+      throw error;
+    }
+  }
+
+  hashObject(sha256: string): Promise<string> {
+    return sha256File(this.objectPath(sha256));
+  }
+
+  async readManifest(id: string): Promise<unknown> {
+    if (!/^[a-z]+-\d{8}T\d{6}Z-[0-9a-f]{4}$/.test(id)) throw new Error(`not a backup id: ${id}`);
+    return JSON.parse(await readFile(path.join(this.root, MANIFEST_DIR, `${id}.json`), 'utf8')) as unknown;
+  }
+
+  // Objects fan out over 256 folders by their first two hex digits, as git does.
+  private objectPath(sha256: string): string {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`not a SHA-256: ${sha256}`);
+    return path.join(this.root, OBJECTS_DIR, sha256.slice(0, 2), sha256);
+  }
+
   // Keys come from the bot, never from users; the check keeps a bad one from escaping the repository.
   private pathOf(key: string): string {
     const full = path.resolve(this.root, key);
@@ -122,4 +170,8 @@ async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(() => true, () => false);
 }

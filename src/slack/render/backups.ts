@@ -5,11 +5,17 @@ import { formatDuration } from '../../config/duration.ts';
 import type { BackupKind } from '../../ports/backup-repository.ts';
 import { formatBytes } from '../../domain/format.ts';
 import { BACKUP_BLOCK } from '../ids.ts';
+import { escapeMrkdwn } from './mrkdwn.ts';
 
 /** Block Kit for a finished `/dr backup`: what was taken and proven, and what is not built yet. */
 export function backupTakenBlocks(taken: readonly BackupManifest[], notBuilt: readonly BackupKind[]): { text: string; blocks: KnownBlock[] } {
   const lines = taken.map((m) => {
     const seconds = formatDuration(Date.parse(m.finished_at) - Date.parse(m.started_at));
+    const v = m.verification;
+    if (m.kind === 'storage') {
+      const problems = [...(v.checksum_mismatches ?? []).map((p) => `❌ checksum mismatch: \`${escapeMrkdwn(p)}\``), ...(v.missing ?? []).map((p) => `❌ missing: \`${escapeMrkdwn(p)}\``)];
+      return `${v.integrity === 'ok' ? '✅' : '⚠️'} *storage* \`${m.id}\` — ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)} in ${seconds}; copied ${v.copied?.files ?? 0}, reused ${v.copied?.reused ?? 0}${problems.length ? `\n${problems.slice(0, 10).join('\n')}` : ''}`;
+    }
     const counts = m.verification.counts ? `, ${m.verification.counts.documents} documents` : '';
     return `✅ *${m.kind}* \`${m.id}\` — ${formatBytes(m.size_bytes)} in ${seconds}, verified (integrity ${m.verification.integrity}${counts}, SHA-256 ${m.files[0]?.sha256.slice(0, 8) ?? '?'} re-read)`;
   });

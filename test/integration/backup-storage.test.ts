@@ -1,0 +1,86 @@
+import { createHash } from 'node:crypto';
+import { readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../sandbox/sandbox.ts';
+import type { BackupManifest } from '../../src/backup/manifest.ts';
+import { dr } from '../helpers/cli.ts';
+import { tempSandbox } from '../helpers/sandbox.ts';
+
+describe('document snapshots (local uploads → local repository)', () => {
+  let sandbox: Sandbox;
+  let env: Record<string, string>;
+  const manifestOf = async (stdout: string) => {
+    const id = /storage snapshot (storage-\S+):/.exec(stdout)![1]!;
+    return JSON.parse(await readFile(path.join(sandbox.dir, 'backups', 'manifests', `${id}.json`), 'utf8')) as BackupManifest;
+  };
+  const objectPath = (sha256: string) => path.join(sandbox.dir, 'backups', 'objects', sha256.slice(0, 2), sha256);
+
+  beforeAll(async () => {
+    sandbox = await tempSandbox({ documents: 200 });
+    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+  });
+  afterAll(async () => sandbox?.destroy());
+
+  it('stores every file once, by SHA-256, and checks each against the DMS checksum', async () => {
+    const { code, stdout } = await dr(['backup', 'storage'], env);
+    expect(code).toBe(0);
+    const manifest = await manifestOf(stdout);
+    expect(manifest.documents).toHaveLength(200);
+    expect(manifest.verification).toMatchObject({ integrity: 'ok', checksum_mismatches: [], missing: [], copied: { files: 200, reused: 0 } });
+    for (const doc of manifest.documents!.slice(0, 20)) {
+      expect(doc.checksum).toBe('ok');
+      const stored = await readFile(objectPath(doc.sha256));
+      expect(createHash('sha256').update(stored).digest('hex')).toBe(doc.sha256);
+      expect(stored.equals(await readFile(path.join(sandbox.uploadsDir, doc.path)))).toBe(true);
+    }
+  });
+
+  it('copies only the changed files the second time (1 %), recognising the rest by size and mtime', async () => {
+    const files = (await readdir(sandbox.uploadsDir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
+    const changed = files.slice(0, 2).map((e) => path.join(e.parentPath, e.name));
+    for (const file of changed) await writeFile(file, `new content of ${path.basename(file)} ${Date.now()}`);
+    const { code, stdout } = await dr(['backup', 'storage'], env);
+    expect(code).toBe(0);
+    const manifest = await manifestOf(stdout);
+    expect(manifest.verification.copied).toMatchObject({ files: 2, reused: 198 });
+    // The changed files no longer match the checksums the DMS recorded: reported, never passed as good.
+    expect(manifest.verification.checksum_mismatches).toEqual(changed.map((f) => path.relative(sandbox.uploadsDir, f)).sort());
+    expect(manifest.verification.integrity).toBe('2 checksum mismatches');
+    expect(stdout).toContain('checksum mismatch (kept as evidence, not as good)');
+  });
+
+  it('does not store content twice, even under a new name', async () => {
+    const [first] = (await readdir(sandbox.uploadsDir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile() && e.name.startsWith('doc-'));
+    const copy = path.join(sandbox.uploadsDir, 'duplicate-of-first');
+    await writeFile(copy, await readFile(path.join(first!.parentPath, first!.name)));
+    const objectsBefore = await countObjects(sandbox);
+    const { stdout } = await dr(['backup', 'storage'], env);
+    const manifest = await manifestOf(stdout);
+    expect(manifest.verification.copied).toMatchObject({ files: 1, bytes: 0 });
+    expect(await countObjects(sandbox)).toBe(objectsBefore);
+    await rm(copy);
+  });
+
+  it('names files the DMS lists but the storage lost', async () => {
+    const [victim] = (await readdir(sandbox.uploadsDir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile() && e.name.startsWith('doc-'));
+    const relative = path.relative(sandbox.uploadsDir, path.join(victim!.parentPath, victim!.name));
+    await rm(path.join(sandbox.uploadsDir, relative));
+    const { stdout } = await dr(['backup', 'storage'], env);
+    const manifest = await manifestOf(stdout);
+    expect(manifest.verification.missing).toEqual([relative]);
+    expect(stdout).toContain(`listed in the DMS but missing from storage: ${relative}`);
+  });
+
+  it('re-reads a touched but unchanged file and finds its object already stored', async () => {
+    const [file] = (await readdir(sandbox.uploadsDir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile() && e.name.startsWith('doc-'));
+    await utimes(path.join(file!.parentPath, file!.name), new Date(), new Date());
+    const { stdout } = await dr(['backup', 'storage'], env);
+    expect((await manifestOf(stdout)).verification.copied).toMatchObject({ files: 1, bytes: 0 });
+  });
+});
+
+async function countObjects(sandbox: Sandbox): Promise<number> {
+  const entries = await readdir(path.join(sandbox.dir, 'backups', 'objects'), { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).length;
+}
