@@ -17,6 +17,9 @@ import { isWritable, type BackupRepository } from './ports/backup-repository.ts'
 import type { StateStore } from './ports/state-store.ts';
 import { backupDatabase, type BackupDbDeps } from './procedures/backup-db.ts';
 import { backupStorage, type BackupStorageDeps } from './procedures/backup-storage.ts';
+import { backupConfig } from './procedures/backup-config.ts';
+import type { SingleFileBackupDeps } from './procedures/single-file-backup.ts';
+import { TarConfigArchiver } from './adapters/config/tar-config-archiver.ts';
 import { LocalDocumentSource } from './adapters/storage/local-document-source.ts';
 import { DatabaseDocumentChecksums } from './adapters/dms/document-checksums.ts';
 import { SqliteDumper } from './adapters/dms/sqlite-dumper.ts';
@@ -57,6 +60,7 @@ export async function composeDeps(
     currentStatus: singleFlight(() => collectStatus(status)),
     backupDatabase: () => backupDatabase(backupDbDeps(config, store, repository)),
     backupStorage: () => backupStorage(backupStorageDeps(config, store, repository)),
+    backupConfig: () => backupConfig({ ...singleFileDeps(config, store, repository), archiver: new TarConfigArchiver(config.backups.config_paths, config.env.backupKey) }),
     metrics,
     logger,
   };
@@ -71,6 +75,7 @@ function statusDeps(config: Config, repository: BackupRepository): StatusDeps {
     endpoints: new HttpDmsEndpoints(config.system.health_url, config.system.metrics_url),
     repository,
     pagerdutyConfigured: config.env.pagerdutyRoutingKey !== undefined,
+    backupEncryption: config.env.backupKey !== undefined,
     thresholds: { storageUsedPct: config.alerts.thresholds.storage_used_pct },
     objectives: { rpoMs: config.objectives.rpo },
     probeTimeoutMs: config.probes.timeout,
@@ -78,20 +83,21 @@ function statusDeps(config: Config, repository: BackupRepository): StatusDeps {
   };
 }
 
-/** What a database backup needs, or a DrError naming what this setup lacks. */
-function backupDbDeps(config: Config, store: StateStore, repository: BackupRepository): BackupDbDeps {
+/** Where one-file backups go, or a DrError naming what this setup lacks. */
+function singleFileDeps(config: Config, store: StateStore, repository: BackupRepository): SingleFileBackupDeps {
   if (!isWritable(repository)) throw new DrError('COMMAND_NOT_BUILT', `Backups into ${repository.location} (S3) are not built yet; nothing was run.`);
+  // A backup slower than the RTO could not be restored in time either.
+  return { repository, store, timeoutMs: config.objectives.rto, now: () => new Date(), botVersion: BOT_VERSION };
+}
+
+/** What a database backup needs. */
+function backupDbDeps(config: Config, store: StateStore, repository: BackupRepository): BackupDbDeps {
   const url = config.database.url;
   const sqlite = url.startsWith('sqlite:');
   return {
+    ...singleFileDeps(config, store, repository),
     dumper: sqlite ? new SqliteDumper(url.slice('sqlite:'.length)) : new PostgresDumper(url),
     sourceLocation: sqlite ? url : redactUrl(url),
-    repository,
-    store,
-    // A backup slower than the RTO could not be restored in time either.
-    timeoutMs: config.objectives.rto,
-    now: () => new Date(),
-    botVersion: BOT_VERSION,
   };
 }
 

@@ -1,4 +1,5 @@
 import type { BackupKind, BackupSummary } from '../ports/backup-repository.ts';
+import type { EncryptionInfo } from './encryption.ts';
 
 /** Manifests live under this folder (or key prefix) of the repository, one JSON file per backup. */
 export const MANIFEST_DIR = 'manifests';
@@ -50,13 +51,17 @@ export interface BackupManifest {
     hashes_rechecked: boolean;
     /** Storage snapshots: files whose content does not match `documents.checksum_sha256`. */
     checksum_mismatches?: string[];
-    /** Storage snapshots: files the DMS database lists that the storage does not have. */
+    /** Storage snapshots: files the DMS database lists that the storage does not have; config: configured paths that do not exist. */
     missing?: string[];
+    /** Config archives: entries read back from the (decrypted) archive. */
+    archive_entries?: number;
     /** Storage snapshots: how much of the work the previous snapshot saved. */
     copied?: { files: number; bytes: number; reused: number };
   };
   /** Storage snapshots: every document file and the object holding its content. */
   documents?: SnapshotDocument[];
+  /** Encrypted backups (config archives when DR_BACKUP_KEY is set): how, and which key. */
+  encryption?: EncryptionInfo;
 }
 
 /** One document file in a storage snapshot. */

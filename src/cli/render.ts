@@ -54,6 +54,13 @@ function renderStatus(report: StatusReport): string {
 
 function backupLines(m: BackupManifest): string[] {
   const v = m.verification;
+  if (m.kind === 'config') {
+    const sealed = m.encryption ? `encrypted (key ${m.encryption.key_fingerprint})` : 'NOT encrypted (DR_BACKUP_KEY unset; mode 0600)';
+    return [
+      `${m.encryption ? '✅' : '⚠️'} config backup ${m.id}: ${formatBytes(m.size_bytes)}, ${v.archive_entries ?? 0} entries read back, ${sealed}`,
+      ...(v.missing ?? []).map((p) => `   ⚠️ configured but not found: ${p}`),
+    ];
+  }
   if (m.kind !== 'storage') return [`✅ ${m.kind} backup ${m.id}: ${formatBytes(m.size_bytes)}, verified (integrity ${v.integrity}, SHA-256 ${m.files[0]?.sha256.slice(0, 8) ?? '?'} re-read)`];
   const ok = v.integrity === 'ok';
   return [

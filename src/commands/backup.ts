@@ -5,7 +5,7 @@ import { defineCommand } from './types.ts';
 const TARGETS = ['db', 'storage', 'config', 'all'] as const;
 type Target = (typeof TARGETS)[number];
 // Kinds whose backup procedure exists; `all` takes these and names the rest.
-const BUILT: readonly BackupKind[] = ['db', 'storage'];
+const BUILT: readonly BackupKind[] = ['db', 'storage', 'config'];
 
 /** `/dr backup [db|storage|config|all]`: take a backup now, verified before it counts. */
 export const backupCommand = defineCommand({
@@ -31,6 +31,7 @@ export const backupCommand = defineCommand({
     // One after the other: the database first, as it is what the RPO is measured against.
     if (kinds.includes('db')) taken.push(await deps.backupDatabase());
     if (kinds.includes('storage')) taken.push(await deps.backupStorage());
+    if (kinds.includes('config')) taken.push(await deps.backupConfig());
     return { kind: 'backup', taken, notBuilt };
   },
 });

@@ -30,6 +30,8 @@ export interface CommandDeps {
   backupDatabase: () => Promise<BackupManifest>;
   /** Takes a document snapshot now; a DrError says why when this setup cannot (yet). */
   backupStorage: () => Promise<BackupManifest>;
+  /** Archives the DMS configuration now; a DrError says why when this setup cannot (yet). */
+  backupConfig: () => Promise<BackupManifest>;
 }
 
 /** One row of `/dr backups`: a catalogued backup and the retention rules that keep it. */

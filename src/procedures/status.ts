@@ -14,6 +14,8 @@ export interface StatusDeps {
   endpoints: DmsEndpoints;
   repository: BackupRepository;
   pagerdutyConfigured: boolean;
+  /** Whether DR_BACKUP_KEY is set: config backups hold secrets. */
+  backupEncryption: boolean;
   thresholds: { storageUsedPct: number };
   objectives: { rpoMs: number };
   probeTimeoutMs: number;
@@ -105,11 +107,13 @@ async function judgeBackups(deps: StatusDeps, signal: AbortSignal): Promise<Verd
     return `${kind}: ${backup.id}, ${formatAge(deps.now(), backup.finishedAt)} ago, ${formatBytes(backup.sizeBytes)}`;
   });
   details.push(`repository: ${deps.repository.location}`);
-  if (!newestDb) return { state: 'warn', summary: 'no backups yet — RPO exposure unknown', details };
+  // Config archives hold the DMS's secrets: unencrypted, they rely on file permissions alone.
+  const unencrypted = deps.backupEncryption ? '' : '; ⚠️ config backups are not encrypted (DR_BACKUP_KEY unset), stored mode 0600';
+  if (!newestDb) return { state: 'warn', summary: `no backups yet — RPO exposure unknown${unencrypted}`, details };
   const exposureMs = deps.now().getTime() - Date.parse(newestDb.finishedAt);
   const rpo = deps.objectives.rpoMs;
-  const state: ProbeState = exposureMs > rpo ? 'fail' : exposureMs > 0.8 * rpo ? 'warn' : 'ok';
-  return { state, summary: `RPO exposure ${formatDuration(exposureMs)} (target ${formatDuration(rpo)})`, details };
+  const state: ProbeState = exposureMs > rpo ? 'fail' : exposureMs > 0.8 * rpo ? 'warn' : unencrypted ? 'warn' : 'ok';
+  return { state, summary: `RPO exposure ${formatDuration(exposureMs)} (target ${formatDuration(rpo)})${unencrypted}`, details };
 }
 
 /** Newest verified backup of each kind; unverified ones do not count for recovery. */

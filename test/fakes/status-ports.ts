@@ -41,6 +41,7 @@ export function fakeStatusDeps(overrides: Partial<StatusScript> = {}, extra: Par
     endpoints,
     repository,
     pagerdutyConfigured: true,
+    backupEncryption: true,
     thresholds: { storageUsedPct: 90 },
     objectives: { rpoMs: 3_600_000 },
     probeTimeoutMs: 200,

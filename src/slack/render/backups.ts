@@ -12,6 +12,10 @@ export function backupTakenBlocks(taken: readonly BackupManifest[], notBuilt: re
   const lines = taken.map((m) => {
     const seconds = formatDuration(Date.parse(m.finished_at) - Date.parse(m.started_at));
     const v = m.verification;
+    if (m.kind === 'config') {
+      const sealed = m.encryption ? `encrypted (key \`${m.encryption.key_fingerprint}\`)` : '*not encrypted* (DR_BACKUP_KEY unset; mode 0600)';
+      return `${m.encryption ? '✅' : '⚠️'} *config* \`${m.id}\` — ${formatBytes(m.size_bytes)}, ${v.archive_entries ?? 0} entries read back, ${sealed}`;
+    }
     if (m.kind === 'storage') {
       const problems = [...(v.checksum_mismatches ?? []).map((p) => `❌ checksum mismatch: \`${escapeMrkdwn(p)}\``), ...(v.missing ?? []).map((p) => `❌ missing: \`${escapeMrkdwn(p)}\``)];
       return `${v.integrity === 'ok' ? '✅' : '⚠️'} *storage* \`${m.id}\` — ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)} in ${seconds}; copied ${v.copied?.files ?? 0}, reused ${v.copied?.reused ?? 0}${problems.length ? `\n${problems.slice(0, 10).join('\n')}` : ''}`;

@@ -1,0 +1,20 @@
+import type { EncryptionInfo } from '../backup/encryption.ts';
+
+/** What a config archive holds. */
+export interface ConfigArchive {
+  /** Paths archived (files and folders as configured). */
+  entries: string[];
+  /** Configured paths that do not exist: reported, not fatal (a deployment may lack nginx/). */
+  missing: string[];
+  encryption: EncryptionInfo | undefined;
+  sha256: string;
+}
+
+/** Packs `backups.config_paths` (they hold secrets) and reads such an archive back. */
+export interface ConfigArchiver {
+  /** File extension of an archive: `tar.gz`, or `tar.gz.enc` when encrypted. */
+  readonly extension: string;
+  archiveTo(file: string): Promise<ConfigArchive>;
+  /** Decrypts (when encrypted) and lists the archive: proof that it can be restored. */
+  listArchive(file: string): Promise<string[]>;
+}

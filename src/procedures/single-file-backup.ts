@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import { newBackupId, type BackupManifest } from '../backup/manifest.ts';
+import { DrError, errorText } from '../domain/errors.ts';
+import type { BackupKind, WritableBackupRepository } from '../ports/backup-repository.ts';
+import type { StateStore } from '../ports/state-store.ts';
+import { withDeadline } from './deadline.ts';
+
+/** Where a one-file backup goes, and how its manifest is stamped. */
+export interface SingleFileBackupDeps {
+  repository: WritableBackupRepository;
+  store: StateStore;
+  timeoutMs: number;
+  now: () => Date;
+  botVersion: string;
+}
+
+/** What producing the file found: its own check, and what the manifest should say about it. */
+export interface ProducedFile {
+  /** `ok`, or what the check of the produced file reported. */
+  integrity: string;
+  /** SHA-256 when it was computed while the file streamed (saves a pass). */
+  sha256?: string;
+  tools: Record<string, string>;
+  source: BackupManifest['source'];
+  extra?: Partial<Pick<BackupManifest, 'encryption'>> & { verification?: Partial<BackupManifest['verification']> };
+}
+
+/**
+ * The life of a one-file backup (database copy, config archive): produce it into the repository's
+ * staging area, require its own check to pass, commit it atomically, read it back against its SHA-256,
+ * write the manifest last and catalogue it. On any failure the staged and stored files are removed and
+ * nothing is catalogued.
+ */
+export async function storeSingleFileBackup(
+  deps: SingleFileBackupDeps,
+  kind: BackupKind,
+  extension: string,
+  produce: (stagedPath: string, signal: AbortSignal) => Promise<ProducedFile>,
+): Promise<BackupManifest> {
+  const started = deps.now();
+  const id = newBackupId(kind, started, randomBytes(2).toString('hex'));
+  const key = `${kind}/${id}.${extension}`;
+  const staged = await deps.repository.stage(`${id}.${extension}`);
+  let committed = false;
+  let written = false;
+  try {
+    const produced = await withDeadline(deps.timeoutMs, (signal) => produce(staged, signal));
+    if (produced.integrity !== 'ok') throw new DrError('BACKUP_FAILED', `the ${kind} backup failed its check: ${produced.integrity}`);
+    const file = await deps.repository.commit(staged, key, produced.sha256);
+    committed = true;
+    const reread = await deps.repository.hash(key);
+    if (reread !== file.sha256) throw new DrError('BACKUP_FAILED', `${key} reads back with SHA-256 ${reread.slice(0, 8)}, written as ${file.sha256.slice(0, 8)}`);
+    const manifest: BackupManifest = {
+      format: 1,
+      id,
+      kind,
+      started_at: started.toISOString(),
+      finished_at: deps.now().toISOString(),
+      source: produced.source,
+      files: [{ key: file.key, size_bytes: file.sizeBytes, sha256: file.sha256 }],
+      size_bytes: file.sizeBytes,
+      tools: { ...produced.tools, node: process.versions.node, 'dr-bot': deps.botVersion },
+      verified: true,
+      verification: { integrity: produced.integrity, hashes_rechecked: true, ...produced.extra?.verification },
+      ...(produced.extra?.encryption ? { encryption: produced.extra.encryption } : {}),
+    };
+    await deps.repository.writeManifest(id, manifest);
+    written = true;
+    await deps.store.recordBackup(manifest);
+    return manifest;
+  } catch (error) {
+    if (written) {
+      // The backup exists and is sound; only the catalog missed it, and the catalog is rebuilt from manifests.
+      throw new DrError('BACKUP_FAILED', `backup ${id} is stored and verified, but could not be catalogued: ${errorText(error)}`, { cause: error });
+    }
+    await deps.repository.discard(staged).catch(() => {});
+    if (committed) await deps.repository.discard(key).catch(() => {});
+    throw error instanceof DrError ? error : new DrError('BACKUP_FAILED', `${kind} backup failed: ${errorText(error)}`, { cause: error });
+  }
+}

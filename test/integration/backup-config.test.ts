@@ -1,0 +1,68 @@
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../sandbox/sandbox.ts';
+import type { BackupManifest } from '../../src/backup/manifest.ts';
+import { decrypt } from '../../src/backup/encryption.ts';
+import { dr } from '../helpers/cli.ts';
+import { tempSandbox } from '../helpers/sandbox.ts';
+
+describe('config backups (tar.gz of backups.config_paths)', () => {
+  let sandbox: Sandbox;
+  let env: Record<string, string>;
+  let secretValue: string;
+  const manifestOf = async (stdout: string) => {
+    const id = /config backup (config-\S+):/.exec(stdout)![1]!;
+    return JSON.parse(await readFile(path.join(sandbox.dir, 'backups', 'manifests', `${id}.json`), 'utf8')) as BackupManifest;
+  };
+
+  beforeAll(async () => {
+    sandbox = await tempSandbox();
+    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+    secretValue = /SECRET_KEY=(.+)/.exec(await readFile(sandbox.envFile, 'utf8'))![1]!;
+  });
+  afterAll(async () => sandbox?.destroy());
+
+  it('encrypts the archive with DR_BACKUP_KEY: no secret in the file, the manifest or the output', async () => {
+    const { code, stdout } = await dr(['backup', 'config'], { ...env, DR_BACKUP_KEY: 'backup-key-for-tests' });
+    expect(code).toBe(0);
+    const manifest = await manifestOf(stdout);
+    expect(manifest.encryption).toMatchObject({ algorithm: 'aes-256-gcm', key_fingerprint: expect.stringMatching(/^[0-9a-f]{8}$/) });
+    expect(stdout).toContain(`encrypted (key ${manifest.encryption!.key_fingerprint})`);
+    const file = path.join(sandbox.dir, 'backups', manifest.files[0]!.key);
+    const sealed = await readFile(file);
+    expect(sealed.includes(Buffer.from(secretValue))).toBe(false);
+    expect(JSON.stringify(manifest)).not.toContain('backup-key-for-tests');
+    expect(JSON.stringify(manifest)).not.toContain(secretValue);
+    expect(stdout).not.toContain(secretValue);
+    // Decrypted, it is a gzip stream holding .env among the configured paths.
+    const gz = decrypt('backup-key-for-tests', sealed);
+    expect(gz.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    expect(manifest.verification.archive_entries).toBeGreaterThanOrEqual(3);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+  });
+
+  it('without DR_BACKUP_KEY stores it mode 0600, says so, and /dr status warns', async () => {
+    const { code, stdout } = await dr(['backup', 'config'], env);
+    expect(code).toBe(0);
+    expect(stdout).toContain('NOT encrypted (DR_BACKUP_KEY unset; mode 0600)');
+    const manifest = await manifestOf(stdout);
+    expect(manifest.encryption).toBeUndefined();
+    expect((await stat(path.join(sandbox.dir, 'backups', manifest.files[0]!.key))).mode & 0o777).toBe(0o600);
+    const status = await dr(['status'], env);
+    expect(status.stdout).toContain('config backups are not encrypted (DR_BACKUP_KEY unset)');
+  });
+
+  it('reports configured paths that do not exist without failing', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const withMissing = path.join(sandbox.dir, 'dr-missing.yml');
+    const original = await readFile(sandbox.configPath, 'utf8');
+    await writeFile(withMissing, original.replace(/config_paths:\n/, `config_paths:\n    - ${sandbox.dir}/backend/alembic/\n`));
+    const { code, stdout } = await dr(['backup', 'config'], { ...env, DR_CONFIG: withMissing });
+    expect(code).toBe(0);
+    const manifest = await manifestOf(stdout);
+    expect(manifest.verification.missing).toEqual([path.join(sandbox.dir, 'backend/alembic')]);
+    expect(stdout).toContain(`configured but not found: ${path.join(sandbox.dir, 'backend/alembic')}`);
+    expect(manifest.source.location).toContain('.env');
+  });
+});
