@@ -37,7 +37,7 @@ describe('dr CLI', () => {
       path.join(sandbox.dir, 'backups', 'manifests', 'db-now.json'),
       JSON.stringify({ id: 'db-now', kind: 'db', finished_at: new Date().toISOString(), size_bytes: 4096, verified: true }),
     );
-    const { code, stdout } = await dr(['status', '--json'], { ...env, PAGERDUTY_ROUTING_KEY: 'R0123456789abcdef0123456789abcdef' });
+    const { code, stdout } = await dr(['status', '--json'], { ...env, PAGERDUTY_ROUTING_KEY: 'R0123456789abcdef0123456789abcdef', DR_BACKUP_KEY: 'a-backup-key' });
     expect(code).toBe(0);
     const result = JSON.parse(stdout) as { kind: string; report: { overall: string; probes: Array<{ id: string; state: string }> } };
     expect(result.kind).toBe('status');
