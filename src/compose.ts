@@ -13,7 +13,9 @@ import type { DispatchDeps } from './commands/dispatch.ts';
 import type { Config } from './config/load.ts';
 import { DrError, errorText } from './domain/errors.ts';
 import { createMetrics, type BotMetrics } from './observability/metrics.ts';
-import { isWritable, type BackupRepository } from './ports/backup-repository.ts';
+import { isWritable, type BackupRepository, type WritableBackupRepository } from './ports/backup-repository.ts';
+import { rebuildCatalog, verifyStoredBackups } from './procedures/verify-backups.ts';
+import { withDeadline } from './procedures/deadline.ts';
 import type { StateStore } from './ports/state-store.ts';
 import { backupDatabase, type BackupDbDeps } from './procedures/backup-db.ts';
 import { backupStorage, type BackupStorageDeps } from './procedures/backup-storage.ts';
@@ -60,6 +62,8 @@ export async function composeDeps(
     currentStatus: singleFlight(() => collectStatus(status)),
     backupDatabase: () => backupDatabase(backupDbDeps(config, store, repository)),
     backupStorage: () => backupStorage(backupStorageDeps(config, store, repository)),
+    verifyBackups: (kind) => verifyStoredBackups({ repository: writable(repository), store }, kind),
+    rebuildCatalog: () => withDeadline(config.objectives.rto, (signal) => rebuildCatalog({ repository: writable(repository), store }, signal)),
     backupConfig: () => backupConfig({ ...singleFileDeps(config, store, repository), archiver: new TarConfigArchiver(config.backups.config_paths, config.env.backupKey) }),
     metrics,
     logger,
@@ -81,6 +85,12 @@ function statusDeps(config: Config, repository: BackupRepository): StatusDeps {
     probeTimeoutMs: config.probes.timeout,
     now: () => new Date(),
   };
+}
+
+/** The repository as a writable one, or a DrError naming what this setup lacks. */
+function writable(repository: BackupRepository): WritableBackupRepository {
+  if (!isWritable(repository)) throw new DrError('COMMAND_NOT_BUILT', `Backups into ${repository.location} (S3) are not built yet; nothing was run.`);
+  return repository;
 }
 
 /** Where one-file backups go, or a DrError naming what this setup lacks. */

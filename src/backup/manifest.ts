@@ -55,6 +55,8 @@ export interface BackupManifest {
     missing?: string[];
     /** Config archives: entries read back from the (decrypted) archive. */
     archive_entries?: number;
+    /** Set by a later repository check: what no longer matches, exactly. */
+    damaged?: string[];
     /** Storage snapshots: how much of the work the previous snapshot saved. */
     copied?: { files: number; bytes: number; reused: number };
   };

@@ -38,7 +38,18 @@ export function renderOutcome(outcome: CommandOutcome): string {
         return `${r.id.padEnd(34)} ${`${age} ago`.padEnd(14)} ${formatBytes(r.sizeBytes).padStart(10)}  ${r.verified ? 'verified  ' : 'UNVERIFIED'}  ${r.keptBy.join(', ') || 'not kept (pruned next)'}`;
       });
       const violations = outcome.violations.map((v) => `⚠️ retention: ${v}`);
-      return `${[...(rows.length ? rows : ['No backups catalogued yet.']), ...violations].join('\n')}\n`;
+      const rebuilt = outcome.rebuilt === undefined ? [] : [`Catalog rebuilt from the repository: ${outcome.rebuilt} backups.`, ''];
+      const v = outcome.verification;
+      const verified = v
+        ? [
+            '',
+            v.damage.length === 0
+              ? `✅ Repository verified: ${v.checkedFiles} files of ${v.checkedBackups} backups match their SHA-256.`
+              : `❌ Repository damaged: ${v.damage.length} of ${v.checkedFiles} files in ${new Set(v.damage.map((d) => d.backupId)).size} backups (now marked unverified):`,
+            ...v.damage.slice(0, 50).map((d) => `   ${d.backupId}: ${d.file}: ${d.problem}`),
+          ]
+        : [];
+      return `${[...rebuilt, ...(rows.length ? rows : ['No backups catalogued yet.']), ...violations, ...verified].join('\n')}\n`;
     }
   }
 }
@@ -81,5 +92,6 @@ export function renderError(error: DrError, json: boolean): string {
 export function exitCodeOf(outcome: CommandOutcome): number {
   if (outcome.kind === 'status') return outcome.report.overall === 'ok' ? 0 : 1;
   if (outcome.kind === 'history' && outcome.verdict && !outcome.verdict.ok) return 1;
+  if (outcome.kind === 'backups' && outcome.verification && outcome.verification.damage.length > 0) return 1;
   return 0;
 }

@@ -8,17 +8,25 @@ const KINDS: readonly BackupKind[] = ['db', 'storage', 'config'];
 /** `/dr backups [db|storage|config]`: the catalog, newest first, with what retention keeps each for. */
 export const backupsCommand = defineCommand({
   name: 'backups',
-  usage: 'backups [db|storage|config]',
-  summary: 'catalogued backups: age, size, verified, kept by daily/weekly/monthly',
+  usage: 'backups [db|storage|config] [--verify] [--rebuild]',
+  summary: 'catalogued backups: age, size, verified, kept by daily/weekly/monthly; --verify re-reads every file, --rebuild restores the catalog from the repository',
   risk: 'read',
-  parse: (args): BackupKind | undefined => {
-    const kind = args[0]?.toLowerCase();
-    if (args.length > 1 || (kind !== undefined && !(KINDS as readonly string[]).includes(kind))) {
-      throw new DrError('COMMAND_MALFORMED', '`backups` takes nothing, or one of db, storage, config. Nothing was run.', { hint: 'backups db' });
+  parse: (args) => {
+    let kind: BackupKind | undefined;
+    let verify = false;
+    let rebuild = false;
+    for (const arg of args.map((a) => a.toLowerCase())) {
+      if (arg === '--verify') verify = true;
+      else if (arg === '--rebuild') rebuild = true;
+      else if (kind === undefined && (KINDS as readonly string[]).includes(arg)) kind = arg as BackupKind;
+      else throw new DrError('COMMAND_MALFORMED', '`backups` takes one of db, storage, config, and --verify or --rebuild. Nothing was run.', { hint: 'backups db' });
     }
-    return kind as BackupKind | undefined;
+    return { kind, verify, rebuild };
   },
-  run: async (deps, kind) => {
+  run: async (deps, { kind, verify, rebuild }) => {
+    // Rebuild first: a verification of an empty catalog would prove nothing.
+    const rebuilt = rebuild ? await deps.rebuildCatalog() : undefined;
+    const verification = verify ? await deps.verifyBackups(kind) : undefined;
     const { retention, timezone } = deps.config.backups;
     const now = deps.status.now();
     const rows: BackupRow[] = [];
@@ -32,6 +40,6 @@ export const backupsCommand = defineCommand({
       if (each === 'db') violations.push(...retentionViolations(verified, retention, timezone, now).map((v) => `db: ${v}`));
     }
     rows.sort((a, b) => b.finishedAt.localeCompare(a.finishedAt));
-    return { kind: 'backups', rows, now: now.toISOString(), violations };
+    return { kind: 'backups', rows, now: now.toISOString(), violations, ...(rebuilt === undefined ? {} : { rebuilt }), ...(verification ? { verification } : {}) };
   },
 });

@@ -5,6 +5,7 @@ import type { StatusReport } from '../domain/status.ts';
 import type { BackupManifest } from '../backup/manifest.ts';
 import type { RetentionReason } from '../backup/retention.ts';
 import type { BackupKind } from '../ports/backup-repository.ts';
+import type { RepositoryVerification } from '../procedures/verify-backups.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { StatusDeps } from '../procedures/status.ts';
 
@@ -32,6 +33,10 @@ export interface CommandDeps {
   backupStorage: () => Promise<BackupManifest>;
   /** Archives the DMS configuration now; a DrError says why when this setup cannot (yet). */
   backupConfig: () => Promise<BackupManifest>;
+  /** Re-reads stored backups against their manifests, marking damaged ones unverified. */
+  verifyBackups: (kind?: BackupKind) => Promise<RepositoryVerification>;
+  /** Re-creates the catalog from the repository's manifests; returns how many backups it holds. */
+  rebuildCatalog: () => Promise<number>;
 }
 
 /** One row of `/dr backups`: a catalogued backup and the retention rules that keep it. */
@@ -58,7 +63,7 @@ export type CommandOutcome =
   | { kind: 'status'; report: StatusReport }
   | { kind: 'history'; entries: AuditEntry[]; verdict: ChainVerdict | undefined }
   | { kind: 'backup'; taken: BackupManifest[]; notBuilt: BackupKind[] }
-  | { kind: 'backups'; rows: BackupRow[]; now: string; violations: string[] };
+  | { kind: 'backups'; rows: BackupRow[]; now: string; violations: string[]; rebuilt?: number; verification?: RepositoryVerification };
 
 /** A `/dr` subcommand: its grammar, risk class, and (once built) what it runs. */
 export interface CommandDefinition<Args = unknown> {

@@ -99,7 +99,8 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
 }
 
 async function previousDocuments(deps: BackupStorageDeps): Promise<Map<string, SnapshotDocument>> {
-  const [latest] = await deps.store.listCatalog({ kind: 'storage', limit: 1 });
+  // Only a snapshot whose objects were last found intact may vouch for files it is not re-reading.
+  const latest = (await deps.store.listCatalog({ kind: 'storage', limit: 50 })).find((m) => m.verified);
   if (!latest) return new Map();
   const manifest = (await deps.repository.readManifest(latest.id)) as BackupManifest;
   return new Map((manifest.documents ?? []).map((d) => [d.path, d]));

@@ -13,4 +13,4 @@ export const HISTORY_BLOCK = { list: 'history_list', verdict: 'history_verdict' 
 export const ERROR_BLOCK = { message: 'error_message' } as const;
 
 /** Block ids of backup results and listings. */
-export const BACKUP_BLOCK = { result: 'backup_result', list: 'backup_list', violations: 'backup_violations' } as const;
+export const BACKUP_BLOCK = { result: 'backup_result', list: 'backup_list', violations: 'backup_violations', rebuilt: 'backup_rebuilt', verification: 'backup_verification' } as const;

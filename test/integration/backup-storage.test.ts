@@ -84,3 +84,53 @@ async function countObjects(sandbox: Sandbox): Promise<number> {
   const entries = await readdir(path.join(sandbox.dir, 'backups', 'objects'), { recursive: true, withFileTypes: true });
   return entries.filter((e) => e.isFile()).length;
 }
+
+describe('repository verification and catalog rebuild', () => {
+  let sandbox: Sandbox;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    sandbox = await tempSandbox({ documents: 30 });
+    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+    for (const kind of ['db', 'storage', 'config']) expect((await dr(['backup', kind], env)).code).toBe(0);
+  });
+  afterAll(async () => sandbox?.destroy());
+
+  it('passes an intact repository', async () => {
+    const { code, stdout } = await dr(['backups', '--verify'], env);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/✅ Repository verified: \d+ files of 3 backups match their SHA-256\./);
+  });
+
+  it('names exactly the damaged backup and file after one flipped byte, and stops counting it', async () => {
+    const dbFile = (await readdir(path.join(sandbox.dir, 'backups', 'db')))[0]!;
+    const full = path.join(sandbox.dir, 'backups', 'db', dbFile);
+    const bytes = await readFile(full);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+    await writeFile(full, bytes);
+    const { code, stdout } = await dr(['backups', '--verify'], env);
+    expect(code).toBe(1);
+    const id = dbFile.replace(/\.sqlite$/, '');
+    expect(stdout).toContain('❌ Repository damaged: 1 of');
+    expect(stdout).toMatch(new RegExp(`^   ${id}: db/${dbFile}: SHA-256 is [0-9a-f]{12}…, the manifest says [0-9a-f]{12}…$`, 'm'));
+    expect(stdout).toMatch(new RegExp(`^${id}\\s.*UNVERIFIED`, 'm'));
+    expect((await dr(['status'], env)).stdout).toContain('db: none');
+  });
+
+  it('names the documents whose object was damaged', async () => {
+    const snapshotId = (await readdir(path.join(sandbox.dir, 'backups', 'manifests'))).find((n) => n.startsWith('storage-'))!.replace('.json', '');
+    const manifest = JSON.parse(await readFile(path.join(sandbox.dir, 'backups', 'manifests', `${snapshotId}.json`), 'utf8')) as BackupManifest;
+    const victim = manifest.documents![0]!;
+    await writeFile(path.join(sandbox.dir, 'backups', 'objects', victim.sha256.slice(0, 2), victim.sha256), 'overwritten');
+    const { stdout } = await dr(['backups', 'storage', '--verify'], env);
+    expect(stdout).toContain(`${snapshotId}: ${victim.path} (object ${victim.sha256.slice(0, 12)}): SHA-256 is`);
+  });
+
+  it('rebuilds the catalog from the manifests after the bot’s state is lost', async () => {
+    const lost = { ...env, DR_STATE: path.join(sandbox.dir, 'fresh-state.db') };
+    expect((await dr(['backups'], lost)).stdout).toContain('No backups catalogued yet.');
+    const { code, stdout } = await dr(['backups', '--rebuild'], lost);
+    expect(code).toBe(0);
+    expect(stdout).toContain('Catalog rebuilt from the repository: 3 backups.');
+    expect(stdout.split('\n').filter((l) => /^(db|storage|config)-/.test(l))).toHaveLength(3);
+  });
+});

@@ -3,6 +3,7 @@ import type { BackupManifest } from '../../backup/manifest.ts';
 import type { BackupRow } from '../../commands/types.ts';
 import { formatDuration } from '../../config/duration.ts';
 import type { BackupKind } from '../../ports/backup-repository.ts';
+import type { RepositoryVerification } from '../../procedures/verify-backups.ts';
 import { formatBytes } from '../../domain/format.ts';
 import { BACKUP_BLOCK } from '../ids.ts';
 import { escapeMrkdwn } from './mrkdwn.ts';
@@ -28,7 +29,12 @@ export function backupTakenBlocks(taken: readonly BackupManifest[], notBuilt: re
 }
 
 /** Block Kit for `/dr backups`: newest first, with age, size, verification and the retention rules that keep each. */
-export function backupListBlocks(rows: readonly BackupRow[], now: string, violations: readonly string[]): { text: string; blocks: KnownBlock[] } {
+export function backupListBlocks(
+  rows: readonly BackupRow[],
+  now: string,
+  violations: readonly string[],
+  extra: { rebuilt?: number; verification?: RepositoryVerification } = {},
+): { text: string; blocks: KnownBlock[] } {
   const lines = rows.slice(0, 40).map((r) => {
     const age = formatDuration(Math.max(0, Date.parse(now) - Date.parse(r.finishedAt)));
     const kept = r.keptBy.length > 0 ? r.keptBy.join(', ') : '_not kept: pruned next_';
@@ -40,6 +46,20 @@ export function backupListBlocks(rows: readonly BackupRow[], now: string, violat
   ];
   if (violations.length > 0) {
     blocks.push({ type: 'section', block_id: BACKUP_BLOCK.violations, text: { type: 'mrkdwn', text: violations.map((v) => `⚠️ retention: ${v}`).join('\n') } });
+  }
+  if (extra.rebuilt !== undefined) {
+    blocks.unshift({ type: 'section', block_id: BACKUP_BLOCK.rebuilt, text: { type: 'mrkdwn', text: `Catalog rebuilt from the repository: ${extra.rebuilt} backups.` } });
+  }
+  const v = extra.verification;
+  if (v) {
+    const text =
+      v.damage.length === 0
+        ? `✅ Repository verified: ${v.checkedFiles} files of ${v.checkedBackups} backups match their SHA-256.`
+        : `❌ *Repository damaged*: ${v.damage.length} of ${v.checkedFiles} files (now marked unverified)\n${v.damage
+            .slice(0, 20)
+            .map((d) => `• \`${d.backupId}\`: \`${escapeMrkdwn(d.file)}\` — ${escapeMrkdwn(d.problem)}`)
+            .join('\n')}`;
+    blocks.push({ type: 'section', block_id: BACKUP_BLOCK.verification, text: { type: 'mrkdwn', text: text.slice(0, 3000) } });
   }
   return { text: `${rows.length} backups`, blocks };
 }

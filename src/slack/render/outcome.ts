@@ -17,6 +17,6 @@ export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: 
     case 'backup':
       return backupTakenBlocks(outcome.taken, outcome.notBuilt);
     case 'backups':
-      return backupListBlocks(outcome.rows, outcome.now, outcome.violations);
+      return backupListBlocks(outcome.rows, outcome.now, outcome.violations, { ...(outcome.rebuilt === undefined ? {} : { rebuilt: outcome.rebuilt }), ...(outcome.verification ? { verification: outcome.verification } : {}) });
   }
 }

@@ -67,7 +67,7 @@ describe('the registry', () => {
   it('covers the whole grammar of DESIGN.md §4 exactly once', () => {
     const usages = helpEntries().map((e) => e.usage);
     expect(usages).toEqual([
-      'help', 'status', 'backup [db|storage|config|all]', 'backups [db|storage|config]', 'restore db [latest|ID]',
+      'help', 'status', 'backup [db|storage|config|all]', 'backups [db|storage|config] [--verify] [--rebuild]', 'restore db [latest|ID]',
       'restore storage [latest|ID]', 'restore all', 'restore undo', 'isolate', 'rotate-secrets [KEY ...]',
       'verify checksums', 'verify backup [ID]', 'audit [DURATION]', 'history [N] [--verify]', 'drill', 'alerts',
       'incident declare TITLE', 'incident update TEXT', 'incident resolve', 'incident notify security|legal|tenants', 'checklist',
@@ -83,6 +83,6 @@ describe('the registry', () => {
   });
 
   it('marks which commands are built', () => {
-    expect(helpEntries().filter((e) => e.built).map((e) => e.usage)).toEqual(['help', 'status', 'backup [db|storage|config|all]', 'backups [db|storage|config]', 'history [N] [--verify]']);
+    expect(helpEntries().filter((e) => e.built).map((e) => e.usage)).toEqual(['help', 'status', 'backup [db|storage|config|all]', 'backups [db|storage|config] [--verify] [--rebuild]', 'history [N] [--verify]']);
   });
 });
