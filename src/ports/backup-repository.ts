@@ -44,6 +44,11 @@ export interface WritableBackupRepository extends BackupRepository {
   hashObject(sha256: string): Promise<string>;
   /** The manifest of a backup, as written. */
   readManifest(id: string): Promise<unknown>;
+  /** Forgets a backup: its manifest first (so it stops existing at once), then its files. */
+  removeBackup(id: string, keys: readonly string[]): Promise<void>;
+  /** Every stored object, for the sweep. */
+  listObjects(): AsyncIterable<{ sha256: string; mtimeMs: number; sizeBytes: number }>;
+  removeObject(sha256: string): Promise<void>;
 }
 
 /** Whether a repository accepts new backups (S3 repositories do not yet). */

@@ -13,6 +13,8 @@ export interface StateStore {
   listAudit(options?: { afterId?: number; limit?: number; order?: 'asc' | 'desc' }): Promise<AuditEntry[]>;
   /** Adds a backup to the catalog (or replaces the entry with the same id, for rebuilds). */
   recordBackup(manifest: BackupManifest): Promise<void>;
+  /** Removes a backup from the catalog (after the repository forgot it). */
+  forgetBackup(id: string): Promise<void>;
   /** Catalog entries, newest first, optionally of one kind. */
   listCatalog(options?: { kind?: BackupKind; limit?: number }): Promise<BackupManifest[]>;
   close(): Promise<void>;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { access, chmod, constants, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { access, chmod, constants, mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
@@ -112,6 +112,9 @@ export class LocalBackupRepository implements WritableBackupRepository {
       const target = this.objectPath(sha256);
       if (await exists(target)) {
         await rm(staged, { force: true });
+        // Fresh again: a sweep running now must not take an object this snapshot is about to reference.
+        const now = new Date();
+        await utimes(target, now, now);
         return { sha256, sizeBytes, stored: false };
       }
       await mkdir(path.dirname(target), { recursive: true });
@@ -130,6 +133,28 @@ export class LocalBackupRepository implements WritableBackupRepository {
   async readManifest(id: string): Promise<unknown> {
     if (!/^[a-z]+-\d{8}T\d{6}Z-[0-9a-f]{4}$/.test(id)) throw new Error(`not a backup id: ${id}`);
     return JSON.parse(await readFile(path.join(this.root, MANIFEST_DIR, `${id}.json`), 'utf8')) as unknown;
+  }
+
+  async removeBackup(id: string, keys: readonly string[]): Promise<void> {
+    if (!/^[a-z]+-\d{8}T\d{6}Z-[0-9a-f]{4}$/.test(id)) throw new Error(`not a backup id: ${id}`);
+    await rm(path.join(this.root, MANIFEST_DIR, `${id}.json`), { force: true });
+    await fsyncDir(path.join(this.root, MANIFEST_DIR));
+    for (const key of keys) await rm(this.pathOf(key), { force: true });
+  }
+
+  async *listObjects(): AsyncIterable<{ sha256: string; mtimeMs: number; sizeBytes: number }> {
+    const root = path.join(this.root, OBJECTS_DIR);
+    for (const fan of await readdir(root).catch(() => [] as string[])) {
+      for (const name of await readdir(path.join(root, fan)).catch(() => [] as string[])) {
+        if (!/^[0-9a-f]{64}$/.test(name)) continue;
+        const stats = await stat(path.join(root, fan, name)).catch(() => undefined);
+        if (stats) yield { sha256: name, mtimeMs: stats.mtimeMs, sizeBytes: stats.size };
+      }
+    }
+  }
+
+  async removeObject(sha256: string): Promise<void> {
+    await rm(this.objectPath(sha256), { force: true });
   }
 
   // Objects fan out over 256 folders by their first two hex digits, as git does.

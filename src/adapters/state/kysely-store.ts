@@ -174,6 +174,10 @@ class KyselyStateStore implements StateStore {
       .execute();
   }
 
+  async forgetBackup(id: string): Promise<void> {
+    await this.db.deleteFrom('backup_catalog').where('id', '=', id).execute();
+  }
+
   async listCatalog(options: { kind?: BackupKind; limit?: number } = {}): Promise<BackupManifest[]> {
     let query = this.db.selectFrom('backup_catalog').select('manifest').orderBy('finished_at', 'desc').limit(options.limit ?? 10_000);
     if (options.kind) query = query.where('kind', '=', options.kind);
