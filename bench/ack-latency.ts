@@ -267,7 +267,7 @@ async function main(): Promise<number> {
       HOST: '127.0.0.1',
       LOG_LEVEL,
     });
-    bot = await startBot(config, createLogger(LOG_LEVEL), { slackRetries: 0 });
+    bot = await startBot(config, createLogger(LOG_LEVEL), { slackRetries: 0, schedules: false });
     const identified = Date.now() + 5_000;
     while ((await fake.callsTo('auth.test')).length === 0 && Date.now() < identified) await new Promise((resolve) => setTimeout(resolve, 20));
     bare = await startBareApp(fake);

@@ -7,6 +7,7 @@ import { composeDeps } from './compose.ts';
 import type { Config } from './config/load.ts';
 import { createHttpServer } from './http/server.ts';
 import { createSlackSurface, type SlackSurface } from './slack/app.ts';
+import { startBackupSchedules } from './scheduler/backup-schedules.ts';
 
 /** A started bot: its listener, Slack surface and services. */
 export interface RunningBot {
@@ -18,7 +19,7 @@ export interface RunningBot {
 }
 
 /** Wires config → state → ports → Slack + HTTP, and listens on PORT/HOST. */
-export async function startBot(config: Config, logger: Logger, options: { slackRetries?: number } = {}): Promise<RunningBot> {
+export async function startBot(config: Config, logger: Logger, options: { slackRetries?: number; schedules?: boolean } = {}): Promise<RunningBot> {
   const deps = await composeDeps(config, logger);
   let slack: SlackSurface;
   try {
@@ -34,12 +35,14 @@ export async function startBot(config: Config, logger: Logger, options: { slackR
   const host = address.includes(':') ? `[${address}]` : address;
   logger.info({ port, slack: slack.mode, state: deps.store.kind, config: config.env.configPath ?? 'built-in defaults' }, 'dr-bot listening');
   await slack.start();
+  const schedules = options.schedules === false ? undefined : await startBackupSchedules(deps);
   return {
     server,
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     slack,
     deps,
     async stop() {
+      await schedules?.stop();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await slack.stop();

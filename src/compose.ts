@@ -15,6 +15,7 @@ import { DrError, errorText } from './domain/errors.ts';
 import { createMetrics, type BotMetrics } from './observability/metrics.ts';
 import { isWritable, type BackupRepository, type WritableBackupRepository } from './ports/backup-repository.ts';
 import { rebuildCatalog, verifyStoredBackups } from './procedures/verify-backups.ts';
+import { pruneBackups } from './procedures/prune-backups.ts';
 import { withDeadline } from './procedures/deadline.ts';
 import type { StateStore } from './ports/state-store.ts';
 import { backupDatabase, type BackupDbDeps } from './procedures/backup-db.ts';
@@ -62,6 +63,16 @@ export async function composeDeps(
     currentStatus: singleFlight(() => collectStatus(status)),
     backupDatabase: () => backupDatabase(backupDbDeps(config, store, repository)),
     backupStorage: () => backupStorage(backupStorageDeps(config, store, repository)),
+    pruneBackups: () =>
+      pruneBackups({
+        repository: writable(repository),
+        store,
+        policy: config.backups.retention,
+        timeZone: config.backups.timezone,
+        now: () => new Date(),
+        // No snapshot may take longer than the RTO, so an object unreferenced for that long is truly orphaned.
+        objectGraceMs: config.objectives.rto,
+      }),
     verifyBackups: (kind) => verifyStoredBackups({ repository: writable(repository), store }, kind),
     rebuildCatalog: () => withDeadline(config.objectives.rto, (signal) => rebuildCatalog({ repository: writable(repository), store }, signal)),
     backupConfig: () => backupConfig({ ...singleFileDeps(config, store, repository), archiver: new TarConfigArchiver(config.backups.config_paths, config.env.backupKey) }),

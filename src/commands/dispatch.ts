@@ -82,7 +82,8 @@ function outcomeOf(result: CommandOutcome): string {
 // An answer waits for its audit row at most this long: a slow state store must not silence the bot.
 const AUDIT_DEADLINE_MS = 3_000;
 
-async function record(deps: DispatchDeps, invocation: Invocation, command: string, outcome: string, detail: Record<string, unknown>): Promise<void> {
+/** Audits, counts and logs one action (a command, or a scheduled job); a slow or broken store delays it at most a few seconds. */
+export async function record(deps: DispatchDeps, invocation: Invocation, command: string, outcome: string, detail: Record<string, unknown>): Promise<void> {
   deps.metrics.commandTotal.inc({ command, outcome });
   deps.logger.info({ command, outcome, actor: invocation.actor, channel: invocation.channel, source: invocation.source, ...detail }, 'command');
   try {

@@ -6,6 +6,7 @@ import type { BackupManifest } from '../backup/manifest.ts';
 import type { RetentionReason } from '../backup/retention.ts';
 import type { BackupKind } from '../ports/backup-repository.ts';
 import type { RepositoryVerification } from '../procedures/verify-backups.ts';
+import type { PruneResult } from '../procedures/prune-backups.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { StatusDeps } from '../procedures/status.ts';
 
@@ -37,6 +38,8 @@ export interface CommandDeps {
   verifyBackups: (kind?: BackupKind) => Promise<RepositoryVerification>;
   /** Re-creates the catalog from the repository's manifests; returns how many backups it holds. */
   rebuildCatalog: () => Promise<number>;
+  /** Applies retention and sweeps unreferenced document objects. */
+  pruneBackups: () => Promise<PruneResult>;
 }
 
 /** One row of `/dr backups`: a catalogued backup and the retention rules that keep it. */

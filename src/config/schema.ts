@@ -1,3 +1,4 @@
+import nodeCron from 'node-cron';
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 
@@ -25,8 +26,8 @@ const duration = z
     return ms;
   });
 
-/** Five- or six-field cron expressions; node-cron does the full check when schedules are started. */
-const cron = text.refine((value) => [5, 6].includes(value.trim().split(/\s+/).length), {
+/** Five- or six-field cron expressions, checked by the scheduler's own parser. */
+const cron = text.refine((value) => [5, 6].includes(value.trim().split(/\s+/).length) && nodeCron.validate(value), {
   error: 'expected a cron expression with 5 or 6 fields',
 });
 

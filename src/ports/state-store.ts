@@ -13,6 +13,8 @@ export interface StateStore {
   listAudit(options?: { afterId?: number; limit?: number; order?: 'asc' | 'desc' }): Promise<AuditEntry[]>;
   /** Adds a backup to the catalog (or replaces the entry with the same id, for rebuilds). */
   recordBackup(manifest: BackupManifest): Promise<void>;
+  /** Claims a scheduled slot (e.g. `backup-db:2026-11-26T03:00:00.000Z`); true for exactly one caller across replicas. */
+  claimSlot(slot: string, owner: string): Promise<boolean>;
   /** Removes a backup from the catalog (after the repository forgot it). */
   forgetBackup(id: string): Promise<void>;
   /** Catalog entries, newest first, optionally of one kind. */

@@ -29,7 +29,7 @@ describe('Slack unreachable at start-up', () => {
       PORT: '0',
       HOST: '127.0.0.1',
     });
-    const bot = await startBot(config, logger, { slackRetries: 0 });
+    const bot = await startBot(config, logger, { slackRetries: 0, schedules: false });
     try {
       await expect.poll(() => logs.some((l) => l.msg === 'Slack API unreachable; commands still answer when it comes back'), { timeout: 5_000 }).toBe(true);
       const health = await fetch(`${bot.url}/healthz`);

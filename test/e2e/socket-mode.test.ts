@@ -33,7 +33,7 @@ describe('Socket Mode (SLACK_APP_TOKEN set)', () => {
       PORT: '0',
       HOST: '127.0.0.1',
     });
-    bot = await startBot(config, createLogger('silent', new Writable({ write: (_c, _e, done) => done() })), { slackRetries: 0 });
+    bot = await startBot(config, createLogger('silent', new Writable({ write: (_c, _e, done) => done() })), { slackRetries: 0, schedules: false });
   });
   afterAll(async () => {
     await bot?.stop();

@@ -33,9 +33,16 @@ interface CatalogRow {
   manifest: string;
 }
 
+interface SlotRow {
+  slot: string;
+  owner: string;
+  claimed_at: string;
+}
+
 interface Tables {
   audit_log: AuditRow;
   backup_catalog: CatalogRow;
+  schedule_slots: SlotRow;
 }
 
 // Any constant works; it only has to be the same for every replica sharing the database.
@@ -172,6 +179,15 @@ class KyselyStateStore implements StateStore {
       .values(row)
       .onConflict((oc) => oc.column('id').doUpdateSet({ ...row, id: undefined }))
       .execute();
+  }
+
+  async claimSlot(slot: string, owner: string): Promise<boolean> {
+    const result = await this.db
+      .insertInto('schedule_slots')
+      .values({ slot, owner, claimed_at: this.now().toISOString() })
+      .onConflict((oc) => oc.column('slot').doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
   }
 
   async forgetBackup(id: string): Promise<void> {

@@ -36,4 +36,15 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('backup_catalog_kind_finished').on('backup_catalog').columns(['kind', 'finished_at']).execute();
     },
   },
+  '0003_schedule_slots': {
+    async up(db: Kysely<unknown>) {
+      // One row per scheduled slot: the replica whose insert wins runs it, every other replica skips it.
+      await db.schema
+        .createTable('schedule_slots')
+        .addColumn('slot', 'text', (c) => c.primaryKey())
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('claimed_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 };

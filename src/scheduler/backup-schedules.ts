@@ -1,0 +1,50 @@
+import { hostname } from 'node:os';
+import { record, type DispatchDeps } from '../commands/dispatch.ts';
+import { errorText } from '../domain/errors.ts';
+import { schedulePeriodMs, startSchedules, type ScheduledJob, type Schedules } from './schedules.ts';
+
+/** This replica's name on the slots it claims. */
+export const REPLICA = `${hostname()}:${process.pid}`;
+
+/**
+ * The backup schedules of `backups.schedule` (db, storage, config, prune), each slot run by one replica.
+ * At start, if the newest verified database backup is older than one db schedule period (or there is
+ * none), one is taken now: a bot that was down must not leave the RPO exposed until the next slot.
+ */
+export async function startBackupSchedules(deps: DispatchDeps): Promise<Schedules> {
+  const { schedule, timezone } = deps.config.backups;
+  const jobs: ScheduledJob[] = [
+    { name: 'backup-db', expression: schedule.db, run: deps.backupDatabase },
+    { name: 'backup-storage', expression: schedule.storage, run: deps.backupStorage },
+    { name: 'backup-config', expression: schedule.config, run: deps.backupConfig },
+    { name: 'prune', expression: schedule.prune, run: deps.pruneBackups },
+  ];
+  const audit = (job: string, outcome: string, detail: Record<string, unknown>) =>
+    record(deps, { source: 'scheduler', actor: REPLICA, channel: 'scheduler', text: job }, job, outcome, detail);
+  const schedules = startSchedules(jobs, {
+    store: deps.store,
+    owner: REPLICA,
+    timezone,
+    logger: deps.logger.child({ component: 'scheduler' }),
+    // Until alert routing exists, a failed job is logged, counted and audited as backup_job_failure.
+    onFailure: (job, error) => audit(job, 'backup_job_failure', { error: errorText(error) }),
+    onSuccess: (job, result) => audit(job, 'ok', { id: (result as { id?: string } | undefined)?.id }),
+  });
+
+  const dbTask = schedules.tasks[0]!;
+  const period = schedulePeriodMs(dbTask);
+  const [newest] = (await deps.store.listCatalog({ kind: 'db', limit: 20 })).filter((m) => m.verified);
+  const age = newest ? Date.now() - Date.parse(newest.finished_at) : Number.POSITIVE_INFINITY;
+  if (period !== undefined && age > period) {
+    // Replicas starting together share one catch-up: the slot is the current period.
+    const slot = `backup-db:catch-up:${Math.floor(Date.now() / period)}`;
+    if (await deps.store.claimSlot(slot, REPLICA).catch(() => false)) {
+      deps.logger.warn({ newest: newest?.id ?? 'none', ageMs: Number.isFinite(age) ? age : null }, 'newest database backup is older than one schedule period: taking one now');
+      void deps.backupDatabase().then(
+        (manifest) => audit('backup-db', 'ok', { id: manifest.id, catchUp: true }),
+        (error: unknown) => audit('backup-db', 'backup_job_failure', { error: errorText(error), catchUp: true }),
+      );
+    }
+  }
+  return schedules;
+}
