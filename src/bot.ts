@@ -35,7 +35,7 @@ export async function startBot(config: Config, logger: Logger, options: { slackR
   const host = address.includes(':') ? `[${address}]` : address;
   logger.info({ port, slack: slack.mode, state: deps.store.kind, config: config.env.configPath ?? 'built-in defaults' }, 'dr-bot listening');
   await slack.start();
-  const schedules = options.schedules === false ? undefined : await startBackupSchedules(deps);
+  const schedules = options.schedules === false ? undefined : await startBackupSchedules(deps, slack.alerts);
   return {
     server,
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,

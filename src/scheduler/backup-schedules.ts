@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { record, type DispatchDeps } from '../commands/dispatch.ts';
 import { errorText } from '../domain/errors.ts';
+import type { AlertSink } from '../ports/alerts.ts';
 import { schedulePeriodMs, startSchedules, type ScheduledJob, type Schedules } from './schedules.ts';
 
 /** This replica's name on the slots it claims. */
@@ -11,7 +12,7 @@ export const REPLICA = `${hostname()}:${process.pid}`;
  * At start, if the newest verified database backup is older than one db schedule period (or there is
  * none), one is taken now: a bot that was down must not leave the RPO exposed until the next slot.
  */
-export async function startBackupSchedules(deps: DispatchDeps): Promise<Schedules> {
+export async function startBackupSchedules(deps: DispatchDeps, alerts?: AlertSink): Promise<Schedules> {
   const { schedule, timezone } = deps.config.backups;
   const jobs: ScheduledJob[] = [
     { name: 'backup-db', expression: schedule.db, run: deps.backupDatabase },
@@ -21,13 +22,18 @@ export async function startBackupSchedules(deps: DispatchDeps): Promise<Schedule
   ];
   const audit = (job: string, outcome: string, detail: Record<string, unknown>) =>
     record(deps, { source: 'scheduler', actor: REPLICA, channel: 'scheduler', text: job }, job, outcome, detail);
+  const failed = async (job: string, error: unknown, extra: Record<string, unknown> = {}) => {
+    await audit(job, 'backup_job_failure', { error: errorText(error), ...extra });
+    await alerts
+      ?.raise({ alert: 'backup_job_failure', severity: 'critical', summary: `scheduled ${job} failed`, details: { reason: errorText(error), replica: REPLICA } })
+      .catch((postError: unknown) => deps.logger.error({ err: errorText(postError), job }, 'could not post the backup_job_failure alert'));
+  };
   const schedules = startSchedules(jobs, {
     store: deps.store,
     owner: REPLICA,
     timezone,
     logger: deps.logger.child({ component: 'scheduler' }),
-    // Until alert routing exists, a failed job is logged, counted and audited as backup_job_failure.
-    onFailure: (job, error) => audit(job, 'backup_job_failure', { error: errorText(error) }),
+    onFailure: (job, error) => failed(job, error),
     onSuccess: (job, result) => audit(job, 'ok', { id: (result as { id?: string } | undefined)?.id }),
   });
 
@@ -42,7 +48,7 @@ export async function startBackupSchedules(deps: DispatchDeps): Promise<Schedule
       deps.logger.warn({ newest: newest?.id ?? 'none', ageMs: Number.isFinite(age) ? age : null }, 'newest database backup is older than one schedule period: taking one now');
       void deps.backupDatabase().then(
         (manifest) => audit('backup-db', 'ok', { id: manifest.id, catchUp: true }),
-        (error: unknown) => audit('backup-db', 'backup_job_failure', { error: errorText(error), catchUp: true }),
+        (error: unknown) => failed('backup-db', error, { catchUp: true }),
       );
     }
   }

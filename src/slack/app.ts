@@ -4,12 +4,16 @@ import type { DispatchDeps } from '../commands/dispatch.ts';
 import { DrError, errorText } from '../domain/errors.ts';
 import { slackLogger } from '../observability/logger.ts';
 import { registerSlashCommand } from './listeners/command.ts';
+import { slackAlertSink } from './alert-poster.ts';
+import type { AlertSink } from '../ports/alerts.ts';
 
 /** How the bot talks to Slack, and whether Slack's Web API has answered yet. */
 export interface SlackSurface {
   mode: 'http' | 'socket';
   /** Node request listener for POST /slack/events (HTTP mode only). */
   requestListener: ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) | undefined;
+  /** Posts alerts into the configured channels. */
+  alerts: AlertSink;
   /** Result of the last auth.test: who the bot is, or why Slack did not answer. */
   identity(): { reachable: boolean; team?: string; botUserId?: string; error?: string };
   start(): Promise<void>;
@@ -97,6 +101,7 @@ export function createSlackSurface(deps: DispatchDeps, options: { retries?: numb
     mode: socketMode ? 'socket' : 'http',
     requestListener: receiver instanceof HTTPReceiver ? receiver.requestListener : undefined,
     identity: () => identity,
+    alerts: slackAlertSink(app.client, botToken, deps.config.slack.channels),
     async start() {
       void checkIdentity(0);
       if (socketMode) void connectSocket(0);

@@ -1,0 +1,30 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../sandbox/sandbox.ts';
+import { startTestBot, type TestBot } from '../helpers/bot.ts';
+import { tempSandbox } from '../helpers/sandbox.ts';
+
+describe('a scheduled backup that fails', () => {
+  let sandbox: Sandbox;
+  let t: TestBot;
+  beforeAll(async () => {
+    sandbox = await tempSandbox();
+    const broken = path.join(sandbox.dir, 'dr-broken.yml');
+    await writeFile(broken, (await readFile(sandbox.configPath, 'utf8')).replace(/url: sqlite:.*/, 'url: sqlite:/nonexistent/alphha.db'));
+    // With no backup yet, the bot catches up at start, and this catch-up fails.
+    t = await startTestBot({ configPath: broken, schedules: true });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await sandbox?.destroy();
+  });
+
+  it('raises backup_job_failure in the critical channel with the reason, and audits it', async () => {
+    const post = await t.slack.waitFor((c) => c.method === 'chat.postMessage' && c.body.channel === '#dr-critical', 15_000);
+    expect(post.body.text).toBe('🚨 backup_job_failure: scheduled backup-db failed');
+    expect(JSON.stringify(post.body.blocks)).toContain('SQLite backup of /nonexistent/alphha.db failed');
+    const audit = await t.bot.deps.store.listAudit();
+    expect(audit.at(-1)).toMatchObject({ source: 'scheduler', command: 'backup-db', outcome: 'backup_job_failure' });
+  });
+});
