@@ -13,7 +13,7 @@ import type { DispatchDeps } from './commands/dispatch.ts';
 import type { Config } from './config/load.ts';
 import { DrError, errorText } from './domain/errors.ts';
 import { createMetrics, type BotMetrics } from './observability/metrics.ts';
-import { isWritable, type BackupRepository, type WritableBackupRepository } from './ports/backup-repository.ts';
+import type { BackupRepository, WritableBackupRepository } from './ports/backup-repository.ts';
 import { rebuildCatalog, verifyStoredBackups } from './procedures/verify-backups.ts';
 import { pruneBackups } from './procedures/prune-backups.ts';
 import { withDeadline } from './procedures/deadline.ts';
@@ -24,6 +24,7 @@ import { backupConfig } from './procedures/backup-config.ts';
 import type { SingleFileBackupDeps } from './procedures/single-file-backup.ts';
 import { TarConfigArchiver } from './adapters/config/tar-config-archiver.ts';
 import { LocalDocumentSource } from './adapters/storage/local-document-source.ts';
+import { S3DocumentSource } from './adapters/storage/s3-document-source.ts';
 import { DatabaseDocumentChecksums } from './adapters/dms/document-checksums.ts';
 import { SqliteDumper } from './adapters/dms/sqlite-dumper.ts';
 import { PostgresDumper } from './adapters/dms/postgres-dumper.ts';
@@ -51,10 +52,8 @@ export async function composeDeps(
   const repository = backupRepository(config);
   const status = statusDeps(config, repository);
   // A backup killed mid-way (crash, kill -9) leaves only staged files: they never became backups.
-  if (isWritable(repository)) {
-    const removed = await repository.cleanStaging().catch(() => 0);
-    if (removed > 0) logger.warn({ removed }, 'removed leftovers of interrupted backups');
-  }
+  const removed = await repository.cleanStaging().catch(() => 0);
+  if (removed > 0) logger.warn({ removed }, 'removed leftovers of interrupted backups');
   return {
     config,
     store,
@@ -65,7 +64,7 @@ export async function composeDeps(
     backupStorage: () => backupStorage(backupStorageDeps(config, store, repository)),
     pruneBackups: () =>
       pruneBackups({
-        repository: writable(repository),
+        repository: repository,
         store,
         policy: config.backups.retention,
         timeZone: config.backups.timezone,
@@ -73,8 +72,8 @@ export async function composeDeps(
         // No snapshot may take longer than the RTO, so an object unreferenced for that long is truly orphaned.
         objectGraceMs: config.objectives.rto,
       }),
-    verifyBackups: (kind) => verifyStoredBackups({ repository: writable(repository), store }, kind),
-    rebuildCatalog: () => withDeadline(config.objectives.rto, (signal) => rebuildCatalog({ repository: writable(repository), store }, signal)),
+    verifyBackups: (kind) => verifyStoredBackups({ repository: repository, store }, kind),
+    rebuildCatalog: () => withDeadline(config.objectives.rto, (signal) => rebuildCatalog({ repository: repository, store }, signal)),
     backupConfig: () => backupConfig({ ...singleFileDeps(config, store, repository), archiver: new TarConfigArchiver(config.backups.config_paths, config.env.backupKey) }),
     metrics,
     logger,
@@ -98,21 +97,14 @@ function statusDeps(config: Config, repository: BackupRepository): StatusDeps {
   };
 }
 
-/** The repository as a writable one, or a DrError naming what this setup lacks. */
-function writable(repository: BackupRepository): WritableBackupRepository {
-  if (!isWritable(repository)) throw new DrError('COMMAND_NOT_BUILT', `Backups into ${repository.location} (S3) are not built yet; nothing was run.`);
-  return repository;
-}
-
 /** Where one-file backups go, or a DrError naming what this setup lacks. */
-function singleFileDeps(config: Config, store: StateStore, repository: BackupRepository): SingleFileBackupDeps {
-  if (!isWritable(repository)) throw new DrError('COMMAND_NOT_BUILT', `Backups into ${repository.location} (S3) are not built yet; nothing was run.`);
+function singleFileDeps(config: Config, store: StateStore, repository: WritableBackupRepository): SingleFileBackupDeps {
   // A backup slower than the RTO could not be restored in time either.
   return { repository, store, timeoutMs: config.objectives.rto, now: () => new Date(), botVersion: BOT_VERSION };
 }
 
 /** What a database backup needs. */
-function backupDbDeps(config: Config, store: StateStore, repository: BackupRepository): BackupDbDeps {
+function backupDbDeps(config: Config, store: StateStore, repository: WritableBackupRepository): BackupDbDeps {
   const url = config.database.url;
   const sqlite = url.startsWith('sqlite:');
   return {
@@ -123,11 +115,14 @@ function backupDbDeps(config: Config, store: StateStore, repository: BackupRepos
 }
 
 /** What a document snapshot needs, or a DrError naming what this setup lacks. */
-function backupStorageDeps(config: Config, store: StateStore, repository: BackupRepository): BackupStorageDeps {
-  if (!isWritable(repository)) throw new DrError('COMMAND_NOT_BUILT', `Backups into ${repository.location} (S3) are not built yet; nothing was run.`);
-  if (config.storage.kind !== 'local') throw new DrError('COMMAND_NOT_BUILT', 'Snapshots of an S3 document bucket are not built yet; nothing was run.');
+function backupStorageDeps(config: Config, store: StateStore, repository: WritableBackupRepository): BackupStorageDeps {
+  const storage = config.storage;
+  const source =
+    storage.kind === 'local'
+      ? new LocalDocumentSource(storage.path)
+      : new S3DocumentSource(createS3Client({ region: storage.region, endpoint: storage.endpoint, forcePathStyle: storage.force_path_style }), storage.bucket);
   return {
-    source: new LocalDocumentSource(config.storage.path),
+    source,
     checksums: new DatabaseDocumentChecksums(config.database.url),
     repository,
     store,
@@ -149,7 +144,7 @@ function documentStore(config: Config): DocumentStore {
   return new S3DocumentStore(client, storage.bucket, storage.region);
 }
 
-function backupRepository(config: Config): BackupRepository {
+function backupRepository(config: Config): WritableBackupRepository {
   const repository = config.backups.repository;
   if (!repository.startsWith('s3://')) return new LocalBackupRepository(repository);
   const { bucket, prefix } = parseS3Url(repository);

@@ -50,8 +50,3 @@ export interface WritableBackupRepository extends BackupRepository {
   listObjects(): AsyncIterable<{ sha256: string; mtimeMs: number; sizeBytes: number }>;
   removeObject(sha256: string): Promise<void>;
 }
-
-/** Whether a repository accepts new backups (S3 repositories do not yet). */
-export function isWritable(repository: BackupRepository): repository is WritableBackupRepository {
-  return 'stage' in repository;
-}

@@ -71,7 +71,7 @@ export interface DocumentEntry {
 export interface DocumentSource {
   readonly location: string;
   list(): AsyncIterable<DocumentEntry>;
-  open(path: string): NodeJS.ReadableStream;
+  open(path: string): Promise<NodeJS.ReadableStream>;
 }
 
 /** What the DMS database says each document's SHA-256 is (`documents.file_path` → `checksum_sha256`). */

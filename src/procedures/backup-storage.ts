@@ -42,7 +42,7 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
       if (before && before.size_bytes === entry.sizeBytes && before.mtime_ms === entry.mtimeMs) {
         sha256 = before.sha256;
       } else {
-        const object = await deps.repository.putObject(deps.source.open(entry.path));
+        const object = await deps.repository.putObject(await deps.source.open(entry.path));
         sha256 = object.sha256;
         copiedFiles += 1;
         if (object.stored) {

@@ -1,9 +1,31 @@
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
-import type { BackupRepository, BackupSummary } from '../../ports/backup-repository.ts';
+import type { BackupSummary, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
+import { sha256File } from './local-backup-repository.ts';
 
-/** A backup repository under an S3 bucket/prefix. */
-export class S3BackupRepository implements BackupRepository {
+// Files are produced on local disk first (hashing as they are written), then uploaded: S3 objects appear
+// whole or not at all, and the manifest, uploaded last, is what makes a backup exist.
+const STAGING_ROOT = path.join(tmpdir(), 'dr-bot-staging');
+const OBJECTS_DIR = 'objects';
+
+/** A backup repository under an S3 bucket/prefix (AWS or S3-compatible). */
+export class S3BackupRepository implements WritableBackupRepository {
   constructor(private readonly client: S3Client, private readonly bucket: string, private readonly prefix: string) {}
 
   get location(): string {
@@ -11,22 +33,163 @@ export class S3BackupRepository implements BackupRepository {
   }
 
   async listBackups(signal: AbortSignal): Promise<BackupSummary[]> {
-    const manifestPrefix = [this.prefix, MANIFEST_DIR, ''].filter((p, i) => p !== '' || i === 2).join('/');
     const summaries: BackupSummary[] = [];
+    for await (const key of this.keys(`${MANIFEST_DIR}/`, signal)) {
+      if (!key.endsWith('.json')) continue;
+      const summary = summarizeManifest(await this.text(key, signal));
+      if (summary) summaries.push(summary);
+    }
+    return summaries;
+  }
+
+  async stage(name: string): Promise<string> {
+    const dir = path.join(STAGING_ROOT, this.bucket);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return path.join(dir, `${randomBytes(6).toString('hex')}-${path.basename(name)}`);
+  }
+
+  async commit(stagedPath: string, key: string, knownSha256?: string): Promise<StoredFile> {
+    const sha256 = knownSha256 ?? (await sha256File(stagedPath));
+    const { size } = await stat(stagedPath);
+    await new Upload({ client: this.client, params: { Bucket: this.bucket, Key: this.full(key), Body: createReadStream(stagedPath), ContentLength: size } }).done();
+    await rm(stagedPath, { force: true });
+    return { key, sizeBytes: size, sha256 };
+  }
+
+  async hash(key: string): Promise<string> {
+    return this.hashKey(this.full(key));
+  }
+
+  async writeManifest(id: string, manifest: object): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: this.full(`${MANIFEST_DIR}/${id}.json`), Body: `${JSON.stringify(manifest, null, 2)}\n`, ContentType: 'application/json' }),
+    );
+  }
+
+  async discard(pathOrKey: string): Promise<void> {
+    if (path.isAbsolute(pathOrKey)) await rm(pathOrKey, { force: true, recursive: true });
+    else await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.full(pathOrKey) }));
+  }
+
+  async cleanStaging(): Promise<number> {
+    const dir = path.join(STAGING_ROOT, this.bucket);
+    const leftovers = await readdir(dir).catch(() => [] as string[]);
+    await Promise.all(leftovers.map((name) => rm(path.join(dir, name), { force: true, recursive: true })));
+    return leftovers.length;
+  }
+
+  async putObject(content: NodeJS.ReadableStream): Promise<{ sha256: string; sizeBytes: number; stored: boolean }> {
+    const staged = await this.stage('object');
+    try {
+      const hash = createHash('sha256');
+      let sizeBytes = 0;
+      await pipeline(
+        content,
+        async function* (source: AsyncIterable<string | Buffer>) {
+          for await (const chunk of source) {
+            hash.update(chunk);
+            sizeBytes += Buffer.byteLength(chunk);
+            yield chunk;
+          }
+        },
+        createWriteStream(staged, { mode: 0o600 }),
+      );
+      const sha256 = hash.digest('hex');
+      const key = this.objectKey(sha256);
+      if (await this.exists(key)) {
+        // Copy onto itself: a fresh LastModified keeps a running sweep from taking it.
+        await this.client
+          .send(new CopyObjectCommand({ Bucket: this.bucket, Key: key, CopySource: `${this.bucket}/${key}`, MetadataDirective: 'REPLACE' }))
+          .catch(() => {});
+        return { sha256, sizeBytes, stored: false };
+      }
+      await new Upload({ client: this.client, params: { Bucket: this.bucket, Key: key, Body: createReadStream(staged), ContentLength: sizeBytes } }).done();
+      return { sha256, sizeBytes, stored: true };
+    } finally {
+      await rm(staged, { force: true });
+    }
+  }
+
+  hashObject(sha256: string): Promise<string> {
+    return this.hashKey(this.objectKey(sha256));
+  }
+
+  async readManifest(id: string): Promise<unknown> {
+    if (!/^[a-z]+-\d{8}T\d{6}Z-[0-9a-f]{4}$/.test(id)) throw new Error(`not a backup id: ${id}`);
+    return JSON.parse(await this.text(`${MANIFEST_DIR}/${id}.json`)) as unknown;
+  }
+
+  async removeBackup(id: string, keys: readonly string[]): Promise<void> {
+    await this.discard(`${MANIFEST_DIR}/${id}.json`);
+    for (const key of keys) await this.discard(key);
+  }
+
+  async *listObjects(): AsyncIterable<{ sha256: string; mtimeMs: number; sizeBytes: number }> {
+    for await (const object of this.objects(`${OBJECTS_DIR}/`)) {
+      const sha256 = object.key.split('/').at(-1) ?? '';
+      if (/^[0-9a-f]{64}$/.test(sha256)) yield { sha256, mtimeMs: object.mtimeMs, sizeBytes: object.sizeBytes };
+    }
+  }
+
+  async removeObject(sha256: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(sha256) }));
+  }
+
+  private prefixPath(): string {
+    return this.prefix ? `${this.prefix}/` : '';
+  }
+
+  private full(key: string): string {
+    return `${this.prefixPath()}${key}`;
+  }
+
+  private objectKey(sha256: string): string {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`not a SHA-256: ${sha256}`);
+    return this.full(`${OBJECTS_DIR}/${sha256.slice(0, 2)}/${sha256}`);
+  }
+
+  private async exists(fullKey: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: fullKey }));
+      return true;
+    } catch (error) {
+      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+      throw error;
+    }
+  }
+
+  private async hashKey(fullKey: string): Promise<string> {
+    const hash = createHash('sha256');
+    try {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: fullKey }));
+      await pipeline(object.Body as Readable, hash);
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NoSuchKey') throw Object.assign(new Error(`${fullKey} not found`), { code: 'ENOENT' });
+      throw error;
+    }
+    return hash.digest('hex');
+  }
+
+  private async text(relativeKey: string, signal?: AbortSignal): Promise<string> {
+    const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.full(relativeKey) }), signal ? { abortSignal: signal } : {});
+    return (await object.Body?.transformToString('utf8')) ?? '';
+  }
+
+  private async *keys(relativePrefix: string, signal?: AbortSignal): AsyncIterable<string> {
+    for await (const object of this.objects(relativePrefix, signal)) yield object.key.slice(this.prefixPath().length);
+  }
+
+  private async *objects(relativePrefix: string, signal?: AbortSignal): AsyncIterable<{ key: string; mtimeMs: number; sizeBytes: number }> {
     let token: string | undefined;
     do {
       const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: manifestPrefix, ContinuationToken: token }),
-        { abortSignal: signal },
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.full(relativePrefix), ContinuationToken: token }),
+        signal ? { abortSignal: signal } : {},
       );
       for (const object of page.Contents ?? []) {
-        if (!object.Key?.endsWith('.json')) continue;
-        const body = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: object.Key }), { abortSignal: signal });
-        const summary = summarizeManifest((await body.Body?.transformToString('utf8')) ?? '');
-        if (summary) summaries.push(summary);
+        if (object.Key) yield { key: object.Key, mtimeMs: object.LastModified?.getTime() ?? 0, sizeBytes: object.Size ?? 0 };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
-    return summaries;
   }
 }

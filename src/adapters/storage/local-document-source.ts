@@ -26,7 +26,7 @@ export class LocalDocumentSource implements DocumentSource {
     }
   }
 
-  open(relative: string): NodeJS.ReadableStream {
+  async open(relative: string): Promise<NodeJS.ReadableStream> {
     const full = path.resolve(this.root, relative);
     if (!full.startsWith(`${path.resolve(this.root)}${path.sep}`)) throw new Error(`path escapes the uploads folder: ${relative}`);
     return createReadStream(full, { highWaterMark: 1024 * 1024 });
