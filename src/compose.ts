@@ -60,8 +60,8 @@ export async function composeDeps(
     status,
     // Fifty people typing /dr status at once get one probe run, not fifty.
     currentStatus: singleFlight(() => collectStatus(status)),
-    backupDatabase: () => backupDatabase(backupDbDeps(config, store, repository)),
-    backupStorage: () => backupStorage(backupStorageDeps(config, store, repository)),
+    backupDatabase: (progress) => backupDatabase({ ...backupDbDeps(config, store, repository), ...(progress ? { progress } : {}) }),
+    backupStorage: (progress) => backupStorage({ ...backupStorageDeps(config, store, repository), ...(progress ? { progress } : {}) }),
     pruneBackups: () =>
       pruneBackups({
         repository: repository,
@@ -74,7 +74,8 @@ export async function composeDeps(
       }),
     verifyBackups: (kind) => verifyStoredBackups({ repository: repository, store }, kind),
     rebuildCatalog: () => withDeadline(config.objectives.rto, (signal) => rebuildCatalog({ repository: repository, store }, signal)),
-    backupConfig: () => backupConfig({ ...singleFileDeps(config, store, repository), archiver: new TarConfigArchiver(config.backups.config_paths, config.env.backupKey) }),
+    backupConfig: (progress) =>
+      backupConfig({ ...singleFileDeps(config, store, repository), archiver: new TarConfigArchiver(config.backups.config_paths, config.env.backupKey), ...(progress ? { progress } : {}) }),
     metrics,
     logger,
   };

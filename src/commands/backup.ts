@@ -21,7 +21,8 @@ export const backupCommand = defineCommand({
     }
     return target as Target;
   },
-  run: async (deps, target) => {
+  reportsProgress: true,
+  run: async (deps, target, invocation) => {
     const kinds: BackupKind[] = target === 'all' ? ['db', 'storage', 'config'] : [target];
     const notBuilt = kinds.filter((kind) => !BUILT.includes(kind));
     if (notBuilt.length === kinds.length) {
@@ -29,9 +30,9 @@ export const backupCommand = defineCommand({
     }
     const taken = [];
     // One after the other: the database first, as it is what the RPO is measured against.
-    if (kinds.includes('db')) taken.push(await deps.backupDatabase());
-    if (kinds.includes('storage')) taken.push(await deps.backupStorage());
-    if (kinds.includes('config')) taken.push(await deps.backupConfig());
+    if (kinds.includes('db')) taken.push(await deps.backupDatabase(invocation.progress));
+    if (kinds.includes('storage')) taken.push(await deps.backupStorage(invocation.progress));
+    if (kinds.includes('config')) taken.push(await deps.backupConfig(invocation.progress));
     return { kind: 'backup', taken, notBuilt };
   },
 });

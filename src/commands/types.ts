@@ -13,12 +13,21 @@ import type { StatusDeps } from '../procedures/status.ts';
 /** read: anyone may run it; operate: changes nothing live; destructive: behind a confirmation gate (DESIGN.md §4). */
 export type Risk = 'read' | 'operate' | 'destructive';
 
-/** Who typed what, where. */
+/** How far a long command has got: shown in place (Slack) so nobody wonders whether it hung. */
+export interface ProgressUpdate {
+  /** What is running now, e.g. `storage snapshot`. */
+  step: string;
+  bytesDone: number;
+  bytesTotal?: number;
+}
+
+/** Who typed what, where; and, for long commands, where to report progress. */
 export interface Invocation {
   source: AuditSource;
   actor: string;
   channel: string;
   text: string;
+  progress?: (update: ProgressUpdate) => void;
 }
 
 /** Everything a command's `run` may use: the procedures' ports, already built. */
@@ -28,12 +37,12 @@ export interface CommandDeps {
   status: StatusDeps;
   /** The status report, shared by everyone who asks while one is being collected. */
   currentStatus: () => Promise<StatusReport>;
-  /** Takes a database backup now; a DrError says why when this setup cannot (yet). */
-  backupDatabase: () => Promise<BackupManifest>;
-  /** Takes a document snapshot now; a DrError says why when this setup cannot (yet). */
-  backupStorage: () => Promise<BackupManifest>;
-  /** Archives the DMS configuration now; a DrError says why when this setup cannot (yet). */
-  backupConfig: () => Promise<BackupManifest>;
+  /** Takes a database backup now. */
+  backupDatabase: (progress?: (update: ProgressUpdate) => void) => Promise<BackupManifest>;
+  /** Takes a document snapshot now. */
+  backupStorage: (progress?: (update: ProgressUpdate) => void) => Promise<BackupManifest>;
+  /** Archives the DMS configuration now. */
+  backupConfig: (progress?: (update: ProgressUpdate) => void) => Promise<BackupManifest>;
   /** Re-reads stored backups against their manifests, marking damaged ones unverified. */
   verifyBackups: (kind?: BackupKind) => Promise<RepositoryVerification>;
   /** Re-creates the catalog from the repository's manifests; returns how many backups it holds. */
@@ -80,6 +89,8 @@ export interface CommandDefinition<Args = unknown> {
   parse?: (args: readonly string[]) => Args;
   /** Absent while the command is not built yet; help marks it. */
   run?: (deps: CommandDeps, args: Args, invocation: Invocation) => Promise<CommandOutcome>;
+  /** Long-running: Slack shows one message in the channel, updated in place with progress, then the result. */
+  reportsProgress?: boolean;
 }
 
 /** Declares a command with its argument type checked against its own parse/run. */

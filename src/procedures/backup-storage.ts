@@ -4,6 +4,7 @@ import { DrError, errorText } from '../domain/errors.ts';
 import type { WritableBackupRepository } from '../ports/backup-repository.ts';
 import type { DocumentChecksums, DocumentEntry, DocumentSource } from '../ports/dms.ts';
 import type { StateStore } from '../ports/state-store.ts';
+import type { ProgressUpdate } from '../commands/types.ts';
 import { mapConcurrent } from './map-concurrent.ts';
 
 /** What a document snapshot needs. */
@@ -16,6 +17,7 @@ export interface BackupStorageDeps {
   botVersion: string;
   /** Files copied at once: enough to keep the disk busy, few enough not to starve the bot. */
   concurrency?: number;
+  progress?: (update: ProgressUpdate) => void;
 }
 
 /**
@@ -33,6 +35,8 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
     const entries: DocumentEntry[] = [];
     for await (const entry of deps.source.list()) entries.push(entry);
 
+    const bytesTotal = entries.reduce((sum, e) => sum + e.sizeBytes, 0);
+    let bytesDone = 0;
     let copiedFiles = 0;
     let copiedBytes = 0;
     const stored: string[] = [];
@@ -50,6 +54,8 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
           stored.push(object.sha256);
         }
       }
+      bytesDone += entry.sizeBytes;
+      deps.progress?.({ step: 'storage snapshot', bytesDone, bytesTotal });
       const want = expected.get(entry.path);
       const checksum = want === undefined ? 'unknown' : want === sha256 ? 'ok' : 'mismatch';
       return { path: entry.path, size_bytes: entry.sizeBytes, mtime_ms: entry.mtimeMs, sha256, checksum };

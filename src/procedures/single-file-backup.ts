@@ -3,6 +3,7 @@ import { newBackupId, type BackupManifest } from '../backup/manifest.ts';
 import { DrError, errorText } from '../domain/errors.ts';
 import type { BackupKind, WritableBackupRepository } from '../ports/backup-repository.ts';
 import type { StateStore } from '../ports/state-store.ts';
+import type { ProgressUpdate } from '../commands/types.ts';
 import { withDeadline } from './deadline.ts';
 
 /** Where a one-file backup goes, and how its manifest is stamped. */
@@ -12,6 +13,7 @@ export interface SingleFileBackupDeps {
   timeoutMs: number;
   now: () => Date;
   botVersion: string;
+  progress?: (update: ProgressUpdate) => void;
 }
 
 /** What producing the file found: its own check, and what the manifest should say about it. */
@@ -44,10 +46,12 @@ export async function storeSingleFileBackup(
   let committed = false;
   let written = false;
   try {
+    deps.progress?.({ step: `${kind} backup`, bytesDone: 0 });
     const produced = await withDeadline(deps.timeoutMs, (signal) => produce(staged, signal));
     if (produced.integrity !== 'ok') throw new DrError('BACKUP_FAILED', `the ${kind} backup failed its check: ${produced.integrity}`);
     const file = await deps.repository.commit(staged, key, produced.sha256);
     committed = true;
+    deps.progress?.({ step: `${kind} backup: reading back`, bytesDone: file.sizeBytes, bytesTotal: file.sizeBytes });
     const reread = await deps.repository.hash(key);
     if (reread !== file.sha256) throw new DrError('BACKUP_FAILED', `${key} reads back with SHA-256 ${reread.slice(0, 8)}, written as ${file.sha256.slice(0, 8)}`);
     const manifest: BackupManifest = {

@@ -4,6 +4,7 @@ import type { CommandOutcome } from '../commands/types.ts';
 import { DrError } from '../domain/errors.ts';
 import { errorBlocks } from './render/error.ts';
 import { outcomeBlocks } from './render/outcome.ts';
+import type { ProgressMessage } from './progress-message.ts';
 
 // Outcomes everyone in the channel should see; the rest answer only the person who asked.
 const POSTED_IN_CHANNEL = new Set<CommandOutcome['kind']>(['status']);
@@ -14,8 +15,10 @@ const NOT_POSTABLE = new Set(['not_in_channel', 'channel_not_found', 'is_archive
 // posting the same report into the same channel fifty times would only bury it (and meet Slack's rate limit).
 const postedReports = new WeakMap<object, Map<string, Promise<boolean>>>();
 
-/** Answers a slash command: errors and personal results ephemerally, status in the channel (once per shared report). */
-export async function deliverAnswer(result: CommandOutcome | DrError, client: WebClient, respond: RespondFn, command: SlashCommand): Promise<void> {
+/** Answers a slash command: a long command's progress message becomes its result; errors and personal results go ephemerally; status in the channel (once per shared report). */
+export async function deliverAnswer(result: CommandOutcome | DrError, client: WebClient, respond: RespondFn, command: SlashCommand, progress?: ProgressMessage): Promise<void> {
+  const message = result instanceof DrError ? errorBlocks(result) : outcomeBlocks(result);
+  if (progress && (await progress.finish(message))) return;
   if (result instanceof DrError) return void (await respond({ response_type: 'ephemeral', ...errorBlocks(result) }));
   if (!POSTED_IN_CHANNEL.has(result.kind)) return void (await respond({ response_type: 'ephemeral', ...outcomeBlocks(result) }));
   const shared = result.kind === 'status' ? result.report : undefined;

@@ -14,3 +14,6 @@ export const ERROR_BLOCK = { message: 'error_message' } as const;
 
 /** Block ids of backup results and listings. */
 export const BACKUP_BLOCK = { result: 'backup_result', list: 'backup_list', violations: 'backup_violations', rebuilt: 'backup_rebuilt', verification: 'backup_verification' } as const;
+
+/** Block id of the in-place progress message of a long command. */
+export const PROGRESS_BLOCK = { status: 'progress_status' } as const;

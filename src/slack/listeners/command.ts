@@ -3,6 +3,7 @@ import { prepareCommand, recordRefusal, runPrepared, type DispatchDeps } from '.
 import type { Invocation } from '../../commands/types.ts';
 import { createWorkQueue } from '../work-queue.ts';
 import { deliverAnswer } from '../deliver.ts';
+import { startProgressMessage } from '../progress-message.ts';
 import { errorBlocks } from '../render/error.ts';
 
 // Work after the ack shares the event loop with the acks of later commands. Concurrent status runs share
@@ -23,9 +24,11 @@ export function registerSlashCommand(app: App, deps: DispatchDeps): void {
     await ack();
     // Yield to the event loop's I/O phase first, so requests already waiting get parsed and acked before this work.
     await new Promise((resolve) => setImmediate(resolve));
+    const progress = prepared.parsed.definition.reportsProgress ? await startProgressMessage(client, command.channel_id, invocation.text.trim(), command.user_id) : undefined;
+    if (progress) invocation.progress = (update) => progress.report(update);
     // Only the run is queued: a delivery stuck in Slack retries must not hold up other commands.
     const result = await afterAck.run(() => runPrepared(deps, invocation, prepared));
-    await deliverAnswer(result, client, respond, command).catch((error: unknown) => {
+    await deliverAnswer(result, client, respond, command, progress).catch((error: unknown) => {
       deps.logger.error({ err: error, command: prepared.name }, 'could not deliver the answer to Slack');
     });
   });

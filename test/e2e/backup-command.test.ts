@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebClient } from '@slack/web-api';
+import type { Sandbox } from '../../sandbox/sandbox.ts';
+import { startProgressMessage } from '../../src/slack/progress-message.ts';
+import { startSlackFake, type SlackFake } from '../fakes/slack-api.ts';
+import { startTestBot, type TestBot } from '../helpers/bot.ts';
+import { tempSandbox } from '../helpers/sandbox.ts';
+
+describe('/dr backup from Slack', () => {
+  let sandbox: Sandbox;
+  let t: TestBot;
+  beforeAll(async () => {
+    sandbox = await tempSandbox({ config: { slack: { roles: { operators: ['U0OPERATOR'] } } } });
+    t = await startTestBot({ configPath: sandbox.configPath });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await sandbox?.destroy();
+  });
+
+  it('refuses someone without a role, in the ack, running nothing', async () => {
+    const response = await t.command('backup db', { user: 'U0STRANGER' });
+    expect(JSON.parse(response.body).text).toContain('This is a operate command and you are not listed in slack.roles');
+    expect((await t.bot.deps.store.listCatalog()).length).toBe(0);
+  });
+
+  it('posts one message in the channel and replaces it with the verified result', async () => {
+    const response = await t.command('backup storage', { user: 'U0OPERATOR' });
+    expect(response.status).toBe(200);
+    const started = await t.slack.waitFor((c) => c.method === 'chat.postMessage');
+    expect(started.body.text).toBe('/dr backup storage running');
+    expect(JSON.stringify(started.body.blocks)).toContain('started by <@U0OPERATOR>');
+    const ts = (started.response as { ts: string }).ts;
+    const final = await t.slack.waitFor((c) => c.method === 'chat.update' && String(c.body.text).startsWith('Backup finished'), 15_000);
+    expect(final.body.ts).toBe(ts);
+    expect(JSON.stringify(final.body.blocks)).toMatch(/storage\* `storage-\S+` — 50 files/);
+    expect((await t.bot.deps.store.listCatalog({ kind: 'storage' })).length).toBe(1);
+  });
+});
+
+describe('progress message', () => {
+  let slack: SlackFake;
+  beforeAll(async () => {
+    slack = await startSlackFake();
+  });
+  afterAll(async () => slack?.close());
+
+  it('edits in place with bytes, rate and time left, at most once per interval', async () => {
+    const client = new WebClient('xoxb-test', { slackApiUrl: slack.apiUrl, retryConfig: { retries: 0 } });
+    let clock = 1_000_000;
+    const progress = await startProgressMessage(client, 'C1', 'backup storage', 'U1', { now: () => clock, intervalMs: 50 });
+    clock += 10_000;
+    progress.report({ step: 'storage snapshot', bytesDone: 50 * 1024 * 1024, bytesTotal: 200 * 1024 * 1024 });
+    progress.report({ step: 'storage snapshot', bytesDone: 100 * 1024 * 1024, bytesTotal: 200 * 1024 * 1024 });
+    const edit = await slack.waitFor((c) => c.method === 'chat.update');
+    expect(JSON.stringify(edit.body.blocks)).toContain('storage snapshot: 100.0 MiB of 200.0 MiB (50 %) at 10.0 MiB/s, about 10 s left');
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(slack.callsTo('chat.update')).toHaveLength(1);
+    expect(await progress.finish({ text: 'done', blocks: [] })).toBe(true);
+    expect(slack.callsTo('chat.update').at(-1)!.body.text).toBe('done');
+  });
+});
