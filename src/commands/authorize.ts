@@ -9,5 +9,5 @@ export function authorize(config: Config, risk: Risk, invocation: Invocation): v
   const allowed = risk === 'destructive' ? roles.operators : [...roles.operators, ...roles.approvers, ...roles.security];
   if (allowed.includes(invocation.actor)) return;
   const key = risk === 'destructive' ? 'slack.roles.operators' : 'slack.roles (operators, approvers or security)';
-  throw new DrError('NOT_AUTHORIZED', `This is a ${risk} command and you are not listed in ${key}. Nothing was run.`);
+  throw new DrError('NOT_AUTHORIZED', `\`${risk}\` commands need a role, and you are not listed in ${key}. Nothing was run.`);
 }

@@ -20,7 +20,7 @@ describe('/dr backup from Slack', () => {
 
   it('refuses someone without a role, in the ack, running nothing', async () => {
     const response = await t.command('backup db', { user: 'U0STRANGER' });
-    expect(JSON.parse(response.body).text).toContain('This is a operate command and you are not listed in slack.roles');
+    expect(JSON.parse(response.body).text).toContain('`operate` commands need a role, and you are not listed in slack.roles');
     expect((await t.bot.deps.store.listCatalog()).length).toBe(0);
   });
 
