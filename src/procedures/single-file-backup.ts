@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { newBackupId, type BackupManifest } from '../backup/manifest.ts';
+import { formatDuration } from '../config/duration.ts';
 import { DrError, errorText } from '../domain/errors.ts';
 import type { BackupKind, WritableBackupRepository } from '../ports/backup-repository.ts';
 import type { StateStore } from '../ports/state-store.ts';
@@ -79,6 +80,9 @@ export async function storeSingleFileBackup(
     }
     await deps.repository.discard(staged).catch(() => {});
     if (committed) await deps.repository.discard(key).catch(() => {});
+    if (error instanceof DrError && error.code === 'PROBE_FAILED') {
+      throw new DrError('BACKUP_FAILED', `the ${kind} backup did not finish within ${formatDuration(deps.timeoutMs)} and was stopped`, { cause: error });
+    }
     throw error instanceof DrError ? error : new DrError('BACKUP_FAILED', `${kind} backup failed: ${errorText(error)}`, { cause: error });
   }
 }

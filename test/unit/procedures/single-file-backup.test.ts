@@ -1,0 +1,72 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalBackupRepository } from '../../../src/adapters/repository/local-backup-repository.ts';
+import { openStateStore } from '../../../src/adapters/state/kysely-store.ts';
+import type { StateStore } from '../../../src/ports/state-store.ts';
+import { storeSingleFileBackup, type SingleFileBackupDeps } from '../../../src/procedures/single-file-backup.ts';
+
+describe('storeSingleFileBackup failures leave nothing behind', () => {
+  let dir: string;
+  let store: StateStore;
+  let deps: SingleFileBackupDeps;
+  const contents = async (sub: string) => readdir(path.join(dir, 'repo', sub)).catch(() => [] as string[]);
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'dr-sfb-'));
+    store = await openStateStore(path.join(dir, 'state.db'));
+    deps = { repository: new LocalBackupRepository(path.join(dir, 'repo')), store, timeoutMs: 200, now: () => new Date(), botVersion: 'test' };
+  });
+  afterEach(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const expectNothingStored = async () => {
+    expect(await contents('.staging')).toEqual([]);
+    expect(await contents('db')).toEqual([]);
+    expect(await contents('manifests')).toEqual([]);
+    expect(await store.listCatalog()).toEqual([]);
+  };
+
+  it('times out a producer that hangs, with the reason', async () => {
+    await expect(
+      storeSingleFileBackup(deps, 'db', 'dump', async (staged) => {
+        await writeFile(staged, 'partial dump');
+        return new Promise(() => {});
+      }),
+    ).rejects.toMatchObject({ code: 'BACKUP_FAILED', userMessage: 'the db backup did not finish within 200 ms and was stopped' });
+    await expectNothingStored();
+  });
+
+  it('fails on a disk-full error part-way, removing the partial file', async () => {
+    await expect(
+      storeSingleFileBackup(deps, 'db', 'dump', async (staged) => {
+        await writeFile(staged, 'half a dump');
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      }),
+    ).rejects.toMatchObject({ code: 'BACKUP_FAILED', userMessage: 'db backup failed: ENOSPC: no space left on device, write' });
+    await expectNothingStored();
+  });
+
+  it('refuses a copy that fails its own check', async () => {
+    await expect(
+      storeSingleFileBackup(deps, 'db', 'sqlite', async (staged) => {
+        await writeFile(staged, 'not a database');
+        return { integrity: 'SQLITE_NOTADB: file is not a database', tools: {}, source: { location: 'x' } };
+      }),
+    ).rejects.toMatchObject({ code: 'BACKUP_FAILED', userMessage: 'the db backup failed its check: SQLITE_NOTADB: file is not a database' });
+    await expectNothingStored();
+  });
+
+  it('refuses a file whose streamed hash does not match what was stored', async () => {
+    await expect(
+      storeSingleFileBackup(deps, 'db', 'dump', async (staged) => {
+        await writeFile(staged, 'the real bytes');
+        return { integrity: 'ok', sha256: '0'.repeat(64), tools: {}, source: { location: 'x' } };
+      }),
+    ).rejects.toMatchObject({ code: 'BACKUP_FAILED', userMessage: expect.stringMatching(/reads back with SHA-256 [0-9a-f]{8}, written as 00000000/) });
+    await expectNothingStored();
+  });
+});
