@@ -26,6 +26,8 @@ export interface BackupRepository {
 
 /** A repository backups can be written into. */
 export interface WritableBackupRepository extends BackupRepository {
+  /** True when commit() only renames the staged file on the same disk (bytes read from it are the stored bytes). */
+  readonly commitMovesFile: boolean;
   /** A fresh local path to write a backup file into before it is committed. */
   stage(name: string): Promise<string>;
   /** Moves the staged file under `key` atomically, hashing it unless its SHA-256 is already known; the staged path is gone afterwards. */

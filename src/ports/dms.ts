@@ -48,8 +48,10 @@ export interface DatabaseCopy {
   /** `ok`, or what the check of the copy reported (SQLite integrity_check, pg_restore --list). */
   integrity: string;
   counts: { documents: number; users: number; tenants: number } | undefined;
-  /** SHA-256 of the copy when it was computed while the copy streamed (so committing needs no second pass). */
+  /** SHA-256 of the copy when it was computed while the copy streamed, or by reading the finished file. */
   sha256?: string;
+  /** True when `sha256` was read back from the file on disk, not computed from the bytes on their way there. */
+  sha256FromDisk?: boolean;
 }
 
 /** Makes consistent copies of the live DMS database while it keeps serving. */

@@ -15,7 +15,7 @@ export function backupDatabase(deps: BackupDbDeps): Promise<BackupManifest> {
     const copy = await deps.dumper.dumpTo(staged, signal);
     return {
       integrity: copy.integrity,
-      ...(copy.sha256 ? { sha256: copy.sha256 } : {}),
+      ...(copy.sha256 ? { sha256: copy.sha256, sha256FromDisk: copy.sha256FromDisk === true } : {}),
       tools: copy.tools,
       source: { engine: copy.engine, location: deps.sourceLocation },
       extra: { verification: copy.counts ? { counts: copy.counts } : {} },

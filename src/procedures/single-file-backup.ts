@@ -21,8 +21,9 @@ export interface SingleFileBackupDeps {
 export interface ProducedFile {
   /** `ok`, or what the check of the produced file reported. */
   integrity: string;
-  /** SHA-256 when it was computed while the file streamed (saves a pass). */
+  /** SHA-256 when it was computed while the file streamed, or read back from the finished file (saves a pass). */
   sha256?: string;
+  sha256FromDisk?: boolean;
   tools: Record<string, string>;
   source: BackupManifest['source'];
   extra?: Partial<Pick<BackupManifest, 'encryption'>> & { verification?: Partial<BackupManifest['verification']> };
@@ -53,8 +54,13 @@ export async function storeSingleFileBackup(
     const file = await deps.repository.commit(staged, key, produced.sha256);
     committed = true;
     deps.progress?.({ step: `${kind} backup: reading back`, bytesDone: file.sizeBytes, bytesTotal: file.sizeBytes });
-    const reread = await deps.repository.hash(key);
-    if (reread !== file.sha256) throw new DrError('BACKUP_FAILED', `${key} reads back with SHA-256 ${reread.slice(0, 8)}, written as ${file.sha256.slice(0, 8)}`);
+    // The SHA-256 must come from reading the stored bytes: when commit() hashed them, or they were hashed from
+    // disk and commit() only renamed the file, that read is done; otherwise (streamed hash, upload) read now.
+    const alreadyRead = deps.repository.commitMovesFile && (produced.sha256 === undefined || produced.sha256FromDisk === true);
+    if (!alreadyRead) {
+      const reread = await deps.repository.hash(key);
+      if (reread !== file.sha256) throw new DrError('BACKUP_FAILED', `${key} reads back with SHA-256 ${reread.slice(0, 8)}, written as ${file.sha256.slice(0, 8)}`);
+    }
     const manifest: BackupManifest = {
       format: 1,
       id,

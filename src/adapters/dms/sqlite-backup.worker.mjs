@@ -17,6 +17,10 @@ try {
   // The copy inherits WAL mode; a backup should be one self-contained file, so switch it to a rollback journal.
   copy = new Database(dest, { fileMustExist: true });
   copy.pragma('journal_mode = DELETE');
+  copy.close();
+  // From here the file no longer changes: the main thread hashes it while this thread checks it.
+  copy = new Database(dest, { readonly: true, fileMustExist: true });
+  parentPort.postMessage({ copied: true });
   const problems = copy.pragma('integrity_check(10)').map((row) => row.integrity_check);
   const integrity = problems.length === 1 && problems[0] === 'ok' ? 'ok' : problems.join('; ');
   const count = (table) => copy.prepare(`select count(*) as n from ${table}`).get().n;

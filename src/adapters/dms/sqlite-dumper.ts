@@ -1,8 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import { DrError } from '../../domain/errors.ts';
 import type { DatabaseCopy, DatabaseDumper } from '../../ports/dms.ts';
+import { sha256File } from '../repository/local-backup-repository.ts';
 
 type Answer =
+  | { copied: true }
   | { ok: true; version: string; pages: number; integrity: string; counts: DatabaseCopy['counts'] }
   | { ok: false; code?: string; message: string };
 
@@ -17,10 +19,19 @@ export class SqliteDumper implements DatabaseDumper {
       const worker = new Worker(new URL('./sqlite-backup.worker.mjs', import.meta.url), { workerData: { source: this.file, dest }, execArgv: [] });
       const onAbort = () => void worker.terminate().then(() => reject(signal.reason));
       signal.addEventListener('abort', onAbort, { once: true });
-      worker.once('message', (answer: Answer) => {
+      // Hashing runs beside the integrity check (both only read the finished copy), not after it.
+      let hashing: Promise<string> | undefined;
+      worker.on('message', (answer: Answer) => {
+        if ('copied' in answer) {
+          hashing = sha256File(dest);
+          hashing.catch(() => {});
+          return;
+        }
         signal.removeEventListener('abort', onAbort);
         if (!answer.ok) return reject(new DrError('BACKUP_FAILED', `SQLite backup of ${this.file} failed: ${answer.code ? `${answer.code}: ` : ''}${answer.message}`));
-        resolve({ engine: 'sqlite', tools: { sqlite: answer.version }, integrity: answer.integrity, counts: answer.counts });
+        const copy = { engine: 'sqlite' as const, tools: { sqlite: answer.version }, integrity: answer.integrity, counts: answer.counts };
+        if (!hashing) return resolve(copy);
+        hashing.then((sha256) => resolve({ ...copy, sha256, sha256FromDisk: true }), reject);
       });
       worker.once('error', (error) => {
         signal.removeEventListener('abort', onAbort);

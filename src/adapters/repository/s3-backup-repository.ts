@@ -26,6 +26,8 @@ const OBJECTS_DIR = 'objects';
 
 /** A backup repository under an S3 bucket/prefix (AWS or S3-compatible). */
 export class S3BackupRepository implements WritableBackupRepository {
+  readonly commitMovesFile = false;
+
   constructor(private readonly client: S3Client, private readonly bucket: string, private readonly prefix: string) {}
 
   get location(): string {
