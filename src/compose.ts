@@ -12,7 +12,7 @@ import { S3DocumentStore } from './adapters/storage/s3-document-store.ts';
 import type { DispatchDeps } from './commands/dispatch.ts';
 import type { Config } from './config/load.ts';
 import { DrError, errorText } from './domain/errors.ts';
-import { createMetrics, type BotMetrics } from './observability/metrics.ts';
+import { createMetrics, registerBackupGauges, type BotMetrics } from './observability/metrics.ts';
 import type { BackupRepository, WritableBackupRepository } from './ports/backup-repository.ts';
 import { rebuildCatalog, verifyStoredBackups } from './procedures/verify-backups.ts';
 import { pruneBackups } from './procedures/prune-backups.ts';
@@ -52,6 +52,13 @@ export async function composeDeps(
   const repository = backupRepository(config);
   const status = statusDeps(config, repository);
   // A backup killed mid-way (crash, kill -9) leaves only staged files: they never became backups.
+  registerBackupGauges(metrics, async () => {
+    const newest: Partial<Record<'db' | 'storage' | 'config', string>> = {};
+    for (const manifest of await store.listCatalog({ limit: 500 })) {
+      if (manifest.verified && !newest[manifest.kind]) newest[manifest.kind] = manifest.finished_at;
+    }
+    return newest;
+  });
   const removed = await repository.cleanStaging().catch(() => 0);
   if (removed > 0) logger.warn({ removed }, 'removed leftovers of interrupted backups');
   return {

@@ -33,6 +33,17 @@ describe('GET /healthz and /metrics', () => {
     expect(text).toMatch(/^dr_command_total\{command="status",outcome="degraded"\} 1$/m);
     expect(text).toMatch(/^dr_command_total\{command="unknown",outcome="command_unknown"\} 1$/m);
     expect(text).toMatch(/^dr_ack_latency_seconds_count\{surface="slack"\} 2$/m);
+    // No backup yet: unbounded exposure.
+    expect(text).toMatch(/^dr_rpo_exposure_seconds \+Inf$/m);
+  });
+
+  it('exposes backup ages and the RPO exposure once there are backups', async () => {
+    await t.bot.deps.backupDatabase();
+    const text = await (await fetch(`${t.bot.url}/metrics`)).text();
+    const exposure = Number(/^dr_rpo_exposure_seconds ([\d.e+-]+)$/m.exec(text)![1]);
+    expect(exposure).toBeGreaterThanOrEqual(0);
+    expect(exposure).toBeLessThan(60);
+    expect(text).toMatch(/^dr_backup_age_seconds\{kind="db"\} [\d.e+-]+$/m);
   });
 
   it('refuses an oversized body to /slack/events before reading it', async () => {
