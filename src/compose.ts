@@ -147,7 +147,7 @@ function dmsDatabase(config: Config): DmsDatabase {
 
 function documentStore(config: Config): DocumentStore {
   const storage = config.storage;
-  if (storage.kind === 'local') return new LocalDocumentStore(storage.path);
+  if (storage.kind === 'local') return new LocalDocumentStore(storage.path, config.probes.timeout / 2);
   const client = createS3Client({ region: storage.region, endpoint: storage.endpoint, forcePathStyle: storage.force_path_style });
   return new S3DocumentStore(client, storage.bucket, storage.region);
 }

@@ -17,7 +17,7 @@ export interface DmsDatabase {
 
 /** What a storage probe found. */
 export type StorageFacts =
-  | { kind: 'local'; path: string; usedPct: number; freeBytes: number; fileCount: number }
+  | { kind: 'local'; path: string; usedPct: number; freeBytes: number; fileCount: number; fileCountComplete: boolean }
   | { kind: 's3'; bucket: string; region: string };
 
 /** Where the DMS keeps its documents: a local uploads folder or an S3 bucket. */

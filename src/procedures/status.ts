@@ -5,6 +5,7 @@ import { worstState, type ProbeResult, type ProbeState, type StatusReport } from
 import type { BackupKind, BackupRepository, BackupSummary } from '../ports/backup-repository.ts';
 import type { DmsDatabase, DmsEndpoints, DocumentStore } from '../ports/dms.ts';
 import { withDeadline } from './deadline.ts';
+import { guardStuck } from './stuck-guard.ts';
 
 /** What `collectStatus` needs; every port is probed concurrently under its own deadline. */
 export interface StatusDeps {
@@ -26,6 +27,7 @@ type Verdict = Omit<ProbeResult, 'id' | 'title' | 'ms'>;
 
 /** Probes every component of the DMS at once and judges each against the runbook's targets. */
 export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
+  const guarded = guardsFor(deps);
   const probe = async (id: ProbeResult['id'], title: string, run: (signal: AbortSignal) => Promise<Verdict>) => {
     const started = performance.now();
     let verdict: Verdict;
@@ -41,8 +43,8 @@ export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
     probe('database', 'DMS database', (signal) => judgeDatabase(deps, signal)),
     probe('health', 'Health endpoint', (signal) => judgeHealth(deps, signal)),
     probe('metrics', 'Metrics endpoint', (signal) => judgeMetrics(deps, signal)),
-    probe('storage', 'Document storage', (signal) => judgeStorage(deps, signal)),
-    probe('backups', 'Backups', (signal) => judgeBackups(deps, signal)),
+    probe('storage', 'Document storage', (signal) => guarded.storage(signal)),
+    probe('backups', 'Backups', (signal) => guarded.backups(signal)),
     probe('pagerduty', 'PagerDuty', async () => judgePagerDuty(deps)),
   ]);
   return {
@@ -51,6 +53,21 @@ export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
     overall: worstState(probes.map((p) => p.state)),
     probes,
   };
+}
+
+// Filesystem probes keep running after their deadline; one guard per deps object remembers them across calls.
+const guards = new WeakMap<StatusDeps, { storage: (signal: AbortSignal) => Promise<Verdict>; backups: (signal: AbortSignal) => Promise<Verdict> }>();
+
+function guardsFor(deps: StatusDeps) {
+  let guard = guards.get(deps);
+  if (!guard) {
+    guard = {
+      storage: guardStuck('storage', (signal) => judgeStorage(deps, signal)),
+      backups: guardStuck('backup repository', (signal) => judgeBackups(deps, signal)),
+    };
+    guards.set(deps, guard);
+  }
+  return guard;
 }
 
 async function judgeDatabase(deps: StatusDeps, signal: AbortSignal): Promise<Verdict> {
@@ -91,7 +108,7 @@ async function judgeStorage(deps: StatusDeps, signal: AbortSignal): Promise<Verd
   const facts = await deps.storage.probe(signal);
   if (facts.kind === 's3') return { state: 'ok', summary: `bucket ${facts.bucket} reachable (${facts.region})`, details: [] };
   const limit = deps.thresholds.storageUsedPct;
-  const used = `${facts.usedPct.toFixed(1)} % used, ${formatBytes(facts.freeBytes)} free, ${facts.fileCount} files`;
+  const used = `${facts.usedPct.toFixed(1)} % used, ${formatBytes(facts.freeBytes)} free, ${facts.fileCountComplete ? '' : 'at least '}${facts.fileCount} files`;
   const state: ProbeState = facts.usedPct > limit ? 'fail' : facts.usedPct > limit - 10 ? 'warn' : 'ok';
   const why = state === 'ok' ? '' : ` (threshold ${limit} %)`;
   return { state, summary: `${used}${why}`, details: [facts.path] };

@@ -2,11 +2,12 @@ import type { BackupRepository, BackupSummary } from '../../src/ports/backup-rep
 import type { DatabaseFacts, DmsDatabase, DmsEndpoints, DocumentStore, HealthFacts, StorageFacts } from '../../src/ports/dms.ts';
 import type { StatusDeps } from '../../src/procedures/status.ts';
 
-/** An answer a fake port gives: a value, an error, or never (a hung dependency). */
-export type Scripted<T> = { value: T } | { error: Error } | 'hang';
+/** An answer a fake port gives: a value, an error, never (a hung dependency that honours abort), or never even when aborted (a hung syscall). */
+export type Scripted<T> = { value: T } | { error: Error } | 'hang' | 'stuck';
 
 function play<T>(script: Scripted<T>, signal: AbortSignal): Promise<T> {
   if (script === 'hang') return new Promise<T>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+  if (script === 'stuck') return new Promise<T>(() => {});
   return 'error' in script ? Promise.reject(script.error) : Promise.resolve(script.value);
 }
 
@@ -23,7 +24,7 @@ export const HEALTHY: StatusScript = {
   database: { value: { engine: 'sqlite', version: '3.45.0', integrity: 'ok', counts: { documents: 50, users: 10, tenants: 3 } } },
   health: { value: { httpStatus: 200, status: 'healthy', components: { database: { status: 'healthy' }, storage: { status: 'healthy' } } } },
   metrics: { value: { httpStatus: 200, samples: 120 } },
-  storage: { value: { kind: 'local', path: '/srv/uploads', usedPct: 40, freeBytes: 10 * 1024 ** 3, fileCount: 50 } },
+  storage: { value: { kind: 'local', path: '/srv/uploads', usedPct: 40, freeBytes: 10 * 1024 ** 3, fileCount: 50, fileCountComplete: true } },
   backups: { value: [] },
 };
 

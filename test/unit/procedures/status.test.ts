@@ -70,6 +70,15 @@ describe('collectStatus', () => {
     expect(report.probes.find((p) => p.id === 'health')!.ms).toBeLessThan(100);
   });
 
+  it('does not pile up probes stuck in the kernel: the next status says the last one never returned', async () => {
+    const deps = fakeStatusDeps({ storage: 'stuck' }, { probeTimeoutMs: 100 });
+    const first = (await collectStatus(deps)).probes.find((p) => p.id === 'storage')!;
+    expect(first.summary).toBe('no answer within 100 ms');
+    const second = (await collectStatus(deps)).probes.find((p) => p.id === 'storage')!;
+    expect(second).toMatchObject({ state: 'fail', summary: expect.stringMatching(/^the previous storage probe has not returned for \d+ s \(hung mount\?\)$/) });
+    expect(second.ms).toBeLessThan(50);
+  });
+
   it('reads health components and marks unhealthy ones', async () => {
     const deps = fakeStatusDeps({ health: { value: { httpStatus: 503, status: 'unhealthy', components: { database: { status: 'unhealthy', detail: 'connection refused' }, storage: { status: 'healthy' } } } } });
     const health = (await collectStatus(deps)).probes.find((p) => p.id === 'health')!;
@@ -86,8 +95,13 @@ describe('collectStatus', () => {
     [85, 'warn'],
     [95, 'fail'],
   ] as const)('judges storage at %i %% used as %s against a 90 %% threshold', async (usedPct, state) => {
-    const deps = fakeStatusDeps({ storage: { value: { kind: 'local', path: '/u', usedPct, freeBytes: 1, fileCount: 1 } } });
+    const deps = fakeStatusDeps({ storage: { value: { kind: 'local', path: '/u', usedPct, freeBytes: 1, fileCount: 1, fileCountComplete: true } } });
     expect((await collectStatus(deps)).probes.find((p) => p.id === 'storage')!.state).toBe(state);
+  });
+
+  it('reports a file count cut short by its budget as a lower bound', async () => {
+    const deps = fakeStatusDeps({ storage: { value: { kind: 'local', path: '/u', usedPct: 10, freeBytes: 1024, fileCount: 123_456, fileCountComplete: false } } });
+    expect((await collectStatus(deps)).probes.find((p) => p.id === 'storage')!.summary).toBe('10.0 % used, 1.0 KiB free, at least 123456 files');
   });
 
   it('warns when PagerDuty is not configured, and when metrics have no samples', async () => {
