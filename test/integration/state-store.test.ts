@@ -131,6 +131,12 @@ describe.each(backends)('state store contract: $name', ({ skip, open }) => {
     expect(verifyAuditChain(await subject.store.listAudit())).toMatchObject({ ok: false, badId: 3, reason: 'does not chain to the row before it' });
   });
 
+  it.skipIf(skip)('reports a detail column edited into invalid JSON as a broken chain', async () => {
+    for (let n = 1; n <= 3; n += 1) await subject.store.appendAudit(entry(n));
+    await subject.tamper(`UPDATE audit_log SET detail = '{not json' WHERE id = 2`);
+    expect(verifyAuditChain(await subject.store.listAudit())).toMatchObject({ ok: false, badId: 2 });
+  });
+
   it.skipIf(skip)('detects a deleted row', async () => {
     for (let n = 1; n <= 4; n += 1) await subject.store.appendAudit(entry(n));
     await subject.tamper('DELETE FROM audit_log WHERE id = 3');

@@ -158,7 +158,7 @@ class KyselyStateStore implements StateStore {
       command: row.command,
       text: row.text,
       outcome: row.outcome,
-      detail: JSON.parse(row.detail) as Record<string, unknown>,
+      detail: parseDetail(row.detail),
       prevHash: row.prev_hash,
       hash: row.hash,
     }));
@@ -202,5 +202,14 @@ class KyselyStateStore implements StateStore {
 
   async close(): Promise<void> {
     await this.db.destroy();
+  }
+}
+
+// A detail column edited into invalid JSON must surface as a broken chain, not as a crash of the reader.
+function parseDetail(text: string): Record<string, unknown> {
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return { unparseable: text };
   }
 }
