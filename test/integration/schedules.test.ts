@@ -47,6 +47,34 @@ describe.skipIf(!hasPostgres)('two replicas sharing a PostgreSQL state store', (
   });
 });
 
+describe.skipIf(!hasPostgres)('two bot processes sharing a PostgreSQL state store', () => {
+  it('run each scheduled slot once, whichever process claims it', async () => {
+    const database = await scratchDatabase('dr_state_procs');
+    // The schema first, so the two processes do not race to create it.
+    await (await openStateStore(database.url)).close();
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    await client.query('create table replica_runs (replica text, second bigint)');
+    const helper = path.resolve(import.meta.dirname, '../helpers/schedule-replica.ts');
+    const { spawn } = await import('node:child_process');
+    const exits = ['A', 'B'].map(
+      (replica) =>
+        new Promise<number | null>((resolve) => {
+          const child = spawn(process.execPath, ['--import', 'tsx', helper, database.url, replica, '5'], { stdio: ['ignore', 'inherit', 'inherit'] });
+          child.once('exit', resolve);
+        }),
+    );
+    expect(await Promise.all(exits)).toEqual([0, 0]);
+    const runs = (await client.query<{ replica: string; second: string }>('select replica, second from replica_runs')).rows;
+    const slots = (await client.query<{ count: string }>("select count(*) from schedule_slots where slot like 'tick:%'")).rows[0]!.count;
+    await client.end();
+    await database.drop();
+    expect(runs.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(runs.map((r) => r.second)).size).toBe(runs.length);
+    expect(Number(slots)).toBe(runs.length);
+  });
+});
+
 describe('backup schedules at start-up', () => {
   let sandbox: Sandbox;
   let deps: DispatchDeps;
