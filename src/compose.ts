@@ -26,6 +26,7 @@ import { TarConfigArchiver } from './adapters/config/tar-config-archiver.ts';
 import { LocalDocumentSource } from './adapters/storage/local-document-source.ts';
 import { S3DocumentSource } from './adapters/storage/s3-document-source.ts';
 import { DatabaseDocumentChecksums } from './adapters/dms/document-checksums.ts';
+import { DatabaseAuditLedger } from './adapters/dms/audit-ledger.ts';
 import { SqliteDumper } from './adapters/dms/sqlite-dumper.ts';
 import { PostgresDumper } from './adapters/dms/postgres-dumper.ts';
 import { BOT_VERSION } from './version.ts';
@@ -69,6 +70,7 @@ export async function composeDeps(
     currentStatus: singleFlight(() => collectStatus(status)),
     backupDatabase: (progress) => backupDatabase({ ...backupDbDeps(config, store, repository), ...(progress ? { progress } : {}) }),
     backupStorage: (progress) => backupStorage({ ...backupStorageDeps(config, store, repository), ...(progress ? { progress } : {}) }),
+    auditLedger: new DatabaseAuditLedger(config.database.url),
     pruneBackups: () =>
       pruneBackups({
         repository: repository,

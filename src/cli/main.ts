@@ -5,7 +5,7 @@ import { composeDeps } from '../compose.ts';
 import { loadConfig } from '../config/load.ts';
 import { DrError, errorText, toDrError } from '../domain/errors.ts';
 import { createLogger } from '../observability/logger.ts';
-import { exitCodeOf, renderError, renderOutcome } from './render.ts';
+import { auditSummary, exitCodeOf, renderError, renderOutcome } from './render.ts';
 
 /** `dr …` in a terminal: the same commands, parser and procedures as Slack, for when Slack is down. Resolves to the exit code. */
 export async function runCli(argv: readonly string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
@@ -47,6 +47,7 @@ export async function runCli(argv: readonly string[], out: NodeJS.WritableStream
       return 2;
     }
     out.write(json ? `${JSON.stringify(result, null, 2)}\n` : renderOutcome(result));
+    if (result.kind === 'audit' && !json) err.write(auditSummary(result));
     return exitCodeOf(result);
   } finally {
     await deps.store.close();

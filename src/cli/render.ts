@@ -26,6 +26,9 @@ export function renderOutcome(outcome: CommandOutcome): string {
         : '';
       return `${rows.join('\n') || 'No actions recorded yet.'}${verdict}\n`;
     }
+    case 'audit':
+      // The CSV alone, so `dr audit 24h > ledger.csv` is the whole export; the summary goes to stderr.
+      return outcome.csv;
     case 'backup':
       return [
         ...outcome.taken.flatMap((m) => backupLines(m)),
@@ -94,4 +97,9 @@ export function exitCodeOf(outcome: CommandOutcome): number {
   if (outcome.kind === 'history' && outcome.verdict && !outcome.verdict.ok) return 1;
   if (outcome.kind === 'backups' && outcome.verification && outcome.verification.damage.length > 0) return 1;
   return 0;
+}
+
+/** One line about an audit export, for stderr beside the CSV on stdout. */
+export function auditSummary(outcome: Extract<CommandOutcome, { kind: 'audit' }>): string {
+  return `dr: ${outcome.rowCount} audit_ledger rows from ${outcome.from} to ${outcome.until}\n`;
 }

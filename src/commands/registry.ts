@@ -1,3 +1,4 @@
+import { auditCommand } from './audit.ts';
 import { backupCommand } from './backup.ts';
 import { backupsCommand } from './backups.ts';
 import { helpCommand } from './help.ts';
@@ -22,7 +23,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   planned('rotate-secrets', 'rotate-secrets [KEY ...]', 'generate new secrets into the env file (gated)', 'destructive'),
   planned('verify checksums', 'verify checksums', 'SHA-256 of every document against the database', 'operate'),
   planned('verify backup', 'verify backup [ID]', 'restore a backup into a scratch target and compare counts', 'operate'),
-  planned('audit', 'audit [DURATION]', 'DMS audit_ledger rows since DURATION (default 24h) as CSV', 'operate'),
+  auditCommand,
   historyCommand,
   planned('drill', 'drill', 'full recovery into scratch targets, measuring RTO', 'operate'),
   planned('alerts', 'alerts', 'alerts firing now', 'read'),

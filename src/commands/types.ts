@@ -8,6 +8,7 @@ import type { BackupKind } from '../ports/backup-repository.ts';
 import type { RepositoryVerification } from '../procedures/verify-backups.ts';
 import type { PruneResult } from '../procedures/prune-backups.ts';
 import type { StateStore } from '../ports/state-store.ts';
+import type { AuditLedger } from '../ports/dms.ts';
 import type { StatusDeps } from '../procedures/status.ts';
 
 /** read: anyone may run it; operate: changes nothing live; destructive: behind a confirmation gate (DESIGN.md §4). */
@@ -47,6 +48,8 @@ export interface CommandDeps {
   verifyBackups: (kind?: BackupKind) => Promise<RepositoryVerification>;
   /** Re-creates the catalog from the repository's manifests; returns how many backups it holds. */
   rebuildCatalog: () => Promise<number>;
+  /** The DMS's own audit ledger. */
+  auditLedger: AuditLedger;
   /** Applies retention and sweeps unreferenced document objects. */
   pruneBackups: () => Promise<PruneResult>;
 }
@@ -75,6 +78,7 @@ export type CommandOutcome =
   | { kind: 'status'; report: StatusReport }
   | { kind: 'history'; entries: AuditEntry[]; verdict: ChainVerdict | undefined }
   | { kind: 'backup'; taken: BackupManifest[]; notBuilt: BackupKind[] }
+  | { kind: 'audit'; from: string; until: string; rowCount: number; csv: string }
   | { kind: 'backups'; rows: BackupRow[]; now: string; violations: string[]; rebuilt?: number; verification?: RepositoryVerification };
 
 /** A `/dr` subcommand: its grammar, risk class, and (once built) what it runs. */

@@ -80,3 +80,18 @@ export interface DocumentSource {
 export interface DocumentChecksums {
   load(): Promise<Map<string, string>>;
 }
+
+/** One row of the DMS's own `audit_ledger`. */
+export interface LedgerRow {
+  id: number;
+  /** UTC, ISO 8601. */
+  created_at: string;
+  actor: string;
+  action: string;
+  detail: string;
+}
+
+/** The DMS's audit ledger, read-only. */
+export interface AuditLedger {
+  since(from: Date): Promise<LedgerRow[]>;
+}

@@ -4,6 +4,7 @@ import type { CommandOutcome } from '../commands/types.ts';
 import { DrError } from '../domain/errors.ts';
 import { errorBlocks } from './render/error.ts';
 import { outcomeBlocks } from './render/outcome.ts';
+import { auditBlocks, auditFileName } from './render/audit.ts';
 import type { ProgressMessage } from './progress-message.ts';
 
 // Outcomes everyone in the channel should see; the rest answer only the person who asked.
@@ -20,6 +21,7 @@ export async function deliverAnswer(result: CommandOutcome | DrError, client: We
   const message = result instanceof DrError ? errorBlocks(result) : outcomeBlocks(result);
   if (progress && (await progress.finish(message))) return;
   if (result instanceof DrError) return void (await respond({ response_type: 'ephemeral', ...errorBlocks(result) }));
+  if (result.kind === 'audit') return uploadAudit(result, client, respond, command);
   if (!POSTED_IN_CHANNEL.has(result.kind)) return void (await respond({ response_type: 'ephemeral', ...outcomeBlocks(result) }));
   const shared = result.kind === 'status' ? result.report : undefined;
   if (!shared) return postInChannel(client, respond, command, outcomeBlocks(result));
@@ -30,6 +32,18 @@ export async function deliverAnswer(result: CommandOutcome | DrError, client: We
   const attempt = postInChannel(client, respond, command, outcomeBlocks(result));
   posts.set(command.channel_id, attempt.then(() => true, () => false));
   await attempt;
+}
+
+// The CSV goes into the channel where it was asked for (files.uploadV2); if the bot cannot post there, the
+// asker gets the summary and the reason, never a silently missing file.
+async function uploadAudit(result: Extract<CommandOutcome, { kind: 'audit' }>, client: WebClient, respond: RespondFn, command: SlashCommand): Promise<void> {
+  const summary = auditBlocks(result);
+  try {
+    await client.filesUploadV2({ channel_id: command.channel_id, filename: auditFileName(result), title: auditFileName(result), content: result.csv, initial_comment: summary.text });
+  } catch (error) {
+    const code = (error as { data?: { error?: string } }).data?.error ?? (error as Error).message;
+    await respond({ response_type: 'ephemeral', text: `${summary.text}, but the CSV could not be uploaded here (${code}). Run \`npx dr audit\` on a terminal for the same export.` });
+  }
 }
 
 async function postInChannel(client: WebClient, respond: RespondFn, command: SlashCommand, message: ReturnType<typeof outcomeBlocks>): Promise<void> {

@@ -17,3 +17,6 @@ export const BACKUP_BLOCK = { result: 'backup_result', list: 'backup_list', viol
 
 /** Block id of the in-place progress message of a long command. */
 export const PROGRESS_BLOCK = { status: 'progress_status' } as const;
+
+/** Block id of an audit export's summary. */
+export const AUDIT_BLOCK = { summary: 'audit_summary' } as const;

@@ -38,7 +38,9 @@ describe('manifest.yml', () => {
     const used = new Set(['commands']);
     for (const [method, scope] of Object.entries(scopeOf)) {
       const [family, name] = method.split('.');
-      if (new RegExp(`\\.${family}\\.${name!.replace('.', '\\.')}\\(`).test(source)) used.add(scope);
+      // client.chat.postMessage(...) or the WebClient helper spelling client.filesUploadV2(...)
+      const helper = `${family}${name![0]!.toUpperCase()}${name!.slice(1)}`;
+      if (new RegExp(`\\.${family}\\.${name!.replace('.', '\\.')}\\(|\\.${helper}\\(`).test(source)) used.add(scope);
     }
     expect(new Set(manifest.oauth_config.scopes.bot)).toEqual(used);
   });

@@ -2,6 +2,7 @@ import type { KnownBlock } from '@slack/types';
 import type { CommandOutcome } from '../../commands/types.ts';
 import { backupListBlocks, backupTakenBlocks } from './backups.ts';
 import { helpBlocks } from './help.ts';
+import { auditBlocks } from './audit.ts';
 import { historyBlocks } from './history.ts';
 import { statusBlocks } from './status.ts';
 
@@ -14,6 +15,8 @@ export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: 
       return statusBlocks(outcome.report);
     case 'history':
       return historyBlocks(outcome.entries, outcome.verdict);
+    case 'audit':
+      return auditBlocks(outcome);
     case 'backup':
       return backupTakenBlocks(outcome.taken, outcome.notBuilt);
     case 'backups':
