@@ -27,6 +27,10 @@ import { LocalDocumentSource } from './adapters/storage/local-document-source.ts
 import { S3DocumentSource } from './adapters/storage/s3-document-source.ts';
 import { DatabaseDocumentChecksums } from './adapters/dms/document-checksums.ts';
 import { DatabaseAuditLedger } from './adapters/dms/audit-ledger.ts';
+import { LocalDocumentHasher } from './adapters/storage/local-document-hasher.ts';
+import { StreamingDocumentHasher } from './adapters/storage/s3-document-hasher.ts';
+import { verifyChecksums } from './procedures/verify-checksums.ts';
+import { availableParallelism } from 'node:os';
 import { SqliteDumper } from './adapters/dms/sqlite-dumper.ts';
 import { PostgresDumper } from './adapters/dms/postgres-dumper.ts';
 import { BOT_VERSION } from './version.ts';
@@ -71,6 +75,19 @@ export async function composeDeps(
     backupDatabase: (progress) => backupDatabase({ ...backupDbDeps(config, store, repository), ...(progress ? { progress } : {}) }),
     backupStorage: (progress) => backupStorage({ ...backupStorageDeps(config, store, repository), ...(progress ? { progress } : {}) }),
     auditLedger: new DatabaseAuditLedger(config.database.url),
+    verifyChecksums: async (progress) => {
+      const storage = config.storage;
+      const hasher =
+        storage.kind === 'local'
+          ? new LocalDocumentHasher(storage.path)
+          : new StreamingDocumentHasher(new S3DocumentSource(createS3Client({ region: storage.region, endpoint: storage.endpoint, forcePathStyle: storage.force_path_style }), storage.bucket));
+      try {
+        // A few files queued per worker keeps every core busy without holding the whole list in flight.
+        return await verifyChecksums({ checksums: new DatabaseDocumentChecksums(config.database.url), hasher, concurrency: storage.kind === 'local' ? availableParallelism() * 4 : 16, ...(progress ? { progress } : {}) });
+      } finally {
+        await hasher.close();
+      }
+    },
     pruneBackups: () =>
       pruneBackups({
         repository: repository,

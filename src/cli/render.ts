@@ -26,6 +26,13 @@ export function renderOutcome(outcome: CommandOutcome): string {
         : '';
       return `${rows.join('\n') || 'No actions recorded yet.'}${verdict}\n`;
     }
+    case 'checksums': {
+      const r = outcome.report;
+      const head = r.problems.length === 0
+        ? `✅ All ${r.checked} documents match their recorded SHA-256 (${formatBytes(r.bytes)} in ${formatDuration(r.ms)}).`
+        : `❌ ${r.problems.length} of ${r.checked} documents do not match their recorded SHA-256 (${formatBytes(r.bytes)} in ${formatDuration(r.ms)}):`;
+      return `${[head, ...r.problems.map((p) => `   document ${p.id}  ${p.path}  ${p.actual === 'missing' || p.actual.startsWith('unreadable') ? p.actual : `is ${p.actual.slice(0, 12)}…, recorded ${p.expected.slice(0, 12)}…`}`)].join('\n')}\n`;
+    }
     case 'audit':
       // The CSV alone, so `dr audit 24h > ledger.csv` is the whole export; the summary goes to stderr.
       return outcome.csv;
@@ -96,6 +103,7 @@ export function exitCodeOf(outcome: CommandOutcome): number {
   if (outcome.kind === 'status') return outcome.report.overall === 'ok' ? 0 : 1;
   if (outcome.kind === 'history' && outcome.verdict && !outcome.verdict.ok) return 1;
   if (outcome.kind === 'backups' && outcome.verification && outcome.verification.damage.length > 0) return 1;
+  if (outcome.kind === 'checksums' && outcome.report.problems.length > 0) return 1;
   return 0;
 }
 

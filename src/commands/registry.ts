@@ -1,4 +1,5 @@
 import { auditCommand } from './audit.ts';
+import { verifyChecksumsCommand } from './verify-checksums.ts';
 import { backupCommand } from './backup.ts';
 import { backupsCommand } from './backups.ts';
 import { helpCommand } from './help.ts';
@@ -21,7 +22,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   planned('restore undo', 'restore undo', 'swap the pre-restore database back in (gated)', 'destructive'),
   planned('isolate', 'isolate', 'run the configured isolation commands (gated)', 'destructive'),
   planned('rotate-secrets', 'rotate-secrets [KEY ...]', 'generate new secrets into the env file (gated)', 'destructive'),
-  planned('verify checksums', 'verify checksums', 'SHA-256 of every document against the database', 'operate'),
+  verifyChecksumsCommand,
   planned('verify backup', 'verify backup [ID]', 'restore a backup into a scratch target and compare counts', 'operate'),
   auditCommand,
   historyCommand,

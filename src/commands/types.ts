@@ -9,6 +9,7 @@ import type { RepositoryVerification } from '../procedures/verify-backups.ts';
 import type { PruneResult } from '../procedures/prune-backups.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { AuditLedger } from '../ports/dms.ts';
+import type { ChecksumReport } from '../procedures/verify-checksums.ts';
 import type { StatusDeps } from '../procedures/status.ts';
 
 /** read: anyone may run it; operate: changes nothing live; destructive: behind a confirmation gate (DESIGN.md §4). */
@@ -50,6 +51,8 @@ export interface CommandDeps {
   rebuildCatalog: () => Promise<number>;
   /** The DMS's own audit ledger. */
   auditLedger: AuditLedger;
+  /** Hashes every document and compares it with the database. */
+  verifyChecksums: (progress?: (update: ProgressUpdate) => void) => Promise<ChecksumReport>;
   /** Applies retention and sweeps unreferenced document objects. */
   pruneBackups: () => Promise<PruneResult>;
 }
@@ -78,6 +81,7 @@ export type CommandOutcome =
   | { kind: 'status'; report: StatusReport }
   | { kind: 'history'; entries: AuditEntry[]; verdict: ChainVerdict | undefined }
   | { kind: 'backup'; taken: BackupManifest[]; notBuilt: BackupKind[] }
+  | { kind: 'checksums'; report: ChecksumReport }
   | { kind: 'audit'; from: string; until: string; rowCount: number; csv: string }
   | { kind: 'backups'; rows: BackupRow[]; now: string; violations: string[]; rebuilt?: number; verification?: RepositoryVerification };
 

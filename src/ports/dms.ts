@@ -76,9 +76,22 @@ export interface DocumentSource {
   open(path: string): Promise<NodeJS.ReadableStream>;
 }
 
-/** What the DMS database says each document's SHA-256 is (`documents.file_path` → `checksum_sha256`). */
+/** A document as the DMS database records it. */
+export interface RecordedDocument {
+  id: number;
+  sha256: string;
+}
+
+/** What the DMS database says each document's SHA-256 is (`documents.file_path` → id and `checksum_sha256`). */
 export interface DocumentChecksums {
-  load(): Promise<Map<string, string>>;
+  load(): Promise<Map<string, RecordedDocument>>;
+}
+
+/** Hashes document files, as many at once as the machine has cores. */
+export interface DocumentHasher {
+  /** SHA-256 and size of one document (path as `documents.file_path` holds it). */
+  hash(path: string): Promise<{ sha256: string; sizeBytes: number }>;
+  close(): Promise<void>;
 }
 
 /** One row of the DMS's own `audit_ledger`. */

@@ -56,7 +56,7 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
       }
       bytesDone += entry.sizeBytes;
       deps.progress?.({ step: 'storage snapshot', bytesDone, bytesTotal });
-      const want = expected.get(entry.path);
+      const want = expected.get(entry.path)?.sha256;
       const checksum = want === undefined ? 'unknown' : want === sha256 ? 'ok' : 'mismatch';
       return { path: entry.path, size_bytes: entry.sizeBytes, mtime_ms: entry.mtimeMs, sha256, checksum };
     });

@@ -5,6 +5,8 @@ import { DrError } from '../domain/errors.ts';
 import { errorBlocks } from './render/error.ts';
 import { outcomeBlocks } from './render/outcome.ts';
 import { auditBlocks, auditFileName } from './render/audit.ts';
+import { LISTED_PROBLEMS } from './render/checksums.ts';
+import { stringify } from 'csv-stringify/sync';
 import type { ProgressMessage } from './progress-message.ts';
 
 // Outcomes everyone in the channel should see; the rest answer only the person who asked.
@@ -19,6 +21,10 @@ const postedReports = new WeakMap<object, Map<string, Promise<boolean>>>();
 /** Answers a slash command: a long command's progress message becomes its result; errors and personal results go ephemerally; status in the channel (once per shared report). */
 export async function deliverAnswer(result: CommandOutcome | DrError, client: WebClient, respond: RespondFn, command: SlashCommand, progress?: ProgressMessage): Promise<void> {
   const message = result instanceof DrError ? errorBlocks(result) : outcomeBlocks(result);
+  if (!(result instanceof DrError) && result.kind === 'checksums' && result.report.problems.length > LISTED_PROBLEMS) {
+    const csv = stringify(result.report.problems, { header: true, columns: ['id', 'path', 'expected', 'actual'] });
+    await client.filesUploadV2({ channel_id: command.channel_id, filename: 'checksum-problems.csv', title: 'checksum problems', content: csv, initial_comment: message.text }).catch(() => {});
+  }
   if (progress && (await progress.finish(message))) return;
   if (result instanceof DrError) return void (await respond({ response_type: 'ephemeral', ...errorBlocks(result) }));
   if (result.kind === 'audit') return uploadAudit(result, client, respond, command);

@@ -20,3 +20,6 @@ export const PROGRESS_BLOCK = { status: 'progress_status' } as const;
 
 /** Block id of an audit export's summary. */
 export const AUDIT_BLOCK = { summary: 'audit_summary' } as const;
+
+/** Block id of a checksum verification's result. */
+export const CHECKSUM_BLOCK = { result: 'checksum_result' } as const;

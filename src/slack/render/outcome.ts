@@ -3,6 +3,7 @@ import type { CommandOutcome } from '../../commands/types.ts';
 import { backupListBlocks, backupTakenBlocks } from './backups.ts';
 import { helpBlocks } from './help.ts';
 import { auditBlocks } from './audit.ts';
+import { checksumBlocks } from './checksums.ts';
 import { historyBlocks } from './history.ts';
 import { statusBlocks } from './status.ts';
 
@@ -17,6 +18,8 @@ export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: 
       return historyBlocks(outcome.entries, outcome.verdict);
     case 'audit':
       return auditBlocks(outcome);
+    case 'checksums':
+      return checksumBlocks(outcome.report);
     case 'backup':
       return backupTakenBlocks(outcome.taken, outcome.notBuilt);
     case 'backups':

@@ -83,6 +83,6 @@ describe('the registry', () => {
   });
 
   it('marks which commands are built', () => {
-    expect(helpEntries().filter((e) => e.built).map((e) => e.usage)).toEqual(['help', 'status', 'backup [db|storage|config|all]', 'backups [db|storage|config] [--verify] [--rebuild]', 'audit [DURATION]', 'history [N] [--verify]']);
+    expect(helpEntries().filter((e) => e.built).map((e) => e.usage)).toEqual(['help', 'status', 'backup [db|storage|config|all]', 'backups [db|storage|config] [--verify] [--rebuild]', 'verify checksums', 'audit [DURATION]', 'history [N] [--verify]']);
   });
 });

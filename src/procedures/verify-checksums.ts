@@ -1,0 +1,45 @@
+import type { ProgressUpdate } from '../commands/types.ts';
+import type { DocumentChecksums, DocumentHasher } from '../ports/dms.ts';
+import { mapConcurrent } from './map-concurrent.ts';
+
+/** A document whose content is not what the DMS recorded, or that is gone. */
+export interface ChecksumProblem {
+  id: number;
+  path: string;
+  expected: string;
+  /** The SHA-256 found, or `missing` / the read error. */
+  actual: string;
+}
+
+/** What `verify checksums` found. */
+export interface ChecksumReport {
+  checked: number;
+  bytes: number;
+  problems: ChecksumProblem[];
+  ms: number;
+}
+
+/** Hashes every document the DMS lists and compares it with `documents.checksum_sha256` (runbook §3.2, all of them, not 100). */
+export async function verifyChecksums(
+  deps: { checksums: DocumentChecksums; hasher: DocumentHasher; concurrency: number; progress?: (update: ProgressUpdate) => void },
+): Promise<ChecksumReport> {
+  const started = Date.now();
+  const documents = [...(await deps.checksums.load())];
+  const problems: ChecksumProblem[] = [];
+  let bytes = 0;
+  let checked = 0;
+  await mapConcurrent(documents, deps.concurrency, async ([path, recorded]) => {
+    try {
+      const found = await deps.hasher.hash(path);
+      bytes += found.sizeBytes;
+      if (found.sha256 !== recorded.sha256) problems.push({ id: recorded.id, path, expected: recorded.sha256, actual: found.sha256 });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      problems.push({ id: recorded.id, path, expected: recorded.sha256, actual: code === 'ENOENT' || code === 'NoSuchKey' ? 'missing' : `unreadable (${code ?? (error as Error).message})` });
+    }
+    checked += 1;
+    deps.progress?.({ step: `verify checksums (${checked} of ${documents.length} documents)`, bytesDone: bytes });
+  });
+  problems.sort((a, b) => a.id - b.id);
+  return { checked, bytes, problems, ms: Date.now() - started };
+}
