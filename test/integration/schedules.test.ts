@@ -80,7 +80,9 @@ describe('backup schedules at start-up', () => {
   let deps: DispatchDeps;
   const logs = captureLogs('info');
   beforeAll(async () => {
-    sandbox = await tempSandbox();
+    // Yearly slots: no real slot may fire while the test watches (an hourly one did, once, at the top of the hour).
+    const yearly = '0 0 1 1 *';
+    sandbox = await tempSandbox({ config: { backups: { schedule: { db: yearly, storage: yearly, config: yearly, prune: yearly } } } });
     deps = await composeDeps(loadConfig({ DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') }), logs.logger);
   });
   afterAll(async () => {
