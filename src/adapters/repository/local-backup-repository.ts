@@ -105,21 +105,8 @@ export class LocalBackupRepository implements WritableBackupRepository {
 
   async putObject(content: NodeJS.ReadableStream): Promise<{ sha256: string; sizeBytes: number; stored: boolean }> {
     const staged = await this.stage('object');
-    const hash = createHash('sha256');
-    let sizeBytes = 0;
     try {
-      await pipeline(
-        content,
-        async function* (source: AsyncIterable<string | Buffer>) {
-          for await (const chunk of source) {
-            hash.update(chunk);
-            sizeBytes += Buffer.byteLength(chunk);
-            yield chunk;
-          }
-        },
-        createWriteStream(staged, { mode: 0o600 }),
-      );
-      const sha256 = hash.digest('hex');
+      const { sha256, sizeBytes } = await writeHashed(content, staged);
       const target = this.objectPath(sha256);
       if (await exists(target)) {
         await rm(staged, { force: true });
@@ -180,6 +167,24 @@ export class LocalBackupRepository implements WritableBackupRepository {
     if (!full.startsWith(`${path.resolve(this.root)}${path.sep}`)) throw new Error(`key escapes the repository: ${key}`);
     return full;
   }
+}
+
+/** Writes a stream to a new file (mode 0600), hashing it on the way: one pass. */
+export async function writeHashed(content: NodeJS.ReadableStream, file: string): Promise<{ sha256: string; sizeBytes: number }> {
+  const hash = createHash('sha256');
+  let sizeBytes = 0;
+  await pipeline(
+    content,
+    async function* (source: AsyncIterable<string | Buffer>) {
+      for await (const chunk of source) {
+        hash.update(chunk);
+        sizeBytes += Buffer.byteLength(chunk);
+        yield chunk;
+      }
+    },
+    createWriteStream(file, { mode: 0o600 }),
+  );
+  return { sha256: hash.digest('hex'), sizeBytes };
 }
 
 /** SHA-256 of a file, streamed. */

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,7 +17,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
 import type { BackupSummary, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
-import { sha256File } from './local-backup-repository.ts';
+import { sha256File, writeHashed } from './local-backup-repository.ts';
 
 // Files are produced on local disk first (hashing as they are written), then uploaded: S3 objects appear
 // whole or not at all, and the manifest, uploaded last, is what makes a backup exist.
@@ -83,20 +83,7 @@ export class S3BackupRepository implements WritableBackupRepository {
   async putObject(content: NodeJS.ReadableStream): Promise<{ sha256: string; sizeBytes: number; stored: boolean }> {
     const staged = await this.stage('object');
     try {
-      const hash = createHash('sha256');
-      let sizeBytes = 0;
-      await pipeline(
-        content,
-        async function* (source: AsyncIterable<string | Buffer>) {
-          for await (const chunk of source) {
-            hash.update(chunk);
-            sizeBytes += Buffer.byteLength(chunk);
-            yield chunk;
-          }
-        },
-        createWriteStream(staged, { mode: 0o600 }),
-      );
-      const sha256 = hash.digest('hex');
+      const { sha256, sizeBytes } = await writeHashed(content, staged);
       const key = this.objectKey(sha256);
       if (await this.exists(key)) {
         // Copy onto itself: a fresh LastModified keeps a running sweep from taking it.
