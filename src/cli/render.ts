@@ -39,7 +39,6 @@ export function renderOutcome(outcome: CommandOutcome): string {
     case 'backup':
       return [
         ...outcome.taken.flatMap((m) => backupLines(m)),
-        ...outcome.notBuilt.map((kind) => `⏭️ ${kind}: not built yet, skipped`),
         '',
       ].join('\n');
     case 'backups': {

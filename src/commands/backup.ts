@@ -1,11 +1,9 @@
 import { DrError } from '../domain/errors.ts';
-import type { BackupKind } from '../ports/backup-repository.ts';
+import { BACKUP_KINDS, type BackupKind } from '../ports/backup-repository.ts';
 import { defineCommand } from './types.ts';
 
 const TARGETS = ['db', 'storage', 'config', 'all'] as const;
 type Target = (typeof TARGETS)[number];
-// Kinds whose backup procedure exists; `all` takes these and names the rest.
-const BUILT: readonly BackupKind[] = ['db', 'storage', 'config'];
 
 /** `/dr backup [db|storage|config|all]`: take a backup now, verified before it counts. */
 export const backupCommand = defineCommand({
@@ -23,16 +21,12 @@ export const backupCommand = defineCommand({
   },
   reportsProgress: true,
   run: async (deps, target, invocation) => {
-    const kinds: BackupKind[] = target === 'all' ? ['db', 'storage', 'config'] : [target];
-    const notBuilt = kinds.filter((kind) => !BUILT.includes(kind));
-    if (notBuilt.length === kinds.length) {
-      throw new DrError('COMMAND_NOT_BUILT', `Backups of ${notBuilt.join(' and ')} are not built yet; nothing was run.`, { hint: 'backup db' });
-    }
+    const kinds: readonly BackupKind[] = target === 'all' ? BACKUP_KINDS : [target];
     const taken = [];
     // One after the other: the database first, as it is what the RPO is measured against.
     if (kinds.includes('db')) taken.push(await deps.backupDatabase(invocation.progress));
     if (kinds.includes('storage')) taken.push(await deps.backupStorage(invocation.progress));
     if (kinds.includes('config')) taken.push(await deps.backupConfig(invocation.progress));
-    return { kind: 'backup', taken, notBuilt };
+    return { kind: 'backup', taken };
   },
 });

@@ -1,9 +1,7 @@
 import { applyRetention, retentionViolations } from '../backup/retention.ts';
 import { DrError } from '../domain/errors.ts';
-import type { BackupKind } from '../ports/backup-repository.ts';
+import { BACKUP_KINDS, type BackupKind } from '../ports/backup-repository.ts';
 import { defineCommand, type BackupRow } from './types.ts';
-
-const KINDS: readonly BackupKind[] = ['db', 'storage', 'config'];
 
 /** `/dr backups [db|storage|config]`: the catalog, newest first, with what retention keeps each for. */
 export const backupsCommand = defineCommand({
@@ -18,7 +16,7 @@ export const backupsCommand = defineCommand({
     for (const arg of args.map((a) => a.toLowerCase())) {
       if (arg === '--verify') verify = true;
       else if (arg === '--rebuild') rebuild = true;
-      else if (kind === undefined && (KINDS as readonly string[]).includes(arg)) kind = arg as BackupKind;
+      else if (kind === undefined && (BACKUP_KINDS as readonly string[]).includes(arg)) kind = arg as BackupKind;
       else throw new DrError('COMMAND_MALFORMED', '`backups` takes one of db, storage, config, and --verify or --rebuild. Nothing was run.', { hint: 'backups db' });
     }
     return { kind, verify, rebuild };
@@ -31,7 +29,7 @@ export const backupsCommand = defineCommand({
     const now = deps.status.now();
     const rows: BackupRow[] = [];
     const violations: string[] = [];
-    for (const each of kind ? [kind] : KINDS) {
+    for (const each of kind ? [kind] : BACKUP_KINDS) {
       const catalog = await deps.store.listCatalog({ kind: each });
       // Retention applies per kind, and only verified backups count towards it.
       const verified = catalog.filter((m) => m.verified).map((m) => ({ id: m.id, finishedAt: m.finished_at }));

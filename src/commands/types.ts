@@ -80,7 +80,7 @@ export type CommandOutcome =
   | { kind: 'help'; entries: HelpEntry[] }
   | { kind: 'status'; report: StatusReport }
   | { kind: 'history'; entries: AuditEntry[]; verdict: ChainVerdict | undefined }
-  | { kind: 'backup'; taken: BackupManifest[]; notBuilt: BackupKind[] }
+  | { kind: 'backup'; taken: BackupManifest[] }
   | { kind: 'checksums'; report: ChecksumReport }
   | { kind: 'audit'; from: string; until: string; rowCount: number; csv: string }
   | { kind: 'backups'; rows: BackupRow[]; now: string; violations: string[]; rebuilt?: number; verification?: RepositoryVerification };

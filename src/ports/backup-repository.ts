@@ -1,6 +1,9 @@
 /** Kinds of backup the repository holds (runbook §2). */
 export type BackupKind = 'db' | 'storage' | 'config';
 
+/** Every backup kind, in the order backups are taken and listed (the database first: the RPO is its). */
+export const BACKUP_KINDS: readonly BackupKind[] = ['db', 'storage', 'config'];
+
 /** The part of a backup manifest that status and listings need. */
 export interface BackupSummary {
   id: string;

@@ -1,6 +1,6 @@
 import type { BackupManifest } from '../backup/manifest.ts';
 import { applyRetention, type RetentionPolicy } from '../backup/retention.ts';
-import type { BackupKind, WritableBackupRepository } from '../ports/backup-repository.ts';
+import { BACKUP_KINDS, type WritableBackupRepository } from '../ports/backup-repository.ts';
 import type { StateStore } from '../ports/state-store.ts';
 
 /** What pruning needs. */
@@ -22,8 +22,6 @@ export interface PruneResult {
   sweptBytes: number;
 }
 
-const KINDS: readonly BackupKind[] = ['db', 'storage', 'config'];
-
 /**
  * Forgets the verified backups retention does not keep (per kind; unverified ones are left as evidence),
  * then sweeps document objects that no remaining snapshot references. The set of referenced objects is
@@ -32,7 +30,7 @@ const KINDS: readonly BackupKind[] = ['db', 'storage', 'config'];
 export async function pruneBackups(deps: PruneDeps): Promise<PruneResult> {
   const forgotten: string[] = [];
   let keptBackups = 0;
-  for (const kind of KINDS) {
+  for (const kind of BACKUP_KINDS) {
     const verified = (await deps.store.listCatalog({ kind })).filter((m) => m.verified);
     const decisions = applyRetention(verified.map((m) => ({ id: m.id, finishedAt: m.finished_at })), deps.policy, deps.timeZone);
     keptBackups += decisions.filter((d) => d.keep).length;

@@ -96,11 +96,8 @@ export class LocalBackupRepository implements WritableBackupRepository {
     await rm(path.isAbsolute(pathOrKey) ? pathOrKey : this.pathOf(pathOrKey), { force: true, recursive: true });
   }
 
-  async cleanStaging(): Promise<number> {
-    const dir = path.join(this.root, STAGING_DIR);
-    const leftovers = await readdir(dir).catch(() => [] as string[]);
-    await Promise.all(leftovers.map((name) => rm(path.join(dir, name), { force: true, recursive: true })));
-    return leftovers.length;
+  cleanStaging(): Promise<number> {
+    return emptyFolder(path.join(this.root, STAGING_DIR));
   }
 
   async putObject(content: NodeJS.ReadableStream): Promise<{ sha256: string; sizeBytes: number; stored: boolean }> {
@@ -167,6 +164,13 @@ export class LocalBackupRepository implements WritableBackupRepository {
     if (!full.startsWith(`${path.resolve(this.root)}${path.sep}`)) throw new Error(`key escapes the repository: ${key}`);
     return full;
   }
+}
+
+/** Removes everything in a folder (a missing folder is empty); returns how many entries went. */
+export async function emptyFolder(dir: string): Promise<number> {
+  const leftovers = await readdir(dir).catch(() => [] as string[]);
+  await Promise.all(leftovers.map((name) => rm(path.join(dir, name), { force: true, recursive: true })));
+  return leftovers.length;
 }
 
 /** Writes a stream to a new file (mode 0600), hashing it on the way: one pass. */

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -17,7 +17,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
 import type { BackupSummary, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
-import { sha256File, writeHashed } from './local-backup-repository.ts';
+import { emptyFolder, sha256File, writeHashed } from './local-backup-repository.ts';
 
 // Files are produced on local disk first (hashing as they are written), then uploaded: S3 objects appear
 // whole or not at all, and the manifest, uploaded last, is what makes a backup exist.
@@ -73,11 +73,8 @@ export class S3BackupRepository implements WritableBackupRepository {
     else await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.full(pathOrKey) }));
   }
 
-  async cleanStaging(): Promise<number> {
-    const dir = path.join(STAGING_ROOT, this.bucket);
-    const leftovers = await readdir(dir).catch(() => [] as string[]);
-    await Promise.all(leftovers.map((name) => rm(path.join(dir, name), { force: true, recursive: true })));
-    return leftovers.length;
+  cleanStaging(): Promise<number> {
+    return emptyFolder(path.join(STAGING_ROOT, this.bucket));
   }
 
   async putObject(content: NodeJS.ReadableStream): Promise<{ sha256: string; sizeBytes: number; stored: boolean }> {

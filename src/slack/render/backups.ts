@@ -2,14 +2,13 @@ import type { KnownBlock } from '@slack/types';
 import type { BackupManifest } from '../../backup/manifest.ts';
 import type { BackupRow } from '../../commands/types.ts';
 import { formatDuration } from '../../config/duration.ts';
-import type { BackupKind } from '../../ports/backup-repository.ts';
 import type { RepositoryVerification } from '../../procedures/verify-backups.ts';
 import { formatBytes } from '../../domain/format.ts';
 import { BACKUP_BLOCK } from '../ids.ts';
 import { escapeMrkdwn } from './mrkdwn.ts';
 
-/** Block Kit for a finished `/dr backup`: what was taken and proven, and what is not built yet. */
-export function backupTakenBlocks(taken: readonly BackupManifest[], notBuilt: readonly BackupKind[]): { text: string; blocks: KnownBlock[] } {
+/** Block Kit for a finished `/dr backup`: what was taken and how it was proven. */
+export function backupTakenBlocks(taken: readonly BackupManifest[]): { text: string; blocks: KnownBlock[] } {
   const lines = taken.map((m) => {
     const seconds = formatDuration(Date.parse(m.finished_at) - Date.parse(m.started_at));
     const v = m.verification;
@@ -24,7 +23,6 @@ export function backupTakenBlocks(taken: readonly BackupManifest[], notBuilt: re
     const counts = m.verification.counts ? `, ${m.verification.counts.documents} documents` : '';
     return `✅ *${m.kind}* \`${m.id}\` — ${formatBytes(m.size_bytes)} in ${seconds}, verified (integrity ${m.verification.integrity}${counts}, SHA-256 ${m.files[0]?.sha256.slice(0, 8) ?? '?'} re-read)`;
   });
-  lines.push(...notBuilt.map((kind) => `⏭️ *${kind}* — not built yet, skipped`));
   return { text: `Backup finished: ${taken.map((m) => m.id).join(', ')}`, blocks: [{ type: 'section', block_id: BACKUP_BLOCK.result, text: { type: 'mrkdwn', text: lines.join('\n') } }] };
 }
 

@@ -21,7 +21,7 @@ export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: 
     case 'checksums':
       return checksumBlocks(outcome.report);
     case 'backup':
-      return backupTakenBlocks(outcome.taken, outcome.notBuilt);
+      return backupTakenBlocks(outcome.taken);
     case 'backups':
       return backupListBlocks(outcome.rows, outcome.now, outcome.violations, { ...(outcome.rebuilt === undefined ? {} : { rebuilt: outcome.rebuilt }), ...(outcome.verification ? { verification: outcome.verification } : {}) });
   }
