@@ -33,30 +33,52 @@ export interface Schedules {
  * Starts each job on its cron expression in `backups.timezone`, never overlapping itself, and exactly once
  * per slot across replicas: before a slot runs, the replica claims it with an insert into the shared state
  * store, and only the one whose insert wins runs it (a failing store skips the slot: fails closed).
+ * `stop()` starts no new slot and waits for the ones already claimed.
  */
 export function startSchedules(jobs: readonly ScheduledJob[], deps: ScheduleDeps): Schedules {
-  const coordinator = { shouldRun: (key: string) => deps.store.claimSlot(key, deps.owner) };
+  // The slot is claimed inside the task rather than through node-cron's run coordinator: a task destroyed
+  // between the coordinator's claim and the run would leave a slot claimed that nobody ran.
+  let stopping = false;
+  const inFlight = new Set<Promise<void>>();
+  const runSlot = async (job: ScheduledJob, slot: Date): Promise<void> => {
+    const key = `${job.name}:${slot.toISOString()}`;
+    let claimed: boolean;
+    try {
+      claimed = await deps.store.claimSlot(key, deps.owner);
+    } catch (error) {
+      deps.logger.error({ job: job.name, slot: key, err: errorText(error) }, 'could not claim the schedule slot; skipping it');
+      return;
+    }
+    if (!claimed) return;
+    const started = Date.now();
+    try {
+      const result = await job.run();
+      deps.logger.info({ job: job.name, ms: Date.now() - started }, 'scheduled job finished');
+      await deps.onSuccess?.(job.name, result);
+    } catch (error) {
+      deps.logger.error({ job: job.name, err: errorText(error) }, 'scheduled job failed');
+      await deps.onFailure(job.name, error);
+    }
+  };
   const tasks = jobs.map((job) =>
     cron.schedule(
       job.expression,
-      async () => {
-        const started = Date.now();
-        try {
-          const result = await job.run();
-          deps.logger.info({ job: job.name, ms: Date.now() - started }, 'scheduled job finished');
-          await deps.onSuccess?.(job.name, result);
-        } catch (error) {
-          deps.logger.error({ job: job.name, err: errorText(error) }, 'scheduled job failed');
-          await deps.onFailure(job.name, error);
-        }
+      (context) => {
+        if (stopping) return;
+        const run = runSlot(job, context.date).finally(() => inFlight.delete(run));
+        inFlight.add(run);
+        return run;
       },
-      { name: job.name, timezone: deps.timezone, noOverlap: true, distributed: true, runCoordinator: coordinator },
+      { name: job.name, timezone: deps.timezone, noOverlap: true },
     ),
   );
   return {
     tasks,
     async stop() {
+      stopping = true;
       for (const task of tasks) await task.destroy();
+      // A slot this replica claimed is run to the end: no other replica will.
+      await Promise.allSettled([...inFlight]);
     },
   };
 }
