@@ -108,3 +108,36 @@ export interface LedgerRow {
 export interface AuditLedger {
   since(from: Date): Promise<LedgerRow[]>;
 }
+
+/** A database beside the live one (restored, or kept after a swap): a SQLite file path or a PostgreSQL database name. */
+export interface DatabaseRef {
+  engine: 'sqlite' | 'postgres';
+  /** SQLite: the file's path; PostgreSQL: the database's name on the live server. */
+  name: string;
+  /** Where it is, for messages (never with a password). */
+  location: string;
+}
+
+/** What a restored (or kept) database holds, checked before it may go live. */
+export interface DatabaseInspection {
+  /** `ok`, or what the integrity check reported. */
+  integrity: string;
+  counts: { documents: number; users: number; tenants: number };
+}
+
+/**
+ * Restores backups beside the live DMS database and swaps them in (DESIGN.md §6, "safe swap"): the live
+ * database is only ever replaced in one atomic step, so a crash at any moment leaves either the old or the
+ * fully restored database live, never a partial one.
+ */
+export interface DatabaseRestorer {
+  readonly engine: 'sqlite' | 'postgres';
+  /** Restores a backup file (as the dumper wrote it) into a new database beside the live one; the live one is not touched. */
+  restoreToScratch(dumpFile: string, label: string, signal: AbortSignal): Promise<DatabaseRef>;
+  /** Integrity check and counts of a database beside the live one. */
+  inspect(target: DatabaseRef, signal: AbortSignal): Promise<DatabaseInspection>;
+  /** Makes `replacement` the live database in one atomic step; the previous live database is kept and returned. */
+  swapIn(replacement: DatabaseRef, label: string): Promise<DatabaseRef>;
+  /** Removes a database beside the live one (a scratch that will not be used); never the live one. */
+  drop(target: DatabaseRef): Promise<void>;
+}
