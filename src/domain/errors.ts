@@ -9,6 +9,10 @@ export type DrErrorCode =
   | 'STATE_UNAVAILABLE'
   | 'PROBE_FAILED'
   | 'BACKUP_FAILED'
+  | 'BACKUP_NOT_FOUND'
+  | 'RESTORE_FAILED'
+  | 'GATE_REFUSED'
+  | 'NOTHING_TO_UNDO'
   | 'INTERNAL';
 
 /** The one error type procedures throw; `userMessage` never contains secrets or stack traces. */

@@ -1,6 +1,8 @@
 import type { BackupManifest } from '../backup/manifest.ts';
 import type { AuditEntry, AuditEntryInput } from '../domain/audit.ts';
 import type { BackupKind } from './backup-repository.ts';
+import type { Gate } from '../domain/gate.ts';
+import type { Run, RunStatus } from '../domain/run.ts';
 
 /** The bot's own durable state (SQLite or PostgreSQL behind one interface). */
 export interface StateStore {
@@ -19,5 +21,20 @@ export interface StateStore {
   forgetBackup(id: string): Promise<void>;
   /** Catalog entries, newest first, optionally of one kind. */
   listCatalog(options?: { kind?: BackupKind; limit?: number }): Promise<BackupManifest[]>;
+  /** Stores a new gate. */
+  createGate(gate: Gate): Promise<void>;
+  getGate(id: string): Promise<Gate | undefined>;
+  /**
+   * Compare-and-set: applies `next` only if the stored gate still has `expectedVersion`, bumping the version.
+   * False when someone else moved it first (a double click, a Slack retry, another replica).
+   */
+  updateGate(id: string, expectedVersion: number, next: Partial<Omit<Gate, 'id' | 'version'>>): Promise<boolean>;
+  /** Stores a new run. */
+  createRun(run: Run): Promise<void>;
+  /** Replaces a run's mutable fields (status, steps, summary, heartbeat, message). */
+  updateRun(run: Run): Promise<void>;
+  getRun(id: string): Promise<Run | undefined>;
+  /** Runs, newest first, optionally filtered. */
+  listRuns(options?: { status?: RunStatus; procedure?: string; limit?: number }): Promise<Run[]>;
   close(): Promise<void>;
 }

@@ -7,6 +7,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStateStore } from '../../src/adapters/state/kysely-store.ts';
 import { auditHash, verifyAuditChain, type AuditEntryInput } from '../../src/domain/audit.ts';
 import type { StateStore } from '../../src/ports/state-store.ts';
+import type { Gate } from '../../src/domain/gate.ts';
+import type { Run } from '../../src/domain/run.ts';
+import { sealPlan } from '../../src/domain/plan.ts';
 import { postgresAvailable, scratchDatabase } from '../helpers/pg.ts';
 
 const hasPostgres = await postgresAvailable();
@@ -142,4 +145,34 @@ describe.each(backends)('state store contract: $name', ({ skip, open }) => {
     await subject.tamper('DELETE FROM audit_log WHERE id = 3');
     expect(verifyAuditChain(await subject.store.listAudit())).toMatchObject({ ok: false, badId: 4, reason: 'row 3 is missing' });
   });
+
+  it.skipIf(skip)('moves a gate by compare-and-set: of many concurrent transitions from one version, exactly one wins', async () => {
+    const gate = sampleGate();
+    await subject.store.createGate(gate);
+    const attempts = await Promise.all(Array.from({ length: 8 }, (_, n) => subject.store.updateGate(gate.id, 0, { state: 'running', confirmedBy: `U${n}` })));
+    expect(attempts.filter(Boolean)).toHaveLength(1);
+    const stored = await subject.store.getGate(gate.id);
+    expect(stored).toMatchObject({ state: 'running', version: 1, plan: gate.plan });
+    // A stale version (a replayed click) changes nothing.
+    expect(await subject.store.updateGate(gate.id, 0, { state: 'cancelled' })).toBe(false);
+    expect((await subject.store.getGate(gate.id))?.state).toBe('running');
+    expect(await subject.store.getGate('no-such-gate')).toBeUndefined();
+  });
+
+  it.skipIf(skip)('stores runs and lists them by status, newest first', async () => {
+    const run = (id: string, startedAt: string): Run => ({ id, procedure: 'restore-db', actor: 'U1', status: 'running', startedAt, heartbeatAt: startedAt, owner: 'p1', steps: [{ name: 'stop service', status: 'pending' }], summary: {} });
+    await subject.store.createRun(run('r1', '2026-11-26T01:00:00.000Z'));
+    await subject.store.createRun(run('r2', '2026-11-26T02:00:00.000Z'));
+    const finished: Run = { ...run('r1', '2026-11-26T01:00:00.000Z'), status: 'succeeded', steps: [{ name: 'stop service', status: 'done', detail: 'exit 0' }], summary: { ms: 5 } };
+    await subject.store.updateRun(finished);
+    expect(await subject.store.getRun('r1')).toEqual(finished);
+    expect((await subject.store.listRuns()).map((r) => r.id)).toEqual(['r2', 'r1']);
+    expect((await subject.store.listRuns({ status: 'running' })).map((r) => r.id)).toEqual(['r2']);
+    expect(await subject.store.listRuns({ procedure: 'drill' })).toEqual([]);
+  });
 });
+
+function sampleGate(): Gate {
+  const plan = sealPlan({ procedure: 'restore-db', gate: 'restore', title: 'Restore', target: 'sqlite:x.db', steps: ['swap'], backups: [], notes: [], input: { backupId: 'db-1' }, madeAt: '2026-11-26T00:00:00.000Z' });
+  return { id: 'g1', procedure: 'restore-db', gate: 'restore', plan, state: 'awaiting_confirmation', version: 0, source: 'slack', requester: 'U1', channel: 'C1', approvalsNeeded: 1, approvals: [], createdAt: plan.madeAt, expiresAt: '2026-11-26T00:15:00.000Z' };
+}

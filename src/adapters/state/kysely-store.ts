@@ -7,6 +7,8 @@ import { auditHash, GENESIS_HASH, type AuditEntry, type AuditEntryInput, type Au
 import type { BackupManifest } from '../../backup/manifest.ts';
 import type { BackupKind } from '../../ports/backup-repository.ts';
 import type { StateStore } from '../../ports/state-store.ts';
+import type { Gate } from '../../domain/gate.ts';
+import type { Run, RunStatus } from '../../domain/run.ts';
 import { migrations } from './migrations.ts';
 
 interface AuditRow {
@@ -39,10 +41,28 @@ interface SlotRow {
   claimed_at: string;
 }
 
+interface GateRow {
+  id: string;
+  state: string;
+  version: number;
+  created_at: string;
+  gate: string;
+}
+
+interface RunRow {
+  id: string;
+  procedure: string;
+  status: string;
+  started_at: string;
+  run: string;
+}
+
 interface Tables {
   audit_log: AuditRow;
   backup_catalog: CatalogRow;
   schedule_slots: SlotRow;
+  gates: GateRow;
+  runs: RunRow;
 }
 
 // Any constant works; it only has to be the same for every replica sharing the database.
@@ -198,6 +218,51 @@ class KyselyStateStore implements StateStore {
     let query = this.db.selectFrom('backup_catalog').select('manifest').orderBy('finished_at', 'desc').limit(options.limit ?? 10_000);
     if (options.kind) query = query.where('kind', '=', options.kind);
     return (await query.execute()).map((row) => JSON.parse(row.manifest) as BackupManifest);
+  }
+
+  async createGate(gate: Gate): Promise<void> {
+    await this.db.insertInto('gates').values({ id: gate.id, state: gate.state, version: gate.version, created_at: gate.createdAt, gate: JSON.stringify(gate) }).execute();
+  }
+
+  async getGate(id: string): Promise<Gate | undefined> {
+    const row = await this.db.selectFrom('gates').select('gate').where('id', '=', id).executeTakeFirst();
+    return row ? (JSON.parse(row.gate) as Gate) : undefined;
+  }
+
+  async updateGate(id: string, expectedVersion: number, next: Partial<Omit<Gate, 'id' | 'version'>>): Promise<boolean> {
+    // Read and conditional write in one transaction; the `where version = expected` is what makes it a CAS.
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('gates').select('gate').where('id', '=', id).where('version', '=', expectedVersion).executeTakeFirst();
+      if (!row) return false;
+      const gate: Gate = { ...(JSON.parse(row.gate) as Gate), ...next, id, version: expectedVersion + 1 };
+      const result = await trx
+        .updateTable('gates')
+        .set({ state: gate.state, version: gate.version, gate: JSON.stringify(gate) })
+        .where('id', '=', id)
+        .where('version', '=', expectedVersion)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    });
+  }
+
+  async createRun(run: Run): Promise<void> {
+    await this.db.insertInto('runs').values({ id: run.id, procedure: run.procedure, status: run.status, started_at: run.startedAt, run: JSON.stringify(run) }).execute();
+  }
+
+  async updateRun(run: Run): Promise<void> {
+    await this.db.updateTable('runs').set({ status: run.status, run: JSON.stringify(run) }).where('id', '=', run.id).execute();
+  }
+
+  async getRun(id: string): Promise<Run | undefined> {
+    const row = await this.db.selectFrom('runs').select('run').where('id', '=', id).executeTakeFirst();
+    return row ? (JSON.parse(row.run) as Run) : undefined;
+  }
+
+  async listRuns(options: { status?: RunStatus; procedure?: string; limit?: number } = {}): Promise<Run[]> {
+    let query = this.db.selectFrom('runs').select('run').orderBy('started_at', 'desc').limit(options.limit ?? 100);
+    if (options.status) query = query.where('status', '=', options.status);
+    if (options.procedure) query = query.where('procedure', '=', options.procedure);
+    return (await query.execute()).map((row) => JSON.parse(row.run) as Run);
   }
 
   async close(): Promise<void> {

@@ -47,4 +47,30 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0004_gates': {
+    async up(db: Kysely<unknown>) {
+      // The gate as JSON plus the columns its compare-and-set and lookups need.
+      await db.schema
+        .createTable('gates')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('gate', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+  '0005_runs': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('runs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('procedure', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('run', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('runs_status').on('runs').columns(['status', 'started_at']).execute();
+    },
+  },
 };
