@@ -27,8 +27,27 @@ export interface BackupRepository {
   listBackups(signal: AbortSignal): Promise<BackupSummary[]>;
 }
 
+/** A stored backup file as a local path; release() when done with it. */
+export interface LocalBackupFile {
+  path: string;
+  release(): Promise<void>;
+}
+
+/** A repository backups can be read back out of, for restores. */
+export interface ReadableBackupRepository extends BackupRepository {
+  /** The manifest of a backup, as written. */
+  readManifest(id: string): Promise<unknown>;
+  /** The bytes of a content-addressed document object; rejects with code ENOENT when it is not stored. */
+  openObject(sha256: string): Promise<NodeJS.ReadableStream>;
+  /**
+   * A stored backup file (a manifest's `files[].key`) as a local path, for tools that need a seekable file
+   * (pg_restore -j). Not verified here: the caller checks its SHA-256 against the manifest.
+   */
+  localFile(key: string): Promise<LocalBackupFile>;
+}
+
 /** A repository backups can be written into. */
-export interface WritableBackupRepository extends BackupRepository {
+export interface WritableBackupRepository extends ReadableBackupRepository {
   /** True when commit() only renames the staged file on the same disk (bytes read from it are the stored bytes). */
   readonly commitMovesFile: boolean;
   /** A fresh local path to write a backup file into before it is committed. */
@@ -47,8 +66,6 @@ export interface WritableBackupRepository extends BackupRepository {
   putObject(content: NodeJS.ReadableStream): Promise<{ sha256: string; sizeBytes: number; stored: boolean }>;
   /** SHA-256 of an object as read back now (verification). */
   hashObject(sha256: string): Promise<string>;
-  /** The manifest of a backup, as written. */
-  readManifest(id: string): Promise<unknown>;
   /** Forgets a backup: its manifest first (so it stops existing at once), then its files. */
   removeBackup(id: string, keys: readonly string[]): Promise<void>;
   /** Every stored object, for the sweep. */

@@ -4,7 +4,7 @@ import { access, chmod, constants, mkdir, open, readdir, readFile, rename, rm, s
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
-import type { BackupSummary, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
+import type { BackupSummary, LocalBackupFile, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
 
 // Staged files live inside the repository, on its filesystem, so committing one is a rename.
 const STAGING_DIR = '.staging';
@@ -130,6 +130,23 @@ export class LocalBackupRepository implements WritableBackupRepository {
     return JSON.parse(await readFile(path.join(this.root, MANIFEST_DIR, `${id}.json`), 'utf8')) as unknown;
   }
 
+  async openObject(sha256: string): Promise<NodeJS.ReadableStream> {
+    // Opened now, not when first read: a missing object fails here, before anything is written from it.
+    const handle = await open(this.objectPath(sha256), 'r').catch((error: unknown) => {
+      throw notFoundAs(error, `object ${sha256} is not in the repository ${this.root}`);
+    });
+    return handle.createReadStream({ highWaterMark: 1024 * 1024 });
+  }
+
+  // Stored files are complete and never rewritten in place, so tools may read the stored file itself.
+  async localFile(key: string): Promise<LocalBackupFile> {
+    const file = this.pathOf(key);
+    await access(file, constants.R_OK).catch((error: unknown) => {
+      throw notFoundAs(error, `${key} is not in the repository ${this.root}`);
+    });
+    return { path: file, release: async () => {} };
+  }
+
   async removeBackup(id: string, keys: readonly string[]): Promise<void> {
     if (!/^[a-z]+-\d{8}T\d{6}Z-[0-9a-f]{4}$/.test(id)) throw new Error(`not a backup id: ${id}`);
     await rm(path.join(this.root, MANIFEST_DIR, `${id}.json`), { force: true });
@@ -198,7 +215,15 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function fsyncFile(file: string): Promise<void> {
+/** A "not there" error as one message with code ENOENT; any other error unchanged. */
+export function notFoundAs(error: unknown, message: string): unknown {
+  return (error as NodeJS.ErrnoException).code === 'ENOENT' || (error as { name?: string }).name === 'NoSuchKey'
+    ? Object.assign(new Error(message), { code: 'ENOENT' })
+    : error;
+}
+
+/** Flushes a file's bytes to disk. */
+export async function fsyncFile(file: string): Promise<void> {
   const handle = await open(file, 'r+');
   try {
     await handle.sync();
@@ -207,8 +232,8 @@ async function fsyncFile(file: string): Promise<void> {
   }
 }
 
-// The rename is durable only once the directory entry is on disk.
-async function fsyncDir(dir: string): Promise<void> {
+/** Flushes a directory's entries to disk: a rename is durable only once its entry is. */
+export async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {
     await handle.sync();

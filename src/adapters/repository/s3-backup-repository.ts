@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,8 +16,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
-import type { BackupSummary, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
-import { emptyFolder, sha256File, writeHashed } from './local-backup-repository.ts';
+import type { BackupSummary, LocalBackupFile, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
+import { emptyFolder, notFoundAs, sha256File, writeHashed } from './local-backup-repository.ts';
 
 // Files are produced on local disk first (hashing as they are written), then uploaded: S3 objects appear
 // whole or not at all, and the manifest, uploaded last, is what makes a backup exist.
@@ -105,6 +105,29 @@ export class S3BackupRepository implements WritableBackupRepository {
     return JSON.parse(await this.text(`${MANIFEST_DIR}/${id}.json`)) as unknown;
   }
 
+  async openObject(sha256: string): Promise<NodeJS.ReadableStream> {
+    const key = this.objectKey(sha256);
+    try {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return object.Body as Readable;
+    } catch (error) {
+      throw notFoundAs(error, `object ${sha256} is not in the repository ${this.location}`);
+    }
+  }
+
+  // Downloaded into staging (a temp name), so an interrupted restore's leftovers go with cleanStaging().
+  async localFile(key: string): Promise<LocalBackupFile> {
+    const staged = await this.stage(key);
+    try {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }));
+      await pipeline(object.Body as Readable, createWriteStream(staged, { flags: 'wx', mode: 0o600 }));
+    } catch (error) {
+      await rm(staged, { force: true });
+      throw notFoundAs(error, `${key} is not in the repository ${this.location}`);
+    }
+    return { path: staged, release: () => rm(staged, { force: true }) };
+  }
+
   async removeBackup(id: string, keys: readonly string[]): Promise<void> {
     await this.discard(`${MANIFEST_DIR}/${id}.json`);
     for (const key of keys) await this.discard(key);
@@ -150,8 +173,7 @@ export class S3BackupRepository implements WritableBackupRepository {
       const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: fullKey }));
       await pipeline(object.Body as Readable, hash);
     } catch (error) {
-      if ((error as { name?: string }).name === 'NoSuchKey') throw Object.assign(new Error(`${fullKey} not found`), { code: 'ENOENT' });
-      throw error;
+      throw notFoundAs(error, `${fullKey} not found`);
     }
     return hash.digest('hex');
   }
