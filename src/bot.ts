@@ -3,11 +3,16 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { DispatchDeps } from './commands/dispatch.ts';
-import { composeDeps } from './compose.ts';
+import { composeDeps, processOwnerAlive } from './compose.ts';
 import type { Config } from './config/load.ts';
 import { createHttpServer } from './http/server.ts';
 import { createSlackSurface, type SlackSurface } from './slack/app.ts';
 import { startBackupSchedules } from './scheduler/backup-schedules.ts';
+import { markInterruptedRuns } from './procedures/engine.ts';
+import { lastFinishedStep } from './domain/run.ts';
+import { record } from './commands/dispatch.ts';
+import { finishGate } from './gates/gates.ts';
+import { errorText } from './domain/errors.ts';
 
 /** A started bot: its listener, Slack surface and services. */
 export interface RunningBot {
@@ -35,6 +40,10 @@ export async function startBot(config: Config, logger: Logger, options: { slackR
   const host = address.includes(':') ? `[${address}]` : address;
   logger.info({ port, slack: slack.mode, state: deps.store.kind, config: config.env.configPath ?? 'built-in defaults' }, 'dr-bot listening');
   await slack.start();
+  await reportInterruptedRuns(deps, slack);
+  // Replicas on other hosts are only known dead by their heartbeat, so look again now and then.
+  const interruptedSweep = setInterval(() => void reportInterruptedRuns(deps, slack), STALE_RUN_MS);
+  interruptedSweep.unref();
   const schedules = options.schedules === false ? undefined : await startBackupSchedules(deps, slack.alerts);
   return {
     server,
@@ -42,6 +51,7 @@ export async function startBot(config: Config, logger: Logger, options: { slackR
     slack,
     deps,
     async stop() {
+      clearInterval(interruptedSweep);
       await schedules?.stop();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -49,4 +59,38 @@ export async function startBot(config: Config, logger: Logger, options: { slackR
       await deps.store.close();
     },
   };
+}
+
+// A heartbeat older than this means the replica running the run (on another host) is gone.
+const STALE_RUN_MS = 60_000;
+
+/**
+ * Runs left `running` by a crash are marked `interrupted` with their last finished step and reported to the
+ * critical channel; they are never resumed silently (DESIGN.md §6).
+ */
+async function reportInterruptedRuns(deps: DispatchDeps, slack: SlackSurface): Promise<void> {
+  let runs;
+  try {
+    runs = await markInterruptedRuns(deps.engine, { staleAfterMs: STALE_RUN_MS, ownerAlive: processOwnerAlive });
+  } catch (error) {
+    deps.logger.error({ err: errorText(error) }, 'could not look for interrupted runs');
+    return;
+  }
+  for (const run of runs) {
+    const after = lastFinishedStep(run) ?? 'no step had finished';
+    deps.logger.error({ run: run.id, procedure: run.procedure, after }, 'run was interrupted');
+    await record(deps, { source: 'scheduler', actor: 'dr-bot', channel: run.channel ?? 'n/a', text: `${run.procedure} ${run.id}` }, run.procedure, 'run_interrupted', { runId: run.id, after });
+    if (run.gateId) {
+      const gate = await deps.store.getGate(run.gateId).catch(() => undefined);
+      if (gate) await finishGate(deps.gates, gate, run.id).catch(() => {});
+    }
+    await slack.alerts
+      .raise({
+        alert: 'run_interrupted',
+        severity: 'critical',
+        summary: `${run.procedure} ${run.id} was interrupted (the bot stopped) after "${after}". It was not resumed; check /dr status before acting.`,
+        details: { run: run.id, started: run.startedAt, 'started by': run.actor, 'last finished step': after },
+      })
+      .catch((error: unknown) => deps.logger.error({ err: errorText(error), run: run.id }, 'interrupted run not reported in Slack'));
+  }
 }

@@ -37,6 +37,33 @@ import { BOT_VERSION } from './version.ts';
 import type { DmsDatabase, DocumentStore } from './ports/dms.ts';
 import { singleFlight } from './procedures/single-flight.ts';
 import { collectStatus, type StatusDeps } from './procedures/status.ts';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { record } from './commands/dispatch.ts';
+import type { GateDeps } from './gates/gates.ts';
+import type { GatedProcedures } from './gates/gated-procedures.ts';
+import type { EngineDeps } from './procedures/engine.ts';
+import { planRestoreDb, planRestoreUndo, restoreDbRun, restoreUndoRun, type RestoreDbDeps } from './procedures/restore-db.ts';
+import { ShellServiceControl } from './adapters/service/shell-service.ts';
+import { SqliteRestorer } from './adapters/dms/sqlite-restorer.ts';
+import { PostgresRestorer } from './adapters/dms/postgres-restorer.ts';
+import type { DatabaseRestorer } from './ports/dms.ts';
+
+/** This process, as recorded on the runs it executes: `host:pid:random`. */
+export const PROCESS_OWNER = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+
+/** Whether the process that owns a run still exists: known only for processes on this host. */
+export function processOwnerAlive(owner: string): boolean | undefined {
+  const [host, pid] = owner.split(':');
+  if (host !== hostname() || !pid || !/^\d+$/.test(pid)) return undefined;
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /** Builds every port from the config; the one place that picks adapters. Shared by the bot and the CLI. */
 export async function composeDeps(
@@ -66,7 +93,43 @@ export async function composeDeps(
   });
   const removed = await repository.cleanStaging().catch(() => 0);
   if (removed > 0) logger.warn({ removed }, 'removed leftovers of interrupted backups');
-  return {
+  const now = () => new Date();
+  const engine: EngineDeps = { store, now, owner: PROCESS_OWNER, logger };
+  const restoreDeps: RestoreDbDeps = {
+    store,
+    repository,
+    restorer: databaseRestorer(config),
+    service: new ShellServiceControl(config.service, config.service.timeout, config.baseDir),
+    endpoints: status.endpoints,
+    liveLocation: status.database.location,
+    healthDeadlineMs: config.service.timeout,
+    now,
+  };
+  const gated: GatedProcedures = {
+    plan: async (procedure, request) => {
+      if (procedure === 'restore-db') return planRestoreDb(restoreDeps, request.backup ?? 'latest');
+      if (procedure === 'restore-undo') return planRestoreUndo(restoreDeps);
+      throw new DrError('COMMAND_NOT_BUILT', `${procedure} is not built yet; nothing was run.`);
+    },
+    runSpec: (plan, origin) => {
+      if (plan.procedure === 'restore-db') return restoreDbRun(restoreDeps, plan, origin) as never;
+      if (plan.procedure === 'restore-undo') return restoreUndoRun(restoreDeps, plan, origin) as never;
+      throw new DrError('COMMAND_NOT_BUILT', `${plan.procedure} is not built yet; nothing was run.`);
+    },
+  };
+  const gates: GateDeps = {
+    store,
+    config,
+    now,
+    audit: (who, event, gate, detail = {}) =>
+      record(deps, { source: who.source, actor: who.actor, channel: who.channel, text: `${gate.plan.title} (${gate.id})` }, gate.procedure, event, { gateId: gate.id, planHash: gate.plan.hash, ...detail }),
+    replan: (gate) => gated.plan(gate.procedure, gate.plan.request),
+    holdsRole: async (role, user) => config.slack.roles[role].includes(user),
+  };
+  const deps: DispatchDeps = {
+    gated,
+    gates,
+    engine,
     config,
     store,
     status,
@@ -105,6 +168,12 @@ export async function composeDeps(
     metrics,
     logger,
   };
+  return deps;
+}
+
+function databaseRestorer(config: Config): DatabaseRestorer {
+  const url = config.database.url;
+  return url.startsWith('sqlite:') ? new SqliteRestorer(url.slice('sqlite:'.length)) : new PostgresRestorer(url);
 }
 
 /** The ports `/dr status` probes. */

@@ -6,6 +6,8 @@ import { loadConfig } from '../config/load.ts';
 import { DrError, errorText, toDrError } from '../domain/errors.ts';
 import { createLogger } from '../observability/logger.ts';
 import { auditSummary, exitCodeOf, renderError, renderOutcome } from './render.ts';
+import { confirmAndRunOnTerminal } from './gate-flow.ts';
+import { announceInSlack } from '../slack/announce.ts';
 
 /** `dr …` in a terminal: the same commands, parser and procedures as Slack, for when Slack is down. Resolves to the exit code. */
 export async function runCli(argv: readonly string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
@@ -13,14 +15,18 @@ export async function runCli(argv: readonly string[], out: NodeJS.WritableStream
     .description('dr-bot break-glass CLI: the /dr commands without Slack')
     .argument('[command...]', 'a /dr command, e.g. status, help, history 20 --verify')
     .option('--json', 'print the result as JSON')
+    .option('--confirm <name>', 'confirm a destructive plan by its system name instead of typing it')
+    .option('--break-glass', 'skip the approvals of a destructive plan (audited and announced)')
     .allowUnknownOption(true)
     .helpOption(false)
     .exitOverride();
   let words: string[];
   let json: boolean;
+  let options: { json?: boolean; confirm?: string; breakGlass?: boolean };
   try {
     program.parse(argv, { from: 'user' });
-    json = Boolean(program.opts<{ json?: boolean }>().json);
+    options = program.opts();
+    json = Boolean(options.json);
     words = program.args.filter((word) => word !== '--json');
   } catch (error) {
     if (!(error instanceof CommanderError)) throw error;
@@ -41,10 +47,26 @@ export async function runCli(argv: readonly string[], out: NodeJS.WritableStream
   try {
     const stateProblem = await deps.store.ping().then(() => undefined, (error: unknown) => errorText(error));
     if (stateProblem) err.write(`dr: warning: ${stateProblem}; this command runs but is not recorded in the audit log\n`);
-    const { result } = await executeCommand(deps, { source: 'cli', actor: userInfo().username, channel: 'terminal', text: words.join(' ') });
+    const who = { source: 'cli' as const, actor: userInfo().username, channel: 'terminal' };
+    const { result } = await executeCommand(deps, { ...who, text: words.join(' ') });
     if (result instanceof DrError) {
       out.write(renderError(result, json));
       return 2;
+    }
+    if (result.kind === 'plan') {
+      out.write(json ? `${JSON.stringify(result, null, 2)}\n` : renderOutcome(result));
+      const config = deps.config;
+      return await confirmAndRunOnTerminal(deps, result.gate, who, {
+        confirmName: options.confirm,
+        breakGlass: Boolean(options.breakGlass),
+        input: process.stdin,
+        out,
+        err,
+        announce: async (text) => {
+          err.write(`dr: ${text}\n`);
+          await announceInSlack(config, text);
+        },
+      });
     }
     out.write(json ? `${JSON.stringify(result, null, 2)}\n` : renderOutcome(result));
     if (result.kind === 'audit' && !json) err.write(auditSummary(result));

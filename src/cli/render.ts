@@ -5,6 +5,9 @@ import { STATE_EMOJI, STATE_HEADLINE, type StatusReport } from '../domain/status
 import { errorLines } from '../render/error.ts';
 import { formatDuration } from '../config/duration.ts';
 import { formatBytes } from '../domain/format.ts';
+import type { Gate } from '../domain/gate.ts';
+import type { Run } from '../domain/run.ts';
+import { planFacts, RUN_MARK, runFacts, STEP_MARK } from '../render/plan.ts';
 
 
 /** Terminal text for a command's outcome. */
@@ -41,6 +44,8 @@ export function renderOutcome(outcome: CommandOutcome): string {
         ...outcome.taken.flatMap((m) => backupLines(m)),
         '',
       ].join('\n');
+    case 'plan':
+      return renderPlan(outcome.gate, new Date());
     case 'backups': {
       const rows = outcome.rows.map((r) => {
         const age = formatDuration(Math.max(0, Date.parse(outcome.now) - Date.parse(r.finishedAt)));
@@ -61,6 +66,23 @@ export function renderOutcome(outcome: CommandOutcome): string {
       return `${[...rebuilt, ...(rows.length ? rows : ['No backups catalogued yet.']), ...violations, ...verified].join('\n')}\n`;
     }
   }
+}
+
+/** A plan behind its gate, as the terminal shows it before asking for the typed name. */
+export function renderPlan(gate: Gate, now: Date): string {
+  const plan = gate.plan;
+  const facts = planFacts(plan, now).map(([label, value]) => `  ${label}: ${value}`);
+  const steps = plan.steps.map((step, i) => `  ${i + 1}. ${step}`);
+  const notes = plan.notes.map((note) => `  • ${note}`);
+  const approvals = gate.approvalsNeeded > 0 ? `${gate.approvalsNeeded} approval(s) from slack.roles.approvers, or --break-glass` : 'no approval';
+  return [`⚠️  ${plan.title}`, ...facts, '', 'Steps:', ...steps, ...(notes.length ? ['', ...notes] : []), '', `Nothing has run. Needs the typed system name and ${approvals}. Expires ${gate.expiresAt}.`, ''].join('\n');
+}
+
+/** A run's checklist and figures, printed when it ends. */
+export function renderRun(run: Run): string {
+  const steps = run.steps.map((step) => `  ${STEP_MARK[step.status]} ${step.name}${step.detail ? ` — ${step.detail}` : ''}`);
+  const facts = runFacts(run).map(([label, value]) => `  ${label}: ${value}`);
+  return [`${RUN_MARK[run.status]} ${run.procedure} ${run.id}: ${run.status}`, ...steps, ...facts, ''].join('\n');
 }
 
 function renderStatus(report: StatusReport): string {

@@ -5,6 +5,7 @@ import { backupsCommand } from './backups.ts';
 import { helpCommand } from './help.ts';
 import { historyCommand } from './history.ts';
 import { statusCommand } from './status.ts';
+import { restoreDbCommand, restoreUndoCommand } from './restore.ts';
 import type { CommandDefinition, HelpEntry, Risk } from './types.ts';
 
 // The rest of DESIGN.md §4's grammar: listed (and marked) in help, refused with "not built yet" when run.
@@ -16,10 +17,10 @@ export const COMMANDS: readonly CommandDefinition[] = [
   statusCommand,
   backupCommand,
   backupsCommand,
-  planned('restore db', 'restore db [latest|ID]', 'restore the DMS database from a verified backup (gated)', 'destructive'),
+  restoreDbCommand,
   planned('restore storage', 'restore storage [latest|ID]', 'restore missing or damaged documents (gated)', 'destructive'),
   planned('restore all', 'restore all', 'config, database, documents, migrations, health in one run (gated)', 'destructive'),
-  planned('restore undo', 'restore undo', 'swap the pre-restore database back in (gated)', 'destructive'),
+  restoreUndoCommand,
   planned('isolate', 'isolate', 'run the configured isolation commands (gated)', 'destructive'),
   planned('rotate-secrets', 'rotate-secrets [KEY ...]', 'generate new secrets into the env file (gated)', 'destructive'),
   verifyChecksumsCommand,

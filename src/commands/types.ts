@@ -11,6 +11,10 @@ import type { StateStore } from '../ports/state-store.ts';
 import type { AuditLedger } from '../ports/dms.ts';
 import type { ChecksumReport } from '../procedures/verify-checksums.ts';
 import type { StatusDeps } from '../procedures/status.ts';
+import type { EngineDeps } from '../procedures/engine.ts';
+import type { GateDeps } from '../gates/gates.ts';
+import type { GatedProcedures } from '../gates/gated-procedures.ts';
+import type { Gate } from '../domain/gate.ts';
 
 /** read: anyone may run it; operate: changes nothing live; destructive: behind a confirmation gate (DESIGN.md §4). */
 export type Risk = 'read' | 'operate' | 'destructive';
@@ -55,6 +59,12 @@ export interface CommandDeps {
   verifyChecksums: (progress?: (update: ProgressUpdate) => void) => Promise<ChecksumReport>;
   /** Applies retention and sweeps unreferenced document objects. */
   pruneBackups: () => Promise<PruneResult>;
+  /** Plans destructive procedures and builds the runs of confirmed plans. */
+  gated: GatedProcedures;
+  /** The confirmation gates' state machine. */
+  gates: GateDeps;
+  /** Runs procedures step by step, persisted. */
+  engine: EngineDeps;
 }
 
 /** One row of `/dr backups`: a catalogued backup and the retention rules that keep it. */
@@ -81,6 +91,7 @@ export type CommandOutcome =
   | { kind: 'status'; report: StatusReport }
   | { kind: 'history'; entries: AuditEntry[]; verdict: ChainVerdict | undefined }
   | { kind: 'backup'; taken: BackupManifest[] }
+  | { kind: 'plan'; gate: Gate }
   | { kind: 'checksums'; report: ChecksumReport }
   | { kind: 'audit'; from: string; until: string; rowCount: number; csv: string }
   | { kind: 'backups'; rows: BackupRow[]; now: string; violations: string[]; rebuilt?: number; verification?: RepositoryVerification };

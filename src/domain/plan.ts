@@ -37,6 +37,8 @@ export interface Plan {
   backups: PlannedBackup[];
   /** Notes the confirmer must read (a manual step, a warning). */
   notes: string[];
+  /** What was asked for (e.g. `{ backup: 'latest' }`): re-planning it tells whether the plan still holds. */
+  request: Record<string, string>;
   /** What the procedure needs to run exactly this plan (backup ids, the kept database…). */
   input: Record<string, string>;
   /** Time-dependent: when the plan was made, the data-loss window it implies, and the expected duration. */
@@ -52,7 +54,7 @@ export type UnhashedPlan = Omit<Plan, 'hash'>;
 
 /** Hashes what the plan does (procedure, target, steps, backups, input), not when it was shown. */
 export function planHash(plan: UnhashedPlan): string {
-  const stable = { procedure: plan.procedure, target: plan.target, steps: plan.steps, backups: plan.backups.map((b) => b.id), input: plan.input };
+  const stable = { procedure: plan.procedure, target: plan.target, steps: plan.steps, backups: plan.backups.map((b) => b.id), request: plan.request, input: plan.input };
   return createHash('sha256').update(canonicalize(stable)!).digest('hex');
 }
 

@@ -1,6 +1,6 @@
 /** An alert as the catalog of DESIGN.md §7 names it. */
 export interface AlertEvent {
-  alert: 'backup_job_failure' | 'rpo_breach' | 'retention_violation';
+  alert: 'backup_job_failure' | 'rpo_breach' | 'retention_violation' | 'run_interrupted';
   severity: 'critical' | 'warning';
   summary: string;
   details: Record<string, string>;

@@ -141,3 +141,20 @@ export interface DatabaseRestorer {
   /** Removes a database beside the live one (a scratch that will not be used); never the live one. */
   drop(target: DatabaseRef): Promise<void>;
 }
+
+/** The content a document must have: its SHA-256 and size. */
+export interface ExpectedContent {
+  sha256: string;
+  sizeBytes: number;
+}
+
+/** Writes document files back into the DMS's storage (restores): whole and verified, or not at all. */
+export interface DocumentWriter {
+  readonly location: string;
+  /**
+   * Writes one document at its storage path (as `documents.file_path` holds it), replacing what is there
+   * atomically and hashing on the way: bytes that are not `expected` are refused and nothing changes.
+   * Takes ownership of `content`: it is consumed or destroyed, also on failure.
+   */
+  write(path: string, content: NodeJS.ReadableStream, expected: ExpectedContent): Promise<void>;
+}

@@ -90,7 +90,8 @@ async function judgeHealth(deps: StatusDeps, signal: AbortSignal): Promise<Verdi
   return { state, summary, details };
 }
 
-function componentState(status: string): ProbeState {
+/** A health status word as ok, warn or fail. */
+export function componentState(status: string): ProbeState {
   const normalized = status.toLowerCase();
   if (['healthy', 'ok', 'up', 'pass'].includes(normalized)) return 'ok';
   if (['degraded', 'warn', 'warning'].includes(normalized)) return 'warn';

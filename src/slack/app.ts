@@ -4,6 +4,7 @@ import type { DispatchDeps } from '../commands/dispatch.ts';
 import { DrError, errorText } from '../domain/errors.ts';
 import { slackLogger } from '../observability/logger.ts';
 import { registerSlashCommand } from './listeners/command.ts';
+import { registerGateListeners } from './listeners/gate.ts';
 import { slackAlertSink } from './alert-poster.ts';
 import type { AlertSink } from '../ports/alerts.ts';
 
@@ -72,6 +73,7 @@ export function createSlackSurface(deps: DispatchDeps, options: { retries?: numb
     logger.error({ err: errorText(error) }, 'unhandled error in a Slack listener');
   });
   registerSlashCommand(app, deps);
+  registerGateListeners(app, deps);
 
   let stopped = false;
   const checkIdentity = async (attempt: number): Promise<void> => {

@@ -23,3 +23,13 @@ export const AUDIT_BLOCK = { summary: 'audit_summary' } as const;
 
 /** Block id of a checksum verification's result. */
 export const CHECKSUM_BLOCK = { result: 'checksum_result' } as const;
+
+/** Actions and blocks of a plan behind a confirmation gate (DESIGN.md §5). */
+export const GATE_ACTION = { confirm: 'gate_confirm', cancel: 'gate_cancel', approve: 'gate_approve', reject: 'gate_reject' } as const;
+export const GATE_BLOCK = { summary: 'gate_summary', facts: 'gate_facts', steps: 'gate_steps', state: 'gate_state', actions: 'gate_actions' } as const;
+
+/** The modal where the system name is typed. */
+export const GATE_VIEW = { confirm: 'gate_confirm_modal', nameBlock: 'gate_name', nameInput: 'gate_name_input' } as const;
+
+/** Blocks of a run's checklist message. */
+export const RUN_BLOCK = { head: 'run_head', steps: 'run_steps', facts: 'run_facts' } as const;

@@ -173,6 +173,6 @@ describe.each(backends)('state store contract: $name', ({ skip, open }) => {
 });
 
 function sampleGate(): Gate {
-  const plan = sealPlan({ procedure: 'restore-db', gate: 'restore', title: 'Restore', target: 'sqlite:x.db', steps: ['swap'], backups: [], notes: [], input: { backupId: 'db-1' }, madeAt: '2026-11-26T00:00:00.000Z' });
+  const plan = sealPlan({ procedure: 'restore-db', gate: 'restore', title: 'Restore', target: 'sqlite:x.db', steps: ['swap'], backups: [], notes: [], request: { backup: 'latest' }, input: { backupId: 'db-1' }, madeAt: '2026-11-26T00:00:00.000Z' });
   return { id: 'g1', procedure: 'restore-db', gate: 'restore', plan, state: 'awaiting_confirmation', version: 0, source: 'slack', requester: 'U1', channel: 'C1', approvalsNeeded: 1, approvals: [], createdAt: plan.madeAt, expiresAt: '2026-11-26T00:15:00.000Z' };
 }

@@ -5,6 +5,9 @@ import { createWorkQueue } from '../work-queue.ts';
 import { deliverAnswer } from '../deliver.ts';
 import { startProgressMessage } from '../progress-message.ts';
 import { errorBlocks } from '../render/error.ts';
+import { outcomeBlocks } from '../render/outcome.ts';
+import { postGate } from './gate.ts';
+import { DrError, errorText } from '../../domain/errors.ts';
 
 // Work after the ack shares the event loop with the acks of later commands. Concurrent status runs share
 // one probe run, so the cap only matters for a flood; set low, it would serialize the sharing away.
@@ -28,6 +31,14 @@ export function registerSlashCommand(app: App, deps: DispatchDeps): void {
     if (progress) invocation.progress = (update) => progress.report(update);
     // Only the run is queued: a delivery stuck in Slack retries must not hold up other commands.
     const result = await afterAck.run(() => runPrepared(deps, invocation, prepared));
+    if (!(result instanceof DrError) && result.kind === 'plan') {
+      // Everyone in the channel sees a destructive plan, and its buttons act on the gate it belongs to.
+      await postGate(client, result.gate, deps).catch(async (error: unknown) => {
+        deps.logger.warn({ err: errorText(error), gate: result.gate.id }, 'plan not posted in the channel; answering the requester instead');
+        await respond({ response_type: 'ephemeral', ...outcomeBlocks(result) });
+      });
+      return;
+    }
     await deliverAnswer(result, client, respond, command, progress).catch((error: unknown) => {
       deps.logger.error({ err: error, command: prepared.name }, 'could not deliver the answer to Slack');
     });

@@ -6,6 +6,7 @@ import { auditBlocks } from './audit.ts';
 import { checksumBlocks } from './checksums.ts';
 import { historyBlocks } from './history.ts';
 import { statusBlocks } from './status.ts';
+import { gateBlocks } from './gate.ts';
 
 /** Picks the renderer for a command's outcome. */
 export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: KnownBlock[] } {
@@ -22,6 +23,8 @@ export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: 
       return checksumBlocks(outcome.report);
     case 'backup':
       return backupTakenBlocks(outcome.taken);
+    case 'plan':
+      return gateBlocks(outcome.gate, new Date());
     case 'backups':
       return backupListBlocks(outcome.rows, outcome.now, outcome.violations, { ...(outcome.rebuilt === undefined ? {} : { rebuilt: outcome.rebuilt }), ...(outcome.verification ? { verification: outcome.verification } : {}) });
   }

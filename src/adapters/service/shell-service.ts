@@ -1,0 +1,64 @@
+import { spawn } from 'node:child_process';
+import type { ServiceCommandResult, ServiceControl } from '../../ports/service.ts';
+
+// Enough to see why a command failed; a chatty `docker-compose logs` must not fill the state store.
+const OUTPUT_TAIL_BYTES = 16 * 1024;
+// After SIGTERM, how long a command's process group gets before SIGKILL.
+const KILL_GRACE_MS = 5_000;
+
+/**
+ * Runs the operator's configured service commands with `/bin/sh -c` (they are shell commands by design,
+ * DESIGN.md §4, and come only from dr.yml — never from chat). Each runs in its own process group so a
+ * timeout kills everything it started, and its output is captured for the run's record.
+ */
+export class ShellServiceControl implements ServiceControl {
+  constructor(
+    private readonly commands: { stop: string; start: string; migrate: string; logs: string },
+    private readonly timeoutMs: number,
+    private readonly cwd?: string,
+  ) {}
+
+  run(action: 'stop' | 'start' | 'migrate' | 'logs', signal?: AbortSignal): Promise<ServiceCommandResult> {
+    return this.runCommand(this.commands[action], signal);
+  }
+
+  runCommand(command: string, signal?: AbortSignal): Promise<ServiceCommandResult> {
+    const started = Date.now();
+    return new Promise((resolve) => {
+      const child = spawn('/bin/sh', ['-c', command], { cwd: this.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = Buffer.alloc(0);
+      const keep = (chunk: Buffer) => {
+        output = Buffer.concat([output, chunk]);
+        if (output.length > OUTPUT_TAIL_BYTES * 2) output = output.subarray(output.length - OUTPUT_TAIL_BYTES);
+      };
+      child.stdout.on('data', keep);
+      child.stderr.on('data', keep);
+      let timedOut = false;
+      const killGroup = (sig: NodeJS.Signals) => {
+        try {
+          if (child.pid) process.kill(-child.pid, sig);
+        } catch {
+          // Already gone.
+        }
+      };
+      const stop = () => {
+        killGroup('SIGTERM');
+        setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS).unref();
+      };
+      const timer = setTimeout(() => {
+        timedOut = true;
+        stop();
+      }, this.timeoutMs);
+      signal?.addEventListener('abort', stop, { once: true });
+      const finish = (exitCode: number | null, extra = '') => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', stop);
+        const tail = output.subarray(Math.max(0, output.length - OUTPUT_TAIL_BYTES)).toString('utf8');
+        resolve({ command, exitCode, timedOut, ms: Date.now() - started, output: (tail + extra).trimEnd() });
+      };
+      child.once('error', (error) => finish(null, `\n${error.message}`));
+      child.once('close', (code) => finish(code));
+    });
+  }
+}
+

@@ -1,0 +1,37 @@
+import { DrError } from '../domain/errors.ts';
+import { openGate } from '../gates/gates.ts';
+import { looksLikeBackupId } from '../procedures/plan-helpers.ts';
+import { defineCommand, noArguments } from './types.ts';
+
+/** `/dr restore db [latest|ID]`: answers with a plan behind a gate; nothing runs until it is confirmed (and approved). */
+export const restoreDbCommand = defineCommand({
+  name: 'restore db',
+  usage: 'restore db [latest|ID]',
+  summary: 'restore the DMS database from a verified backup (gated)',
+  risk: 'destructive',
+  parse: (args): string => {
+    if (args.length > 1) throw new DrError('COMMAND_MALFORMED', '`restore db` takes one backup: `latest` or an id from `/dr backups db`. Nothing was run.', { hint: 'restore db latest' });
+    const choice = args[0] ?? 'latest';
+    if (choice !== 'latest' && !looksLikeBackupId(choice)) {
+      throw new DrError('COMMAND_MALFORMED', `"${choice.slice(0, 40).replace(/[<>&`]/g, '')}" is not a backup id (they look like db-20261126T030000Z-3f9a; see \`/dr backups db\`). Nothing was run.`, { hint: 'backups db' });
+    }
+    return choice;
+  },
+  run: async (deps, choice, invocation) => {
+    const plan = await deps.gated.plan('restore-db', { backup: choice });
+    return { kind: 'plan', gate: await openGate(deps.gates, plan, invocation) };
+  },
+});
+
+/** `/dr restore undo`: swaps back the database the newest restore replaced, behind the same gate. */
+export const restoreUndoCommand = defineCommand({
+  name: 'restore undo',
+  usage: 'restore undo',
+  summary: 'swap the pre-restore database back in (gated)',
+  risk: 'destructive',
+  parse: noArguments('restore undo'),
+  run: async (deps, _args, invocation) => {
+    const plan = await deps.gated.plan('restore-undo', {});
+    return { kind: 'plan', gate: await openGate(deps.gates, plan, invocation) };
+  },
+});

@@ -1,0 +1,40 @@
+import { formatDuration } from '../config/duration.ts';
+import { formatBytes } from '../domain/format.ts';
+import type { Plan } from '../domain/plan.ts';
+import type { Run } from '../domain/run.ts';
+
+/** The facts of a plan as label/value pairs, the same wording in Slack and on a terminal. */
+export function planFacts(plan: Plan, now: Date): Array<[string, string]> {
+  const facts: Array<[string, string]> = [['Target', plan.target]];
+  for (const backup of plan.backups) {
+    const age = formatDuration(Math.max(0, now.getTime() - Date.parse(backup.finishedAt)));
+    facts.push([`Backup (${backup.kind})`, `${backup.id} — ${age} old, ${formatBytes(backup.sizeBytes)}, verified ${backup.verifiedAt}`]);
+  }
+  if (plan.dataLossWindowMs !== undefined) facts.push(['Data-loss window', `${formatDuration(plan.dataLossWindowMs)} (changes since ${plan.backups[0]?.pointInTime ?? 'the backup'} are lost)`]);
+  facts.push(['Expected duration', plan.expectedDurationMs !== undefined ? `about ${formatDuration(plan.expectedDurationMs)} (past runs)` : 'unknown (no past run or drill yet)']);
+  facts.push(['Plan hash', plan.hash.slice(0, 12)]);
+  return facts;
+}
+
+/** A run's figures as label/value pairs: duration, downtime, data lost, what was kept, why it stopped. */
+export function runFacts(run: Run): Array<[string, string]> {
+  const s = run.summary;
+  const facts: Array<[string, string]> = [];
+  if (typeof s.durationMs === 'number') facts.push(['Duration', formatDuration(s.durationMs)]);
+  if (typeof s.downtimeMs === 'number') facts.push(['Downtime (stop → start)', formatDuration(s.downtimeMs)]);
+  if (typeof s.dataLossWindowMs === 'number') facts.push(['Data lost (RPO suffered)', `${formatDuration(s.dataLossWindowMs)} — data after ${String(s.backupPointInTime)}`]);
+  const counts = s.counts as { documents: number; users: number; tenants: number } | undefined;
+  if (counts) facts.push(['Counts', `${counts.documents} documents, ${counts.users} users, ${counts.tenants} tenants`]);
+  const kept = s.kept as { location: string } | undefined;
+  if (kept) facts.push(['Kept for undo', kept.location]);
+  if (typeof s.failedStep === 'string') facts.push(['Failed at', `${s.failedStep}: ${String(s.reason)}`]);
+  if (Array.isArray(s.recovery)) facts.push(['After the failure', s.recovery.join('; ')]);
+  if (typeof s.interruptedAfter === 'string') facts.push(['Interrupted after', s.interruptedAfter]);
+  return facts;
+}
+
+/** The mark of a step's state, the same in Slack and on a terminal. */
+export const STEP_MARK = { pending: '▫️', running: '⏳', done: '✅', failed: '❌', skipped: '⏭️' } as const;
+
+/** The mark of a run's outcome. */
+export const RUN_MARK = { running: '⏳', succeeded: '✅', failed: '❌', interrupted: '⚠️' } as const;

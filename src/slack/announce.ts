@@ -1,0 +1,18 @@
+import { WebClient } from '@slack/web-api';
+import type { Config } from '../config/load.ts';
+
+/**
+ * Posts one line into every configured channel, best effort and quickly: used by the terminal when it
+ * breaks the glass, so people in Slack learn of it if Slack is there at all.
+ */
+export async function announceInSlack(config: Config, text: string): Promise<void> {
+  const token = config.env.slackBotToken;
+  if (!token) return;
+  const client = new WebClient(token.reveal(), {
+    ...(config.env.slackApiUrl ? { slackApiUrl: config.env.slackApiUrl } : {}),
+    retryConfig: { retries: 1, minTimeout: 200, maxTimeout: 1_000 },
+    timeout: 5_000,
+  });
+  const channels = [...new Set(Object.values(config.slack.channels))];
+  await Promise.allSettled(channels.map((channel) => client.chat.postMessage({ channel, text })));
+}

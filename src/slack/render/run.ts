@@ -1,0 +1,25 @@
+import type { KnownBlock } from '@slack/types';
+import { formatDuration } from '../../config/duration.ts';
+import type { Run } from '../../domain/run.ts';
+import { RUN_MARK, runFacts, STEP_MARK } from '../../render/plan.ts';
+import { RUN_BLOCK } from '../ids.ts';
+import { escapeMrkdwn } from './mrkdwn.ts';
+
+/** A run's checklist: each step with its mark and elapsed time, then the summary once it ends. */
+export function runBlocks(run: Run, now: Date): { text: string; blocks: KnownBlock[] } {
+  const elapsed = formatDuration(Math.max(0, (run.finishedAt ? Date.parse(run.finishedAt) : now.getTime()) - Date.parse(run.startedAt)));
+  const head = `${RUN_MARK[run.status]} *${escapeMrkdwn(run.procedure)}* \`${run.id}\` — ${run.status === 'running' ? `running for ${elapsed}` : `${run.status} after ${elapsed}`}`;
+  const steps = run.steps.map((step) => {
+    const took = step.startedAt ? ` (${formatDuration(Math.max(0, (step.finishedAt ? Date.parse(step.finishedAt) : now.getTime()) - Date.parse(step.startedAt)))})` : '';
+    return `${STEP_MARK[step.status]} ${escapeMrkdwn(step.name)}${took}${step.detail ? ` — ${escapeMrkdwn(step.detail.slice(0, 300))}` : ''}`;
+  });
+  const blocks: KnownBlock[] = [
+    { type: 'section', block_id: RUN_BLOCK.head, text: { type: 'mrkdwn', text: head } },
+    { type: 'section', block_id: RUN_BLOCK.steps, text: { type: 'mrkdwn', text: steps.join('\n') } },
+  ];
+  const facts = runFacts(run);
+  if (run.status !== 'running' && facts.length) {
+    blocks.push({ type: 'section', block_id: RUN_BLOCK.facts, text: { type: 'mrkdwn', text: facts.map(([label, value]) => `*${label}:* ${escapeMrkdwn(value)}`).join('\n') } });
+  }
+  return { text: `${run.procedure} ${run.status}`, blocks };
+}
