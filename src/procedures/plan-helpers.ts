@@ -70,7 +70,7 @@ export async function expectedDurationMs(store: StateStore, procedures: readonly
   return durations[Math.floor(durations.length / 2)];
 }
 
-/** A label for names made by one run (`20261126T043000Z`): sortable, and safe in file and database names. */
+/** A label for names made by one run (`20261126T043000123Z`): sortable, and safe in file and database names. */
 export function runLabel(at: Date): string {
-  return at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return at.toISOString().replace(/[-:.]/g, '');
 }
