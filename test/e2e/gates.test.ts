@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../sandbox/sandbox.ts';
+import { GATE_ACTION, GATE_BLOCK, GATE_VIEW } from '../../src/slack/ids.ts';
+import type { SlackCall } from '../fakes/slack-api.ts';
+import { startTestBot, type TestBot } from '../helpers/bot.ts';
+import { tempSandbox } from '../helpers/sandbox.ts';
+import { clickButton, submitModal } from '../helpers/slack-interactions.ts';
+
+const CHANNEL = 'C0OPS00001';
+const OPERATOR = 'U0OPERATOR';
+const APPROVER = 'U0APPROVER';
+
+/** Asks for a plan and returns its gate id and message. */
+async function askForPlan(t: TestBot, text: string): Promise<{ gateId: string; messageTs: string }> {
+  const posted = t.slack.calls.length;
+  await t.command(text, { user: OPERATOR });
+  const plan = await t.slack.waitFor((c: SlackCall) => t.slack.calls.indexOf(c) >= posted && c.method === 'chat.postMessage' && JSON.stringify(c.body.blocks ?? '').includes(GATE_ACTION.confirm), 20_000);
+  const blocks = plan.body.blocks as Array<{ block_id?: string; elements?: Array<{ action_id?: string; value?: string }> }>;
+  const gateId = blocks.find((b) => b.block_id === GATE_BLOCK.actions)!.elements!.find((e) => e.action_id === GATE_ACTION.confirm)!.value!;
+  return { gateId, messageTs: (plan.response as { ts: string }).ts };
+}
+
+const typedName = (gateId: string, user = OPERATOR) => ({ user, callbackId: GATE_VIEW.confirm, privateMetadata: gateId, values: { [GATE_VIEW.nameBlock]: { [GATE_VIEW.nameInput]: 'alphha-sandbox' } } });
+
+describe('confirmation gates through Slack', () => {
+  let sandbox: Sandbox;
+  let t: TestBot;
+  beforeAll(async () => {
+    // No approval needed, so a confirmed plan runs at once; gates expire after two seconds.
+    sandbox = await tempSandbox({
+      config: { slack: { roles: { operators: [OPERATOR], approvers: [APPROVER] } }, gates: { restore: { approvals: 0, expires: '2s' } }, service: { timeout: '15s' } },
+    });
+    await sandbox.startServer();
+    t = await startTestBot({ configPath: sandbox.configPath });
+    await t.bot.deps.backupDatabase();
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+    await sandbox?.destroy();
+  });
+
+  it('refuses a user without the operator role, in the ack and on the Confirm button, and audits both', async () => {
+    const ack = await t.command('restore db latest', { user: 'U0STRANGER' });
+    expect(JSON.parse(ack.body).text).toContain('`destructive` commands need a role');
+    const { gateId, messageTs } = await askForPlan(t, 'restore db latest');
+    await clickButton(t.bot.url, { user: 'U0STRANGER', channel: CHANNEL, messageTs, actionId: GATE_ACTION.confirm, blockId: GATE_BLOCK.actions, value: gateId });
+    const refusal = await t.slack.waitFor((c) => c.method === 'chat.postEphemeral' && c.body.user === 'U0STRANGER');
+    expect(String(refusal.body.text)).toContain('Only operators');
+    expect(t.slack.callsTo('views.open')).toHaveLength(0);
+    const outcomes = (await t.bot.deps.store.listAudit()).filter((e) => e.actor === 'U0STRANGER').map((e) => e.outcome);
+    expect(outcomes).toEqual(['not_authorized', 'confirm_denied']);
+    expect(await t.bot.deps.store.listRuns()).toEqual([]);
+  });
+
+  it('runs a plan once when the typed confirmation arrives twice at once, and again as a Slack retry', async () => {
+    const { gateId } = await askForPlan(t, 'restore db latest');
+    const answers = await Promise.all([submitModal(t.bot.url, typedName(gateId)), submitModal(t.bot.url, typedName(gateId)), submitModal(t.bot.url, typedName(gateId), { retryNum: 1 })]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    await expect.poll(async () => (await t.bot.deps.store.getGate(gateId))?.state, { timeout: 60_000 }).toBe('finished');
+    expect((await t.bot.deps.store.listRuns()).filter((r) => r.gateId === gateId)).toHaveLength(1);
+    await t.slack.waitFor((c) => c.method === 'chat.postEphemeral' && /already running|at the same moment|has already run/.test(String(c.body.text)));
+  }, 90_000);
+
+  it('runs nothing once the gate has expired, says so, and audits the expiry', async () => {
+    const runsBefore = (await t.bot.deps.store.listRuns()).length;
+    const { gateId, messageTs } = await askForPlan(t, 'restore db latest');
+    await new Promise((resolve) => setTimeout(resolve, 2_200));
+    await clickButton(t.bot.url, { user: OPERATOR, channel: CHANNEL, messageTs, actionId: GATE_ACTION.confirm, blockId: GATE_BLOCK.actions, value: gateId });
+    const refusal = await t.slack.waitFor((c) => c.method === 'chat.postEphemeral' && String(c.body.text).includes('expired'));
+    expect(String(refusal.body.text)).toContain('Nothing was run');
+    await submitModal(t.bot.url, typedName(gateId));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await t.bot.deps.store.getGate(gateId))?.state).toBe('expired');
+    expect(await t.bot.deps.store.listRuns()).toHaveLength(runsBefore);
+    expect((await t.bot.deps.store.listAudit()).some((e) => e.outcome === 'plan_expired' && (e.detail as { gateId?: string }).gateId === gateId)).toBe(true);
+  });
+
+  it('refuses a backup id that does not exist, and a malformed one, changing nothing', async () => {
+    const unknown = await t.command('restore db db-20200101T000000Z-abcd', { user: OPERATOR });
+    await t.slack.waitFor((c) => c.method === 'response_url' && String(c.body.text).includes('There is no backup db-20200101T000000Z-abcd'));
+    expect(unknown.status).toBe(200);
+    const injected = await t.command('restore db latest;reboot', { user: OPERATOR });
+    expect(JSON.parse(injected.body).text).toContain('is not a backup id');
+    const twoWords = await t.command('restore db latest now', { user: OPERATOR });
+    expect(JSON.parse(twoWords.body).text).toContain('takes one backup');
+  });
+});
