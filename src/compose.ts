@@ -47,7 +47,10 @@ import { planRestoreDb, planRestoreUndo, restoreDbRun, restoreUndoRun, type Rest
 import { ShellServiceControl } from './adapters/service/shell-service.ts';
 import { SqliteRestorer } from './adapters/dms/sqlite-restorer.ts';
 import { PostgresRestorer } from './adapters/dms/postgres-restorer.ts';
-import type { DatabaseRestorer } from './ports/dms.ts';
+import type { DatabaseRestorer, DocumentHasher, DocumentWriter } from './ports/dms.ts';
+import { planRestoreStorage, restoreStorageRun, type RestoreStorageDeps } from './procedures/restore-storage.ts';
+import { LocalDocumentWriter } from './adapters/storage/local-document-writer.ts';
+import { S3DocumentWriter } from './adapters/storage/s3-document-writer.ts';
 
 /** This process, as recorded on the runs it executes: `host:pid:random`. */
 export const PROCESS_OWNER = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -105,15 +108,27 @@ export async function composeDeps(
     healthDeadlineMs: config.service.timeout,
     now,
   };
+  const restoreStorageDeps: RestoreStorageDeps = {
+    store,
+    repository,
+    storage: status.storage,
+    checksums: new DatabaseDocumentChecksums(config.database.url),
+    openHasher: () => documentHasher(config),
+    writer: documentWriter(config),
+    concurrency: hashConcurrency(config),
+    now,
+  };
   const gated: GatedProcedures = {
     plan: async (procedure, request) => {
       if (procedure === 'restore-db') return planRestoreDb(restoreDeps, request.backup ?? 'latest');
+      if (procedure === 'restore-storage') return planRestoreStorage(restoreStorageDeps, request.backup ?? 'latest');
       if (procedure === 'restore-undo') return planRestoreUndo(restoreDeps);
       throw new DrError('COMMAND_NOT_BUILT', `${procedure} is not built yet; nothing was run.`);
     },
     runSpec: (plan, origin) => {
       if (plan.procedure === 'restore-db') return restoreDbRun(restoreDeps, plan, origin) as never;
       if (plan.procedure === 'restore-undo') return restoreUndoRun(restoreDeps, plan, origin) as never;
+      if (plan.procedure === 'restore-storage') return restoreStorageRun(restoreStorageDeps, plan, origin) as never;
       throw new DrError('COMMAND_NOT_BUILT', `${plan.procedure} is not built yet; nothing was run.`);
     },
   };
@@ -139,14 +154,9 @@ export async function composeDeps(
     backupStorage: (progress) => backupStorage({ ...backupStorageDeps(config, store, repository), ...(progress ? { progress } : {}) }),
     auditLedger: new DatabaseAuditLedger(config.database.url),
     verifyChecksums: async (progress) => {
-      const storage = config.storage;
-      const hasher =
-        storage.kind === 'local'
-          ? new LocalDocumentHasher(storage.path)
-          : new StreamingDocumentHasher(new S3DocumentSource(createS3Client({ region: storage.region, endpoint: storage.endpoint, forcePathStyle: storage.force_path_style }), storage.bucket));
+      const hasher = documentHasher(config);
       try {
-        // A few files queued per worker keeps every core busy without holding the whole list in flight.
-        return await verifyChecksums({ checksums: new DatabaseDocumentChecksums(config.database.url), hasher, concurrency: storage.kind === 'local' ? availableParallelism() * 4 : 16, ...(progress ? { progress } : {}) });
+        return await verifyChecksums({ checksums: new DatabaseDocumentChecksums(config.database.url), hasher, concurrency: hashConcurrency(config), ...(progress ? { progress } : {}) });
       } finally {
         await hasher.close();
       }
@@ -169,6 +179,27 @@ export async function composeDeps(
     logger,
   };
   return deps;
+}
+
+function s3ClientFor(storage: Extract<Config['storage'], { kind: 's3' }>) {
+  return createS3Client({ region: storage.region, endpoint: storage.endpoint, forcePathStyle: storage.force_path_style });
+}
+
+/** Hashes documents where they live: worker threads over a local folder, streams from S3. */
+function documentHasher(config: Config): DocumentHasher {
+  const storage = config.storage;
+  return storage.kind === 'local' ? new LocalDocumentHasher(storage.path) : new StreamingDocumentHasher(new S3DocumentSource(s3ClientFor(storage), storage.bucket));
+}
+
+// A few files queued per worker keeps every core busy without holding the whole list in flight.
+function hashConcurrency(config: Config): number {
+  return config.storage.kind === 'local' ? availableParallelism() * 4 : 16;
+}
+
+/** Writes documents back where the DMS keeps them. */
+function documentWriter(config: Config): DocumentWriter {
+  const storage = config.storage;
+  return storage.kind === 'local' ? new LocalDocumentWriter(storage.path) : new S3DocumentWriter(s3ClientFor(storage), storage.bucket);
 }
 
 function databaseRestorer(config: Config): DatabaseRestorer {

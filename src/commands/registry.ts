@@ -5,7 +5,7 @@ import { backupsCommand } from './backups.ts';
 import { helpCommand } from './help.ts';
 import { historyCommand } from './history.ts';
 import { statusCommand } from './status.ts';
-import { restoreDbCommand, restoreUndoCommand } from './restore.ts';
+import { restoreDbCommand, restoreStorageCommand, restoreUndoCommand } from './restore.ts';
 import type { CommandDefinition, HelpEntry, Risk } from './types.ts';
 
 // The rest of DESIGN.md §4's grammar: listed (and marked) in help, refused with "not built yet" when run.
@@ -18,7 +18,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   backupCommand,
   backupsCommand,
   restoreDbCommand,
-  planned('restore storage', 'restore storage [latest|ID]', 'restore missing or damaged documents (gated)', 'destructive'),
+  restoreStorageCommand,
   planned('restore all', 'restore all', 'config, database, documents, migrations, health in one run (gated)', 'destructive'),
   restoreUndoCommand,
   planned('isolate', 'isolate', 'run the configured isolation commands (gated)', 'destructive'),

@@ -3,22 +3,40 @@ import { openGate } from '../gates/gates.ts';
 import { looksLikeBackupId } from '../procedures/plan-helpers.ts';
 import { defineCommand, noArguments } from './types.ts';
 
+/** `restore db|storage [latest|ID]`: one backup, `latest` (the newest verified) by default. */
+function parseBackupChoice(name: string, kind: 'db' | 'storage'): (args: readonly string[]) => string {
+  return (args) => {
+    if (args.length > 1) throw new DrError('COMMAND_MALFORMED', `\`${name}\` takes one backup: \`latest\` or an id from \`/dr backups ${kind}\`. Nothing was run.`, { hint: `${name} latest` });
+    const choice = args[0] ?? 'latest';
+    if (choice !== 'latest' && !looksLikeBackupId(choice)) {
+      throw new DrError('COMMAND_MALFORMED', `"${choice.slice(0, 40).replace(/[<>&`]/g, '')}" is not a backup id (they look like ${kind}-20261126T030000Z-3f9a; see \`/dr backups ${kind}\`). Nothing was run.`, { hint: `backups ${kind}` });
+    }
+    return choice;
+  };
+}
+
 /** `/dr restore db [latest|ID]`: answers with a plan behind a gate; nothing runs until it is confirmed (and approved). */
 export const restoreDbCommand = defineCommand({
   name: 'restore db',
   usage: 'restore db [latest|ID]',
   summary: 'restore the DMS database from a verified backup (gated)',
   risk: 'destructive',
-  parse: (args): string => {
-    if (args.length > 1) throw new DrError('COMMAND_MALFORMED', '`restore db` takes one backup: `latest` or an id from `/dr backups db`. Nothing was run.', { hint: 'restore db latest' });
-    const choice = args[0] ?? 'latest';
-    if (choice !== 'latest' && !looksLikeBackupId(choice)) {
-      throw new DrError('COMMAND_MALFORMED', `"${choice.slice(0, 40).replace(/[<>&`]/g, '')}" is not a backup id (they look like db-20261126T030000Z-3f9a; see \`/dr backups db\`). Nothing was run.`, { hint: 'backups db' });
-    }
-    return choice;
-  },
+  parse: parseBackupChoice('restore db', 'db'),
   run: async (deps, choice, invocation) => {
     const plan = await deps.gated.plan('restore-db', { backup: choice });
+    return { kind: 'plan', gate: await openGate(deps.gates, plan, invocation) };
+  },
+});
+
+/** `/dr restore storage [latest|ID]`: writes back only missing or damaged documents, behind the restore gate. */
+export const restoreStorageCommand = defineCommand({
+  name: 'restore storage',
+  usage: 'restore storage [latest|ID]',
+  summary: 'restore missing or damaged documents (gated)',
+  risk: 'destructive',
+  parse: parseBackupChoice('restore storage', 'storage'),
+  run: async (deps, choice, invocation) => {
+    const plan = await deps.gated.plan('restore-storage', { backup: choice });
     return { kind: 'plan', gate: await openGate(deps.gates, plan, invocation) };
   },
 });

@@ -88,8 +88,8 @@ export async function confirmGate(deps: GateDeps, gateId: string, who: GateActor
     throw new DrError('GATE_REFUSED', `That is not the system name. Type ${deps.config.system.name} exactly to confirm. Nothing was run.`);
   }
   if (gate.approvalsNeeded === 0 || options.breakGlass) {
-    if (options.breakGlass && gate.approvalsNeeded > 0) await deps.audit(who, 'break_glass', gate, { approvalsSkipped: gate.approvalsNeeded });
-    return claimExecution(deps, gate, who, { confirmedBy: who.actor });
+    const brokeGlass = options.breakGlass && gate.approvalsNeeded > 0;
+    return claimExecution(deps, gate, who, { confirmedBy: who.actor }, brokeGlass ? [['break_glass', { approvalsSkipped: gate.approvalsNeeded }]] : []);
   }
   if (!(await deps.store.updateGate(gate.id, gate.version, { state: 'awaiting_approval', confirmedBy: who.actor }))) throw raced();
   const moved = (await deps.store.getGate(gate.id))!;
@@ -115,8 +115,7 @@ export async function approveGate(deps: GateDeps, gateId: string, who: GateActor
     await deps.audit(who, 'plan_approved', moved, { planHash, approvals: approvals.length, needed: gate.approvalsNeeded });
     return { kind: 'awaiting_approval', gate: moved };
   }
-  await deps.audit(who, 'plan_approved', gate, { planHash, approvals: approvals.length, needed: gate.approvalsNeeded });
-  return claimExecution(deps, gate, who, { approvals });
+  return claimExecution(deps, gate, who, { approvals }, [['plan_approved', { planHash, approvals: approvals.length, needed: gate.approvalsNeeded }]]);
 }
 
 /** An approver (or the requester) turns the plan down; nothing runs. */
@@ -156,7 +155,8 @@ export async function expireGates(deps: GateDeps, gates: readonly Gate[]): Promi
 }
 
 // The single transition into `running`: whoever's compare-and-set wins runs the plan, everyone else is told.
-async function claimExecution(deps: GateDeps, gate: Gate, who: GateActor, change: Partial<Gate>): Promise<GateProgress> {
+// What led to it (the last approval, a broken glass) is audited only once it has really happened.
+async function claimExecution(deps: GateDeps, gate: Gate, who: GateActor, change: Partial<Gate>, leadingTo: Array<[string, Record<string, unknown>]>): Promise<GateProgress> {
   const fresh = await deps.replan(gate);
   if (fresh.hash !== gate.plan.hash) {
     if (await deps.store.updateGate(gate.id, gate.version, { state: 'void', closedReason: 'the plan changed before it ran' })) {
@@ -168,6 +168,7 @@ async function claimExecution(deps: GateDeps, gate: Gate, who: GateActor, change
   }
   if (!(await deps.store.updateGate(gate.id, gate.version, { ...change, state: 'running' }))) throw raced();
   const moved = (await deps.store.getGate(gate.id))!;
+  for (const [event, detail] of leadingTo) await deps.audit(who, event, moved, detail);
   await deps.audit(who, 'run_started', moved, { planHash: gate.plan.hash });
   return { kind: 'execute', gate: moved };
 }

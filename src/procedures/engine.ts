@@ -94,7 +94,12 @@ export async function executeRun<Context>(deps: EngineDeps, spec: RunSpec<Contex
         let failed = withStep(run, index, { status: 'failed', finishedAt: deps.now().toISOString(), detail: reason });
         failed = { ...failed, steps: failed.steps.map((s, i) => (i > index ? { ...s, status: 'skipped' } : s)) };
         await save(failed);
-        const recovery = spec.onFailure ? await spec.onFailure(spec.context, step.name).catch((e: unknown) => [`clean-up failed: ${errorText(e)}`]) : [];
+        // A clean-up that throws (even synchronously) must not leave the run `running` forever.
+        const recovery = spec.onFailure
+          ? await Promise.resolve()
+              .then(() => spec.onFailure!(spec.context, step.name))
+              .catch((e: unknown) => [`clean-up failed: ${errorText(e)}`])
+          : [];
         return await finish('failed', { failedStep: step.name, reason, ...(recovery.length ? { recovery } : {}) });
       }
       await save(withStep(run, index, { status: 'done', finishedAt: deps.now().toISOString(), ...(detail ? { detail } : {}) }));
@@ -107,7 +112,13 @@ export async function executeRun<Context>(deps: EngineDeps, spec: RunSpec<Contex
   async function finish(status: 'succeeded' | 'failed', extra: Record<string, unknown>): Promise<Run> {
     const finishedAt = deps.now();
     const ended: Run = { ...run, status, finishedAt: finishedAt.toISOString(), heartbeatAt: finishedAt.toISOString() };
-    const summary = { durationMs: finishedAt.getTime() - startedAt.getTime(), ...(spec.summarize?.(spec.context, ended) ?? {}), ...extra };
+    let figures: Record<string, unknown> = {};
+    try {
+      figures = spec.summarize?.(spec.context, ended) ?? {};
+    } catch (error) {
+      figures = { summaryError: errorText(error) };
+    }
+    const summary = { durationMs: finishedAt.getTime() - startedAt.getTime(), ...figures, ...extra };
     await save({ ...ended, summary });
     log.info({ status, durationMs: summary.durationMs }, 'run finished');
     return run;

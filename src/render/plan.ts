@@ -25,6 +25,9 @@ export function runFacts(run: Run): Array<[string, string]> {
   if (typeof s.dataLossWindowMs === 'number') facts.push(['Data lost (RPO suffered)', `${formatDuration(s.dataLossWindowMs)} — data after ${String(s.backupPointInTime)}`]);
   const counts = s.counts as { documents: number; users: number; tenants: number } | undefined;
   if (counts) facts.push(['Counts', `${counts.documents} documents, ${counts.users} users, ${counts.tenants} tenants`]);
+  if (typeof s.written === 'number') facts.push(['Documents written back', `${s.written} (${formatBytes(Number(s.writtenBytes ?? 0))})`]);
+  if (Array.isArray(s.unrecoverable)) facts.push(['Not in the snapshot (lost)', `documents ${s.unrecoverable.slice(0, 50).join(', ')}`]);
+  if (Array.isArray(s.mismatches)) facts.push(['Still not matching', `documents ${s.mismatches.slice(0, 50).join(', ')}`]);
   const kept = s.kept as { location: string } | undefined;
   if (kept) facts.push(['Kept for undo', kept.location]);
   if (typeof s.failedStep === 'string') facts.push(['Failed at', `${s.failedStep}: ${String(s.reason)}`]);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
-import { GATE_ACTION, GATE_BLOCK, GATE_VIEW } from '../../src/slack/ids.ts';
-import type { SlackCall } from '../fakes/slack-api.ts';
+import { GATE_ACTION, GATE_BLOCK } from '../../src/slack/ids.ts';
+import { askForPlan, typedName } from '../helpers/gates.ts';
 import { startTestBot, type TestBot } from '../helpers/bot.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
 import { clickButton, submitModal } from '../helpers/slack-interactions.ts';
@@ -9,18 +9,6 @@ import { clickButton, submitModal } from '../helpers/slack-interactions.ts';
 const CHANNEL = 'C0OPS00001';
 const OPERATOR = 'U0OPERATOR';
 const APPROVER = 'U0APPROVER';
-
-/** Asks for a plan and returns its gate id and message. */
-async function askForPlan(t: TestBot, text: string): Promise<{ gateId: string; messageTs: string }> {
-  const posted = t.slack.calls.length;
-  await t.command(text, { user: OPERATOR });
-  const plan = await t.slack.waitFor((c: SlackCall) => t.slack.calls.indexOf(c) >= posted && c.method === 'chat.postMessage' && JSON.stringify(c.body.blocks ?? '').includes(GATE_ACTION.confirm), 20_000);
-  const blocks = plan.body.blocks as Array<{ block_id?: string; elements?: Array<{ action_id?: string; value?: string }> }>;
-  const gateId = blocks.find((b) => b.block_id === GATE_BLOCK.actions)!.elements!.find((e) => e.action_id === GATE_ACTION.confirm)!.value!;
-  return { gateId, messageTs: (plan.response as { ts: string }).ts };
-}
-
-const typedName = (gateId: string, user = OPERATOR) => ({ user, callbackId: GATE_VIEW.confirm, privateMetadata: gateId, values: { [GATE_VIEW.nameBlock]: { [GATE_VIEW.nameInput]: 'alphha-sandbox' } } });
 
 describe('confirmation gates through Slack', () => {
   let sandbox: Sandbox;
@@ -42,7 +30,7 @@ describe('confirmation gates through Slack', () => {
   it('refuses a user without the operator role, in the ack and on the Confirm button, and audits both', async () => {
     const ack = await t.command('restore db latest', { user: 'U0STRANGER' });
     expect(JSON.parse(ack.body).text).toContain('`destructive` commands need a role');
-    const { gateId, messageTs } = await askForPlan(t, 'restore db latest');
+    const { gateId, messageTs } = await askForPlan(t, 'restore db latest', OPERATOR);
     await clickButton(t.bot.url, { user: 'U0STRANGER', channel: CHANNEL, messageTs, actionId: GATE_ACTION.confirm, blockId: GATE_BLOCK.actions, value: gateId });
     const refusal = await t.slack.waitFor((c) => c.method === 'chat.postEphemeral' && c.body.user === 'U0STRANGER');
     expect(String(refusal.body.text)).toContain('Only operators');
@@ -53,8 +41,8 @@ describe('confirmation gates through Slack', () => {
   });
 
   it('runs a plan once when the typed confirmation arrives twice at once, and again as a Slack retry', async () => {
-    const { gateId } = await askForPlan(t, 'restore db latest');
-    const answers = await Promise.all([submitModal(t.bot.url, typedName(gateId)), submitModal(t.bot.url, typedName(gateId)), submitModal(t.bot.url, typedName(gateId), { retryNum: 1 })]);
+    const { gateId } = await askForPlan(t, 'restore db latest', OPERATOR);
+    const answers = await Promise.all([submitModal(t.bot.url, typedName(gateId, OPERATOR, 'alphha-sandbox')), submitModal(t.bot.url, typedName(gateId, OPERATOR, 'alphha-sandbox')), submitModal(t.bot.url, typedName(gateId, OPERATOR, 'alphha-sandbox'), { retryNum: 1 })]);
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
     await expect.poll(async () => (await t.bot.deps.store.getGate(gateId))?.state, { timeout: 60_000 }).toBe('finished');
     expect((await t.bot.deps.store.listRuns()).filter((r) => r.gateId === gateId)).toHaveLength(1);
@@ -63,12 +51,12 @@ describe('confirmation gates through Slack', () => {
 
   it('runs nothing once the gate has expired, says so, and audits the expiry', async () => {
     const runsBefore = (await t.bot.deps.store.listRuns()).length;
-    const { gateId, messageTs } = await askForPlan(t, 'restore db latest');
+    const { gateId, messageTs } = await askForPlan(t, 'restore db latest', OPERATOR);
     await new Promise((resolve) => setTimeout(resolve, 2_200));
     await clickButton(t.bot.url, { user: OPERATOR, channel: CHANNEL, messageTs, actionId: GATE_ACTION.confirm, blockId: GATE_BLOCK.actions, value: gateId });
     const refusal = await t.slack.waitFor((c) => c.method === 'chat.postEphemeral' && String(c.body.text).includes('expired'));
     expect(String(refusal.body.text)).toContain('Nothing was run');
-    await submitModal(t.bot.url, typedName(gateId));
+    await submitModal(t.bot.url, typedName(gateId, OPERATOR, 'alphha-sandbox'));
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect((await t.bot.deps.store.getGate(gateId))?.state).toBe('expired');
     expect(await t.bot.deps.store.listRuns()).toHaveLength(runsBefore);

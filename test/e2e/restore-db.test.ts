@@ -3,54 +3,17 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
-import type { Gate } from '../../src/domain/gate.ts';
-import type { Run } from '../../src/domain/run.ts';
 import { GATE_ACTION, GATE_BLOCK, GATE_VIEW } from '../../src/slack/ids.ts';
-import type { SlackCall } from '../fakes/slack-api.ts';
 import { startTestBot, type TestBot } from '../helpers/bot.ts';
 import { postgresAvailable } from '../helpers/pg.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
 import { clickButton, submitModal } from '../helpers/slack-interactions.ts';
+import { approve, finishedRun, gateIdOf, runThroughGate } from '../helpers/gates.ts';
 
 const hasPostgres = await postgresAvailable();
 const CHANNEL = 'C0OPS00001';
 const OPERATOR = 'U0OPERATOR';
 const APPROVER = 'U0APPROVER';
-
-/** The gate a plan message belongs to, read from its Confirm button. */
-function gateIdOf(call: SlackCall): string {
-  const blocks = call.body.blocks as Array<{ block_id?: string; elements?: Array<{ action_id?: string; value?: string }> }>;
-  const confirm = blocks.find((b) => b.block_id === GATE_BLOCK.actions)?.elements?.find((e) => e.action_id === GATE_ACTION.confirm);
-  if (!confirm?.value) throw new Error('no Confirm button in the plan message');
-  return confirm.value;
-}
-
-/** Drives one gated command through Slack up to the approval request; returns the gate and its message. */
-async function planAndConfirm(t: TestBot, text: string): Promise<{ gate: Gate; messageTs: string }> {
-  const posted = t.slack.calls.length;
-  const ack = await t.command(text, { user: OPERATOR });
-  expect(ack.status).toBe(200);
-  const plan = await t.slack.waitFor((c) => t.slack.calls.indexOf(c) >= posted && c.method === 'chat.postMessage' && JSON.stringify(c.body.blocks ?? '').includes(GATE_ACTION.confirm), 20_000);
-  const gateId = gateIdOf(plan);
-  const messageTs = (plan.response as { ts: string }).ts;
-  await clickButton(t.bot.url, { user: OPERATOR, channel: CHANNEL, messageTs, actionId: GATE_ACTION.confirm, blockId: GATE_BLOCK.actions, value: gateId });
-  const modal = await t.slack.waitFor((c) => c.method === 'views.open' && (c.body.view as { private_metadata?: string }).private_metadata === gateId);
-  expect(JSON.stringify(modal.body.view)).toContain('Type alphha-sandbox to confirm');
-  const right = await submitModal(t.bot.url, { user: OPERATOR, callbackId: GATE_VIEW.confirm, privateMetadata: gateId, values: { [GATE_VIEW.nameBlock]: { [GATE_VIEW.nameInput]: 'alphha-sandbox' } } });
-  expect(right.status).toBe(200);
-  await expect.poll(async () => (await t.bot.deps.store.getGate(gateId))?.state).toBe('awaiting_approval');
-  return { gate: (await t.bot.deps.store.getGate(gateId))!, messageTs };
-}
-
-async function approve(t: TestBot, gate: Gate, messageTs: string, user: string) {
-  return clickButton(t.bot.url, { user, channel: CHANNEL, messageTs, actionId: GATE_ACTION.approve, blockId: GATE_BLOCK.actions, value: `${gate.id}:${gate.plan.hash}` });
-}
-
-async function finishedRun(t: TestBot, gateId: string): Promise<Run> {
-  await expect.poll(async () => (await t.bot.deps.store.getGate(gateId))?.state, { timeout: 90_000, interval: 250 }).toBe('finished');
-  const gate = (await t.bot.deps.store.getGate(gateId))!;
-  return (await t.bot.deps.store.getRun(gate.runId!))!;
-}
 
 describe.each([
   { engine: 'sqlite' as const, skip: false },
@@ -129,9 +92,7 @@ describe.each([
     expect(await t.bot.deps.store.listRuns({ procedure: 'restore-db' })).toHaveLength(1);
 
     // Undo brings the corrupted database back (and keeps the restored one in its turn).
-    const undo = await planAndConfirm(t, 'restore undo');
-    await approve(t, undo.gate, undo.messageTs, APPROVER);
-    const undone = await finishedRun(t, undo.gate.id);
+    const undone = await runThroughGate(t, 'restore undo', { requester: OPERATOR, approver: APPROVER }, 'alphha-sandbox');
     expect(undone.steps.find((s) => s.name === 'swap the kept database back in')?.status).toBe('done');
     expect(await liveCounts(sandbox).catch(() => 'unreadable')).not.toEqual(seeded(sandbox));
     expect(await exists(sandbox, (undone.summary.kept as { name: string }).name)).toBe(true);

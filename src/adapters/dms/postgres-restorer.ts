@@ -11,13 +11,10 @@ const MAX_NAME_BYTES = 63;
 const OBJECT_IN_USE = '55006';
 const DUPLICATE_DATABASE = '42P04';
 const SYSTEM_DATABASES = new Set(['postgres', 'template0', 'template1']);
+// pg_restore's parallel jobs (this kind of machine has 2 cores), and swap tries while sessions keep arriving.
+const RESTORE_JOBS = 2;
+const SWAP_ATTEMPTS = 5;
 const COUNTS_SQL = 'SELECT (SELECT count(*) FROM documents) AS documents, (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM tenants) AS tenants';
-
-/** Options of PostgresRestorer: pg_restore's parallel jobs, and how often a swap is tried while sessions keep arriving. */
-export interface PostgresRestorerOptions {
-  jobs?: number;
-  swapAttempts?: number;
-}
 
 /**
  * Restores `pg_dump -Fc` backups into `<db>_restore_<label>` on the live server and swaps them in by renaming
@@ -27,22 +24,18 @@ export class PostgresRestorer implements DatabaseRestorer {
   readonly engine = 'postgres' as const;
   /** The live database's name. */
   private readonly database: string;
-  private readonly jobs: number;
-  private readonly swapAttempts: number;
 
-  constructor(private readonly databaseUrl: string, options: PostgresRestorerOptions = {}) {
+  constructor(private readonly databaseUrl: string) {
     const url = new URL(databaseUrl);
     // As libpq does, a URL without a database means the database named after the user.
     this.database = decodeURIComponent(url.pathname.slice(1)) || decodeURIComponent(url.username);
     if (!this.database) throw new DrError('CONFIG_INVALID', `${redactUrl(databaseUrl)} names no database`);
-    this.jobs = options.jobs ?? 2;
-    this.swapAttempts = options.swapAttempts ?? 5;
   }
 
   async restoreToScratch(dumpFile: string, label: string, signal: AbortSignal): Promise<DatabaseRef> {
     assertRestoreLabel(label);
     const name = siblingName(this.database, 'restore', label);
-    await this.maintenance(async (client) => {
+    await this.maintenance(`create database ${name}`, async (client) => {
       // template0, as pg_restore's documentation asks (template1 may hold objects of its own), with the live
       // database's encoding and locale so that text sorts and compares as it did.
       const live = (
@@ -63,7 +56,7 @@ export class PostgresRestorer implements DatabaseRestorer {
     const { url, password } = splitPassword(this.urlFor(name));
     const env = { ...process.env, ...(password ? { PGPASSWORD: password } : {}), PGAPPNAME: 'dr-bot restore' };
     try {
-      await runTool('pg_restore', ['--exit-on-error', '--no-password', `--jobs=${this.jobs}`, `--dbname=${url}`, dumpFile], env, signal);
+      await runTool('pg_restore', ['--exit-on-error', '--no-password', `--jobs=${RESTORE_JOBS}`, `--dbname=${url}`, dumpFile], env, signal);
     } catch (error) {
       // A half-restored database must not be mistaken for a restore later.
       await this.dropDatabase(name).catch(() => {});
@@ -114,13 +107,13 @@ export class PostgresRestorer implements DatabaseRestorer {
     const source = this.sibling(replacement, 'swap in');
     const kept = siblingName(this.database, 'pre', label);
     if (source === kept) throw new DrError('RESTORE_FAILED', `cannot swap in ${source} under its own name`);
-    await this.maintenance(async (client) => {
+    await this.maintenance(`swap ${source} in`, async (client) => {
       const id = (name: string) => client.escapeIdentifier(name);
       for (let attempt = 1; ; attempt += 1) {
-        // A database cannot be renamed while anyone is connected to it. The DMS is stopped, so these are
-        // stragglers (a probe, a psql); a session that slips in before the rename makes it fail, and we retry.
-        await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()', [[this.database, source]]);
         try {
+          // A database cannot be renamed while anyone is connected to it. The DMS is stopped, so these are
+          // stragglers (a probe, a psql); a session that slips in before the rename makes it fail, and we retry.
+          await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()', [[this.database, source]]);
           await client.query('BEGIN');
           await client.query(`ALTER DATABASE ${id(this.database)} RENAME TO ${id(kept)}`);
           await client.query(`ALTER DATABASE ${id(source)} RENAME TO ${id(this.database)}`);
@@ -129,7 +122,7 @@ export class PostgresRestorer implements DatabaseRestorer {
         } catch (error) {
           await client.query('ROLLBACK').catch(() => {});
           const code = (error as { code?: unknown }).code;
-          if (code === OBJECT_IN_USE && attempt < this.swapAttempts) {
+          if (code === OBJECT_IN_USE && attempt < SWAP_ATTEMPTS) {
             await sleep(200 * attempt);
             continue;
           }
@@ -165,17 +158,19 @@ export class PostgresRestorer implements DatabaseRestorer {
 
   private async dropDatabase(name: string): Promise<void> {
     // FORCE ends sessions still connected (pg_restore's workers after an abort, a stray psql).
-    await this.maintenance((client) => client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`));
+    await this.maintenance(`drop database ${name}`, (client) => client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`));
   }
 
   /** Runs `fn` on a connection to another database of the same server: one cannot create, rename or drop the database one is connected to. */
-  private async maintenance<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  private async maintenance<T>(action: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
     const other = this.database === 'postgres' ? 'template1' : 'postgres';
     const client = new pg.Client({ connectionString: this.urlFor(other), connectionTimeoutMillis: 10_000, application_name: 'dr-bot restore' });
     client.on('error', () => {});
-    await client.connect();
     try {
+      await client.connect();
       return await fn(client);
+    } catch (error) {
+      throw error instanceof DrError ? error : new DrError('RESTORE_FAILED', `cannot ${action} on ${redactUrl(this.urlFor(other))}: ${errorText(error)}`, { cause: error });
     } finally {
       await client.end().catch(() => {});
     }

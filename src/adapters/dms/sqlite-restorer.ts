@@ -25,8 +25,10 @@ const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
 // is not the one it was written for gets replayed onto it on the next open, so they move with their database.
 const SIDE_FILES = ['-wal', '-journal', '-shm'] as const;
 // A live database still open elsewhere (a status probe finishing, say) gets a few short chances to close.
+// SQLite's busy handler sleeps on the calling thread, so each wait is short and the pauses between are async.
+const BUSY_TIMEOUT_MS = 250;
 const IN_USE_ATTEMPTS = 5;
-const IN_USE_PAUSE_MS = 200;
+const IN_USE_PAUSE_MS = 300;
 
 /**
  * Restores SQLite backups beside the live DMS file (`<live>.restore-<label>`) and swaps them in with one
@@ -35,11 +37,9 @@ const IN_USE_PAUSE_MS = 200;
 export class SqliteRestorer implements DatabaseRestorer {
   readonly engine = 'sqlite' as const;
   private readonly live: string;
-  private readonly busyTimeoutMs: number;
 
-  constructor(livePath: string, options: { busyTimeoutMs?: number } = {}) {
+  constructor(livePath: string) {
     this.live = path.resolve(livePath);
-    this.busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
   }
 
   async restoreToScratch(dumpFile: string, label: string, signal: AbortSignal): Promise<DatabaseRef> {
@@ -58,7 +58,7 @@ export class SqliteRestorer implements DatabaseRestorer {
       await this.matchLiveFile(partial);
       // The backup is a self-contained rollback-journal file; the DMS usually runs its file in WAL mode.
       // Setting the mode now means the swap does not silently change how the DMS's connections behave.
-      settle(partial, this.busyTimeoutMs, (await isWalMode(this.live)) ? 'WAL' : undefined);
+      settle(partial, (await isWalMode(this.live)) ? 'WAL' : undefined);
       if (await exists(`${partial}-wal`)) throw new Error(`${partial}-wal is still there after closing the copy`);
       await removeSideFiles(partial);
       await fsync(partial);
@@ -72,8 +72,8 @@ export class SqliteRestorer implements DatabaseRestorer {
     return ref(target);
   }
 
-  inspect(target: DatabaseRef, signal: AbortSignal): Promise<DatabaseInspection> {
-    if (target.engine !== 'sqlite') return Promise.reject(new DrError('RESTORE_FAILED', `${target.location} is not a SQLite database`));
+  async inspect(target: DatabaseRef, signal: AbortSignal): Promise<DatabaseInspection> {
+    if (target.engine !== 'sqlite') throw new DrError('RESTORE_FAILED', `${target.location} is not a SQLite database`);
     signal.throwIfAborted();
     const file = path.resolve(target.name);
     return new Promise((resolve, reject) => {
@@ -92,6 +92,8 @@ export class SqliteRestorer implements DatabaseRestorer {
         signal.removeEventListener('abort', onAbort);
         reject(error);
       });
+      // Settled already when it answered; otherwise the thread died without a word.
+      worker.once('exit', (code) => reject(new DrError('RESTORE_FAILED', `the check of ${file} stopped (exit ${code}) without an answer`)));
     });
   }
 
@@ -156,7 +158,7 @@ export class SqliteRestorer implements DatabaseRestorer {
   /** The replacement must end up as one file that nobody holds open: its own WAL (a kept copy may have one) is folded in. */
   private async settleReplacement(file: string): Promise<void> {
     try {
-      if (settle(file, this.busyTimeoutMs) === 'busy') throw new Error('another connection holds it');
+      if (settle(file) === 'busy') throw new Error('another connection holds it');
     } catch (error) {
       throw new DrError('RESTORE_FAILED', `cannot swap in ${file}: ${errorText(error)}`, { cause: error });
     }
@@ -173,7 +175,7 @@ export class SqliteRestorer implements DatabaseRestorer {
     for (let attempt = 1; ; attempt += 1) {
       let problem: string;
       try {
-        const outcome = settle(this.live, this.busyTimeoutMs);
+        const outcome = settle(this.live);
         if (outcome === 'settled' && !existsSync(`${this.live}-wal`)) return;
         problem = outcome === 'busy' ? 'a reader kept the checkpoint from finishing' : 'another connection has it open';
       } catch (error) {
@@ -201,8 +203,8 @@ export class SqliteRestorer implements DatabaseRestorer {
  * Opens a database read-write, optionally sets its journal mode, reads it (which rolls back a hot journal)
  * and checkpoints its WAL with TRUNCATE. Closing the last connection then deletes `-wal` and `-shm`.
  */
-function settle(file: string, busyTimeoutMs: number, journalMode?: 'WAL'): 'settled' | 'busy' {
-  const db = new Database(file, { fileMustExist: true, timeout: busyTimeoutMs });
+function settle(file: string, journalMode?: 'WAL'): 'settled' | 'busy' {
+  const db = new Database(file, { fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
   try {
     if (journalMode) db.pragma(`journal_mode = ${journalMode}`);
     db.prepare('select count(*) from sqlite_master').get();
