@@ -17,4 +17,19 @@ export interface ConfigArchiver {
   archiveTo(file: string): Promise<ConfigArchive>;
   /** Decrypts (when encrypted) and lists the archive: proof that it can be restored. */
   listArchive(file: string): Promise<string[]>;
+  /**
+   * Puts every file of the archive back at its path (under `root`, `/` for the live system), each one
+   * atomically; a file that differs is first kept beside itself as `<file>.pre-<label>`.
+   */
+  restoreArchive(file: string, root: string, label: string): Promise<ConfigRestore>;
+}
+
+/** What a config restore did. */
+export interface ConfigRestore {
+  /** Files written back. */
+  restored: string[];
+  /** Files already equal to the archived ones, left alone. */
+  unchanged: string[];
+  /** Copies of the files that were replaced (`<file>.pre-<label>`, mode 0600). */
+  kept: string[];
 }

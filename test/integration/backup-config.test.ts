@@ -65,4 +65,29 @@ describe('config backups (tar.gz of backups.config_paths)', () => {
     expect(stdout).toContain(`configured but not found: ${path.join(sandbox.dir, 'backend/alembic')}`);
     expect(manifest.source.location).toContain('.env');
   });
+
+  it('restores an encrypted archive file by file: changed files kept beside themselves, equal ones untouched, modes kept', async () => {
+    const { code, stdout } = await dr(['backup', 'config'], { ...env, DR_BACKUP_KEY: 'backup-key-for-tests' });
+    expect(code).toBe(0);
+    const manifest = await manifestOf(stdout);
+    const archive = path.join(sandbox.dir, 'backups', manifest.files[0]!.key);
+    const { writeFile, rm } = await import('node:fs/promises');
+    const original = await readFile(sandbox.envFile, 'utf8');
+    await writeFile(sandbox.envFile, 'SECRET_KEY=tampered\n');
+    const compose = path.join(sandbox.dir, 'docker-compose.yml');
+    await rm(compose);
+    const { TarConfigArchiver } = await import('../../src/adapters/config/tar-config-archiver.ts');
+    const { Secret } = await import('../../src/config/secret.ts');
+    const archiver = new TarConfigArchiver([], new Secret('backup-key-for-tests'));
+    const result = await archiver.restoreArchive(archive, '/', 'test1');
+    expect(await readFile(sandbox.envFile, 'utf8')).toBe(original);
+    expect((await stat(sandbox.envFile)).mode & 0o777).toBe(0o600);
+    expect(await readFile(`${sandbox.envFile}.pre-test1`, 'utf8')).toBe('SECRET_KEY=tampered\n');
+    expect((await stat(`${sandbox.envFile}.pre-test1`)).mode & 0o777).toBe(0o600);
+    expect(result.restored).toEqual(expect.arrayContaining([sandbox.envFile, compose]));
+    expect(result.kept).toEqual([`${sandbox.envFile}.pre-test1`]);
+    expect(result.unchanged.length).toBeGreaterThan(0);
+    // The wrong key restores nothing.
+    await expect(new TarConfigArchiver([], new Secret('wrong-key')).restoreArchive(archive, '/', 'test2')).rejects.toThrow(/cannot decrypt/);
+  });
 });

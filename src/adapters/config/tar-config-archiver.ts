@@ -1,13 +1,14 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { decrypt, encryptingStream } from '../../backup/encryption.ts';
 import type { Secret } from '../../config/secret.ts';
-import type { ConfigArchive, ConfigArchiver } from '../../ports/config-archive.ts';
+import type { ConfigArchive, ConfigArchiver, ConfigRestore } from '../../ports/config-archive.ts';
 
 /** tar.gz of the configured paths (absolute, stored relative to /), AES-256-GCM encrypted when DR_BACKUP_KEY is set. */
 export class TarConfigArchiver implements ConfigArchiver {
@@ -38,10 +39,63 @@ export class TarConfigArchiver implements ConfigArchiver {
   }
 
   async listArchive(file: string): Promise<string[]> {
-    const raw = await readFile(file);
-    const gzipped = this.key ? decrypt(this.key.reveal(), raw) : raw;
     const entries: string[] = [];
-    await (pipeline as unknown as (...streams: unknown[]) => Promise<void>)(Readable.from([gzipped]), tar.t({ onReadEntry: (entry) => void entries.push(entry.path) }));
+    await (pipeline as unknown as (...streams: unknown[]) => Promise<void>)(Readable.from([await this.gzipped(file)]), tar.t({ onReadEntry: (entry) => void entries.push(entry.path) }));
     return entries;
   }
+
+  async restoreArchive(file: string, root: string, label: string): Promise<ConfigRestore> {
+    // Unpacked into a private folder first (tar refuses absolute and `..` paths), then moved file by file.
+    const staging = await mkdtemp(path.join(tmpdir(), 'dr-config-restore-'));
+    await chmod(staging, 0o700);
+    const result: ConfigRestore = { restored: [], unchanged: [], kept: [] };
+    try {
+      await (pipeline as unknown as (...streams: unknown[]) => Promise<void>)(Readable.from([await this.gzipped(file)]), tar.x({ cwd: staging, preserveOwner: false }));
+      for (const relative of await listFiles(staging)) {
+        const source = path.join(staging, relative);
+        const target = path.join(root, relative);
+        const content = await readFile(source);
+        const { mode } = await stat(source);
+        const existing = await readFile(target).catch(() => undefined);
+        if (existing?.equals(content)) {
+          result.unchanged.push(target);
+          continue;
+        }
+        await mkdir(path.dirname(target), { recursive: true });
+        if (existing) {
+          const kept = `${target}.pre-${label}`;
+          await writeFile(kept, existing, { mode: 0o600 });
+          result.kept.push(kept);
+        }
+        const temporary = `${target}.dr-restore-${randomBytes(4).toString('hex')}`;
+        const handle = await open(temporary, 'w', mode & 0o777);
+        try {
+          await handle.writeFile(content);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await rename(temporary, target);
+        result.restored.push(target);
+      }
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+    return result;
+  }
+
+  private async gzipped(file: string): Promise<Buffer> {
+    const raw = await readFile(file);
+    return this.key ? decrypt(this.key.reveal(), raw) : raw;
+  }
+}
+
+async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+  const files: string[] = [];
+  for (const entry of await readdir(path.join(dir, prefix), { withFileTypes: true })) {
+    const relative = path.join(prefix, entry.name);
+    if (entry.isDirectory()) files.push(...(await listFiles(dir, relative)));
+    else if (entry.isFile()) files.push(relative);
+  }
+  return files;
 }
