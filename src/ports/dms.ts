@@ -136,8 +136,11 @@ export interface DatabaseRestorer {
   restoreToScratch(dumpFile: string, label: string, signal: AbortSignal): Promise<DatabaseRef>;
   /** Integrity check and counts of a database beside the live one. */
   inspect(target: DatabaseRef, signal: AbortSignal): Promise<DatabaseInspection>;
-  /** Makes `replacement` the live database in one atomic step; the previous live database is kept and returned. */
-  swapIn(replacement: DatabaseRef, label: string): Promise<DatabaseRef>;
+  /**
+   * Makes `replacement` the live database in one atomic step; the previous live database is kept and
+   * returned (undefined when there was none: a complete loss).
+   */
+  swapIn(replacement: DatabaseRef, label: string): Promise<DatabaseRef | undefined>;
   /** Removes a database beside the live one (a scratch that will not be used); never the live one. */
   drop(target: DatabaseRef): Promise<void>;
 }

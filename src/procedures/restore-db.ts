@@ -32,7 +32,8 @@ export interface RestoreDbDeps {
   now: () => Date;
 }
 
-const RESTORE_DB_STEPS = [
+/** The steps of `restore db`, in order (restore all reuses them). */
+export const RESTORE_DB_STEPS = [
   'fetch the backup and check its SHA-256',
   'restore it into a new database beside the live one',
   'check integrity and counts',
@@ -75,6 +76,7 @@ interface RestoreDbContext {
   counts?: { documents: number; users: number; tenants: number };
   serviceStopped: boolean;
   serviceStarted: boolean;
+  swapped?: boolean;
   downtimeStartedAt?: number;
   downtimeMs?: number;
 }
@@ -144,8 +146,9 @@ export function restoreDbRun(deps: RestoreDbDeps, plan: Plan, who: { actor: stri
         name: RESTORE_DB_STEPS[4],
         run: async (ctx) => {
           ctx.kept = await deps.restorer.swapIn(ctx.scratch!, label);
+          ctx.swapped = true;
           delete ctx.scratch;
-          return `old database kept as ${ctx.kept.location}`;
+          return ctx.kept ? `old database kept as ${ctx.kept.location}` : 'there was no live database to keep (a complete loss); the restored one took its place';
         },
       },
       {
@@ -173,7 +176,7 @@ export function restoreDbRun(deps: RestoreDbDeps, plan: Plan, who: { actor: stri
         const result = await deps.service.run('start').catch((error: unknown) => ({ exitCode: null, output: errorText(error) }));
         notes.push(result.exitCode === 0 ? 'started the service again' : `could NOT start the service again: ${result.output.split('\n').at(-1) ?? ''}`);
       }
-      notes.push(ctx.kept ? `the restored database is live; the old one is kept as ${ctx.kept.location}` : 'the live database was not changed');
+      notes.push(ctx.swapped ? `the restored database is live${ctx.kept ? `; the old one is kept as ${ctx.kept.location}` : ''}` : 'the live database was not changed');
       return notes;
     },
     summarize: (ctx, run) => summarizeRestore(ctx, run, plan),
@@ -272,7 +275,8 @@ export function restoreUndoRun(deps: RestoreDbDeps, plan: Plan, who: { actor: st
         name: UNDO_STEPS[2],
         run: async (ctx) => {
           ctx.kept = await deps.restorer.swapIn(toRestore!, label);
-          return `the replaced database is kept as ${ctx.kept.location}`;
+          ctx.swapped = true;
+          return ctx.kept ? `the replaced database is kept as ${ctx.kept.location}` : 'there was no live database to keep';
         },
       },
       {
@@ -292,7 +296,7 @@ export function restoreUndoRun(deps: RestoreDbDeps, plan: Plan, who: { actor: st
         const result = await deps.service.run('start').catch((error: unknown) => ({ exitCode: null, output: errorText(error) }));
         notes.push(result.exitCode === 0 ? 'started the service again' : `could NOT start the service again: ${result.output.split('\n').at(-1) ?? ''}`);
       }
-      notes.push(ctx.kept ? `the kept database is live again; the replaced one is kept as ${ctx.kept.location}` : 'the live database was not changed');
+      notes.push(ctx.swapped ? `the kept database is live again${ctx.kept ? `; the replaced one is kept as ${ctx.kept.location}` : ''}` : 'the live database was not changed');
       return notes;
     },
     summarize: (ctx) => ({

@@ -139,7 +139,8 @@ export interface RestoreStorageDeps {
   now: () => Date;
 }
 
-const RESTORE_STORAGE_STEPS = [
+/** The steps of `restore storage`, in order (restore all reuses them). */
+export const RESTORE_STORAGE_STEPS = [
   'check storage health',
   'find missing or damaged documents',
   'write them back from the snapshot',

@@ -11,6 +11,6 @@ const restorer = engine === 'sqlite' ? new SqliteRestorer(live) : new PostgresRe
 let next: DatabaseRef = { engine, name: first, location: first };
 process.stdout.write('ready\n');
 for (let i = 0; ; i += 1) {
-  next = await restorer.swapIn(next, `${prefix}${i}`);
+  next = (await restorer.swapIn(next, `${prefix}${i}`))!;
   process.stdout.write(`swapped ${i}\n`);
 }

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, open, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -123,20 +123,31 @@ describe('SqliteRestorer (real SQLite files)', () => {
     expect((await stat(scratch.name)).mode).toBe((await stat(live)).mode);
     expect(sqliteFacts(live).counts).toEqual(plus(original, 5));
 
-    const kept = await restorer.swapIn(scratch, '20260102T030405Z');
+    const kept = (await restorer.swapIn(scratch, '20260102T030405Z'))!;
     expect(kept).toEqual({ engine: 'sqlite', name: `${live}.pre-20260102T030405Z`, location: `sqlite:${live}.pre-20260102T030405Z` });
     expect(existsSync(scratch.name)).toBe(false);
     expect(existsSync(`${live}-wal`)).toBe(false);
     expect(sqliteFacts(live)).toEqual({ integrity: 'ok', counts: original }); // the rows added after the backup are gone…
     expect(await restorer.inspect(kept, signal())).toEqual({ integrity: 'ok', counts: plus(original, 5) }); // …and kept
 
-    const keptAgain = await restorer.swapIn(kept, 'undo-1');
+    const keptAgain = (await restorer.swapIn(kept, 'undo-1'))!;
     expect(sqliteFacts(live)).toEqual({ integrity: 'ok', counts: plus(original, 5) });
     expect(await restorer.inspect(keptAgain, signal())).toEqual({ integrity: 'ok', counts: original });
     expect(existsSync(kept.name)).toBe(false);
 
     await restorer.drop(keptAgain);
     expect((await readdir(path.dirname(live))).filter((name) => name.includes('.pre-') || name.includes('.restore-'))).toEqual([]);
+    expect(sqliteFacts(live).integrity).toBe('ok');
+  });
+
+  it('puts the restored file in place when the live file is gone (a complete loss), moving its orphaned -wal aside', async () => {
+    const { live, dump, restorer } = await liveWithBackup();
+    const scratch = await restorer.restoreToScratch(dump, 'lost1', signal());
+    await rm(live);
+    await writeFile(`${live}-wal`, 'left behind by the lost database');
+    expect(await restorer.swapIn(scratch, 'lost1')).toBeUndefined();
+    expect(existsSync(`${live}-wal`)).toBe(false);
+    expect(await readFile(`${live}.pre-lost1-wal`, 'utf8')).toBe('left behind by the lost database');
     expect(sqliteFacts(live).integrity).toBe('ok');
   });
 
@@ -149,7 +160,7 @@ describe('SqliteRestorer (real SQLite files)', () => {
     expect(sqliteFacts(live).integrity).not.toBe('ok');
 
     const scratch = await restorer.restoreToScratch(dump, 'fix', signal());
-    const kept = await restorer.swapIn(scratch, 'fix');
+    const kept = (await restorer.swapIn(scratch, 'fix'))!;
     expect(sqliteFacts(live)).toEqual({ integrity: 'ok', counts: original });
     // The damaged file is kept as it was (for forensics, or undo), and inspect says what is wrong with it.
     expect((await restorer.inspect(kept, signal())).integrity).not.toBe('ok');
@@ -161,7 +172,7 @@ describe('SqliteRestorer (real SQLite files)', () => {
     expect((await stat(`${live}-wal`)).size).toBeGreaterThan(0);
 
     const scratch = await restorer.restoreToScratch(dump, 'w1', signal());
-    const kept = await restorer.swapIn(scratch, 'w1');
+    const kept = (await restorer.swapIn(scratch, 'w1'))!;
     expect(existsSync(`${live}-wal`)).toBe(false);
     expect(existsSync(`${live}-shm`)).toBe(false);
     expect(sqliteFacts(live)).toEqual({ integrity: 'ok', counts: original });
@@ -181,7 +192,7 @@ describe('SqliteRestorer (real SQLite files)', () => {
     await handle.close();
     const walBytes = (await stat(`${live}-wal`)).size;
 
-    const kept = await restorer.swapIn(scratch, 'hdr');
+    const kept = (await restorer.swapIn(scratch, 'hdr'))!;
     expect(existsSync(`${live}-wal`)).toBe(false);
     expect(existsSync(`${live}-shm`)).toBe(false);
     expect((await stat(`${kept.name}-wal`)).size).toBe(walBytes);
@@ -327,6 +338,18 @@ describe.skipIf(!hasPostgres)('PostgresRestorer (real PostgreSQL)', () => {
     return dump;
   }
 
+  it('gives the restored database the live name when the live database is gone (a complete loss)', async () => {
+    const before = await countsOf(database);
+    const dump = await dumpLive('lost.dump');
+    const restorer = new PostgresRestorer(sandbox.databaseUrl);
+    const scratch = await restorer.restoreToScratch(dump, 'lost1', signal());
+    await query('postgres', `drop database ${database} with (force)`);
+    expect(await restorer.swapIn(scratch, 'lost1')).toBeUndefined();
+    expect(await countsOf(database)).toEqual(before);
+    expect(await databases()).toContain(database);
+    expect(await databases()).not.toContain(scratch.name);
+  });
+
   it('restores into <db>_restore_<label>, swaps it in while sessions come and go, keeps the old one, and undoes', async () => {
     // Trust auth ignores the password; it is here to show that no name or location ever carries it.
     const withPassword = new URL(sandbox.databaseUrl);
@@ -358,7 +381,7 @@ describe.skipIf(!hasPostgres)('PostgresRestorer (real PostgreSQL)', () => {
     })();
     while (reconnects < 3) await sleep(5);
     const started = Date.now();
-    const kept = await restorer.swapIn(scratch, 'R20260102T030405Z');
+    const kept = (await restorer.swapIn(scratch, 'R20260102T030405Z'))!;
     const swapMs = Date.now() - started;
     hammering = false;
     await hammer;
@@ -369,7 +392,7 @@ describe.skipIf(!hasPostgres)('PostgresRestorer (real PostgreSQL)', () => {
     expect(await restorer.inspect(kept, signal())).toEqual({ integrity: 'ok', counts: plus(original, 5) }); // …and kept
     expect(await databases()).toEqual([database, kept.name].sort());
 
-    const keptAgain = await restorer.swapIn(kept, 'undo1');
+    const keptAgain = (await restorer.swapIn(kept, 'undo1'))!;
     expect(await countsOf(database)).toEqual(plus(original, 5));
     expect(await restorer.inspect(keptAgain, signal())).toEqual({ integrity: 'ok', counts: original });
     await restorer.drop(keptAgain);

@@ -102,15 +102,23 @@ export class PostgresRestorer implements DatabaseRestorer {
    * the live name points at the old or the new database and never at none. Each rename locks its database:
    * a session connecting meanwhile waits, then fails with "database was renamed" and reconnects to the new one.
    */
-  async swapIn(replacement: DatabaseRef, label: string): Promise<DatabaseRef> {
+  async swapIn(replacement: DatabaseRef, label: string): Promise<DatabaseRef | undefined> {
     assertRestoreLabel(label);
     const source = this.sibling(replacement, 'swap in');
     const kept = siblingName(this.database, 'pre', label);
     if (source === kept) throw new DrError('RESTORE_FAILED', `cannot swap in ${source} under its own name`);
+    let liveExisted = true;
     await this.maintenance(`swap ${source} in`, async (client) => {
       const id = (name: string) => client.escapeIdentifier(name);
       for (let attempt = 1; ; attempt += 1) {
         try {
+          // After a complete loss the live database may not exist: the restored one simply takes its name.
+          liveExisted = (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [this.database])).rowCount === 1;
+          if (!liveExisted) {
+            await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [source]);
+            await client.query(`ALTER DATABASE ${id(source)} RENAME TO ${id(this.database)}`);
+            return;
+          }
           // A database cannot be renamed while anyone is connected to it. The DMS is stopped, so these are
           // stragglers (a probe, a psql); a session that slips in before the rename makes it fail, and we retry.
           await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()', [[this.database, source]]);
@@ -131,7 +139,7 @@ export class PostgresRestorer implements DatabaseRestorer {
         }
       }
     });
-    return this.ref(kept);
+    return liveExisted ? this.ref(kept) : undefined;
   }
 
   async drop(target: DatabaseRef): Promise<void> {

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import { chmod, chown, copyFile, link, open, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, chown, copyFile, link, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
@@ -101,15 +101,13 @@ export class SqliteRestorer implements DatabaseRestorer {
    * Every step before the `rename` leaves the live file complete and alone; the `rename` replaces it in one
    * step; nothing after it is needed for the new file to be whole. The DMS must be stopped by the caller.
    */
-  async swapIn(replacement: DatabaseRef, label: string): Promise<DatabaseRef> {
+  async swapIn(replacement: DatabaseRef, label: string): Promise<DatabaseRef | undefined> {
     assertRestoreLabel(label);
     const source = this.sibling(replacement, 'swap in');
     const kept = `${this.live}.pre-${label}`;
     if (source === kept) throw new DrError('RESTORE_FAILED', `cannot swap in ${source} under its own name`);
     if (!(await exists(source))) throw new DrError('RESTORE_FAILED', `${source} does not exist`);
-    if (!(await exists(this.live))) {
-      throw new DrError('RESTORE_FAILED', `${this.live} does not exist, so there is no live database to keep`);
-    }
+    if (!(await exists(this.live))) return this.moveIntoEmptyPlace(source, kept);
     // Both files are folded into single files first, so the `rename` moves the whole database.
     await this.settleReplacement(source);
     await this.settleLive();
@@ -134,6 +132,19 @@ export class SqliteRestorer implements DatabaseRestorer {
     await rename(source, this.live);
     await fsync(path.dirname(this.live));
     return ref(kept);
+  }
+
+  // After a complete loss there is no live file: side files left without it belonged to the lost database
+  // (a stale -wal would be replayed onto the new one), so they go aside under the kept name first.
+  private async moveIntoEmptyPlace(source: string, kept: string): Promise<undefined> {
+    await this.settleReplacement(source);
+    for (const side of ['-wal', '-journal'] as const) await moveWithoutReplacing(`${this.live}${side}`, `${kept}${side}`);
+    await unlinkIfPresent(`${this.live}-shm`);
+    await mkdir(path.dirname(this.live), { recursive: true });
+    await fsync(source);
+    await rename(source, this.live);
+    await fsync(path.dirname(this.live));
+    return undefined;
   }
 
   async drop(target: DatabaseRef): Promise<void> {
