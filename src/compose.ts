@@ -49,6 +49,7 @@ import { SqliteRestorer } from './adapters/dms/sqlite-restorer.ts';
 import { PostgresRestorer } from './adapters/dms/postgres-restorer.ts';
 import type { DatabaseRestorer, DocumentHasher, DocumentWriter } from './ports/dms.ts';
 import { planRestoreStorage, restoreStorageRun, type RestoreStorageDeps } from './procedures/restore-storage.ts';
+import { planRestoreAll, restoreAllRun, type RestoreAllDeps } from './procedures/restore-all.ts';
 import { LocalDocumentWriter } from './adapters/storage/local-document-writer.ts';
 import { S3DocumentWriter } from './adapters/storage/s3-document-writer.ts';
 
@@ -118,10 +119,18 @@ export async function composeDeps(
     concurrency: hashConcurrency(config),
     now,
   };
+  const restoreAllDeps: RestoreAllDeps = {
+    db: restoreDeps,
+    storage: restoreStorageDeps,
+    archiver: new TarConfigArchiver(config.backups.config_paths, config.env.backupKey),
+    configRoot: '/',
+    systemName: config.system.name,
+  };
   const gated: GatedProcedures = {
     plan: async (procedure, request) => {
       if (procedure === 'restore-db') return planRestoreDb(restoreDeps, request.backup ?? 'latest');
       if (procedure === 'restore-storage') return planRestoreStorage(restoreStorageDeps, request.backup ?? 'latest');
+      if (procedure === 'restore-all') return planRestoreAll(restoreAllDeps);
       if (procedure === 'restore-undo') return planRestoreUndo(restoreDeps);
       throw new DrError('COMMAND_NOT_BUILT', `${procedure} is not built yet; nothing was run.`);
     },
@@ -129,6 +138,7 @@ export async function composeDeps(
       if (plan.procedure === 'restore-db') return restoreDbRun(restoreDeps, plan, origin) as never;
       if (plan.procedure === 'restore-undo') return restoreUndoRun(restoreDeps, plan, origin) as never;
       if (plan.procedure === 'restore-storage') return restoreStorageRun(restoreStorageDeps, plan, origin) as never;
+      if (plan.procedure === 'restore-all') return restoreAllRun(restoreAllDeps, plan, origin);
       throw new DrError('COMMAND_NOT_BUILT', `${plan.procedure} is not built yet; nothing was run.`);
     },
   };

@@ -5,7 +5,7 @@ import { backupsCommand } from './backups.ts';
 import { helpCommand } from './help.ts';
 import { historyCommand } from './history.ts';
 import { statusCommand } from './status.ts';
-import { restoreDbCommand, restoreStorageCommand, restoreUndoCommand } from './restore.ts';
+import { restoreAllCommand, restoreDbCommand, restoreStorageCommand, restoreUndoCommand } from './restore.ts';
 import type { CommandDefinition, HelpEntry, Risk } from './types.ts';
 
 // The rest of DESIGN.md §4's grammar: listed (and marked) in help, refused with "not built yet" when run.
@@ -19,7 +19,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   backupsCommand,
   restoreDbCommand,
   restoreStorageCommand,
-  planned('restore all', 'restore all', 'config, database, documents, migrations, health in one run (gated)', 'destructive'),
+  restoreAllCommand,
   restoreUndoCommand,
   planned('isolate', 'isolate', 'run the configured isolation commands (gated)', 'destructive'),
   planned('rotate-secrets', 'rotate-secrets [KEY ...]', 'generate new secrets into the env file (gated)', 'destructive'),

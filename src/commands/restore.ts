@@ -41,6 +41,19 @@ export const restoreStorageCommand = defineCommand({
   },
 });
 
+/** `/dr restore all` (runbook §3.3): config, database, documents, migrations, start and health as one gated run. */
+export const restoreAllCommand = defineCommand({
+  name: 'restore all',
+  usage: 'restore all',
+  summary: 'config, database, documents, migrations, health in one run (gated)',
+  risk: 'destructive',
+  parse: noArguments('restore all'),
+  run: async (deps, _args, invocation) => {
+    const plan = await deps.gated.plan('restore-all', {});
+    return { kind: 'plan', gate: await openGate(deps.gates, plan, invocation) };
+  },
+});
+
 /** `/dr restore undo`: swaps back the database the newest restore replaced, behind the same gate. */
 export const restoreUndoCommand = defineCommand({
   name: 'restore undo',

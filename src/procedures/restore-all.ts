@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import type { BackupManifest } from '../backup/manifest.ts';
 import { DrError } from '../domain/errors.ts';
 import { sealPlan, type Plan } from '../domain/plan.ts';
 import type { ConfigArchiver } from '../ports/config-archive.ts';
@@ -122,4 +121,3 @@ async function sha256OfFile(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-export type { BackupManifest };

@@ -32,6 +32,7 @@ export function runFacts(run: Run): Array<[string, string]> {
   if (kept) facts.push(['Kept for undo', kept.location]);
   if (typeof s.failedStep === 'string') facts.push(['Failed at', `${s.failedStep}: ${String(s.reason)}`]);
   if (Array.isArray(s.recovery)) facts.push(['After the failure', s.recovery.join('; ')]);
+  if (Array.isArray(s.manual)) facts.push(['Still to do by hand', s.manual.join(' ')]);
   if (typeof s.interruptedAfter === 'string') facts.push(['Interrupted after', s.interruptedAfter]);
   return facts;
 }
