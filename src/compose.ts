@@ -37,7 +37,7 @@ import { BOT_VERSION } from './version.ts';
 import type { DmsDatabase, DocumentStore } from './ports/dms.ts';
 import { singleFlight } from './procedures/single-flight.ts';
 import { collectStatus, type StatusDeps } from './procedures/status.ts';
-import { hostname } from 'node:os';
+import { processAlive, THIS_PROCESS } from './adapters/process-owner.ts';
 import { randomBytes } from 'node:crypto';
 import { record } from './commands/dispatch.ts';
 import type { GateDeps } from './gates/gates.ts';
@@ -53,21 +53,13 @@ import { planRestoreAll, restoreAllRun, type RestoreAllDeps } from './procedures
 import { LocalDocumentWriter } from './adapters/storage/local-document-writer.ts';
 import { S3DocumentWriter } from './adapters/storage/s3-document-writer.ts';
 
-/** This process, as recorded on the runs it executes: `host:pid:random`. */
-export const PROCESS_OWNER = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+/** This process, as recorded on the runs it executes: `host.pid.random`. */
+export const PROCESS_OWNER = `${THIS_PROCESS}.${randomBytes(3).toString('hex')}`;
 
 /** Whether the process that owns a run still exists: known only for processes on this host. */
-export function processOwnerAlive(owner: string): boolean | undefined {
-  const [host, pid] = owner.split(':');
-  if (host !== hostname() || !pid || !/^\d+$/.test(pid)) return undefined;
-  try {
-    process.kill(Number(pid), 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export const processOwnerAlive = processAlive;
+
+
 
 /** Builds every port from the config; the one place that picks adapters. Shared by the bot and the CLI. */
 export async function composeDeps(

@@ -4,6 +4,7 @@ import { access, chmod, constants, mkdir, open, readdir, readFile, rename, rm, s
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
+import { processAlive, THIS_PROCESS } from '../process-owner.ts';
 import type { BackupSummary, LocalBackupFile, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
 
 // Staged files live inside the repository, on its filesystem, so committing one is a rename.
@@ -48,7 +49,7 @@ export class LocalBackupRepository implements WritableBackupRepository {
   async stage(name: string): Promise<string> {
     const dir = path.join(this.root, STAGING_DIR);
     await this.ensureDir(dir, 0o700);
-    return path.join(dir, `${randomBytes(6).toString('hex')}-${path.basename(name)}`);
+    return path.join(dir, stagedName(name));
   }
 
   // Folders already made in this process: a snapshot of 20,000 files must not mkdir 40,000 times.
@@ -97,7 +98,7 @@ export class LocalBackupRepository implements WritableBackupRepository {
   }
 
   cleanStaging(): Promise<number> {
-    return emptyFolder(path.join(this.root, STAGING_DIR));
+    return removeAbandonedStaging(path.join(this.root, STAGING_DIR));
   }
 
   async putObject(content: NodeJS.ReadableStream): Promise<{ sha256: string; sizeBytes: number; stored: boolean }> {
@@ -184,10 +185,33 @@ export class LocalBackupRepository implements WritableBackupRepository {
 }
 
 /** Removes everything in a folder (a missing folder is empty); returns how many entries went. */
-export async function emptyFolder(dir: string): Promise<number> {
-  const leftovers = await readdir(dir).catch(() => [] as string[]);
-  await Promise.all(leftovers.map((name) => rm(path.join(dir, name), { force: true, recursive: true })));
-  return leftovers.length;
+/** A staged file's name: this process, a random part, and what it will be, so leftovers can be told from live work. */
+export function stagedName(name: string): string {
+  return `${THIS_PROCESS}.${randomBytes(6).toString('hex')}-${path.basename(name)}`;
+}
+
+// Another host's staged file is only taken for abandoned after this long (its process cannot be asked).
+const FOREIGN_STAGING_MAX_AGE_MS = 24 * 3_600_000;
+
+/**
+ * Removes staged files whose process is gone (a crash, a kill -9), never those of a live process: a CLI
+ * started during a long restore must not delete the dump the bot is restoring from. Returns how many.
+ */
+export async function removeAbandonedStaging(dir: string): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const owner = /^(.+\.\d+)\.[0-9a-f]{12}-/.exec(name)?.[1];
+    const alive = owner ? processAlive(owner) : false;
+    if (alive === true) continue;
+    const file = path.join(dir, name);
+    if (alive === undefined) {
+      const age = Date.now() - ((await stat(file).catch(() => undefined))?.mtimeMs ?? 0);
+      if (age < FOREIGN_STAGING_MAX_AGE_MS) continue;
+    }
+    await rm(file, { force: true, recursive: true });
+    removed += 1;
+  }
+  return removed;
 }
 
 /** Writes a stream to a new file (mode 0600), hashing it on the way: one pass. */

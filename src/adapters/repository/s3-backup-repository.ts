@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
 import type { BackupSummary, LocalBackupFile, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
-import { emptyFolder, notFoundAs, sha256File, writeHashed } from './local-backup-repository.ts';
+import { notFoundAs, removeAbandonedStaging, sha256File, stagedName, writeHashed } from './local-backup-repository.ts';
 
 // Files are produced on local disk first (hashing as they are written), then uploaded: S3 objects appear
 // whole or not at all, and the manifest, uploaded last, is what makes a backup exist.
@@ -47,7 +47,7 @@ export class S3BackupRepository implements WritableBackupRepository {
   async stage(name: string): Promise<string> {
     const dir = path.join(STAGING_ROOT, this.bucket);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    return path.join(dir, `${randomBytes(6).toString('hex')}-${path.basename(name)}`);
+    return path.join(dir, stagedName(name));
   }
 
   async commit(stagedPath: string, key: string, knownSha256?: string): Promise<StoredFile> {
@@ -74,7 +74,7 @@ export class S3BackupRepository implements WritableBackupRepository {
   }
 
   cleanStaging(): Promise<number> {
-    return emptyFolder(path.join(STAGING_ROOT, this.bucket));
+    return removeAbandonedStaging(path.join(STAGING_ROOT, this.bucket));
   }
 
   async putObject(content: NodeJS.ReadableStream): Promise<{ sha256: string; sizeBytes: number; stored: boolean }> {
