@@ -24,6 +24,8 @@ export interface StateStore {
   /** Stores a new gate. */
   createGate(gate: Gate): Promise<void>;
   getGate(id: string): Promise<Gate | undefined>;
+  /** Gates still waiting for a confirmation or an approval, oldest first. */
+  listOpenGates(): Promise<Gate[]>;
   /**
    * Compare-and-set: applies `next` only if the stored gate still has `expectedVersion`, bumping the version.
    * False when someone else moved it first (a double click, a Slack retry, another replica).

@@ -5,6 +5,7 @@ import { DrError, errorText } from '../domain/errors.ts';
 import { slackLogger } from '../observability/logger.ts';
 import { registerSlashCommand } from './listeners/command.ts';
 import { registerGateListeners } from './listeners/gate.ts';
+import { startGateExpirySweep } from './gate-expiry.ts';
 import { slackAlertSink } from './alert-poster.ts';
 import type { AlertSink } from '../ports/alerts.ts';
 
@@ -76,6 +77,7 @@ export function createSlackSurface(deps: DispatchDeps, options: { retries?: numb
   registerGateListeners(app, deps);
 
   let stopped = false;
+  let expirySweep: ReturnType<typeof startGateExpirySweep> | undefined;
   const checkIdentity = async (attempt: number): Promise<void> => {
     try {
       const answer = await app.client.auth.test({ token: botToken });
@@ -105,11 +107,13 @@ export function createSlackSurface(deps: DispatchDeps, options: { retries?: numb
     identity: () => identity,
     alerts: slackAlertSink(app.client, botToken, deps.config.slack.channels),
     async start() {
+      expirySweep ??= startGateExpirySweep(app.client, deps);
       void checkIdentity(0);
       if (socketMode) void connectSocket(0);
     },
     async stop() {
       stopped = true;
+      expirySweep?.stop();
       if (socketMode) await app.stop().catch(() => {});
     },
   };

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
 import { GATE_ACTION, GATE_BLOCK } from '../../src/slack/ids.ts';
 import { askForPlan, typedName } from '../helpers/gates.ts';
+import { WebClient } from '@slack/web-api';
+import { startGateExpirySweep } from '../../src/slack/gate-expiry.ts';
 import { startTestBot, type TestBot } from '../helpers/bot.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
 import { clickButton, submitModal } from '../helpers/slack-interactions.ts';
@@ -60,6 +62,20 @@ describe('confirmation gates through Slack', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect((await t.bot.deps.store.getGate(gateId))?.state).toBe('expired');
     expect(await t.bot.deps.store.listRuns()).toHaveLength(runsBefore);
+    expect((await t.bot.deps.store.listAudit()).some((e) => e.outcome === 'plan_expired' && (e.detail as { gateId?: string }).gateId === gateId)).toBe(true);
+  });
+
+  it('turns an expired plan message into "nothing ran" without anyone clicking, audited', async () => {
+    const { gateId, messageTs } = await askForPlan(t, 'restore db latest', OPERATOR);
+    await new Promise((resolve) => setTimeout(resolve, 2_200));
+    const client = new WebClient('xoxb-test-token', { slackApiUrl: t.slack.apiUrl, retryConfig: { retries: 0 } });
+    const sweeper = startGateExpirySweep(client, t.bot.deps, 3_600_000);
+    await sweeper.sweep();
+    sweeper.stop();
+    expect((await t.bot.deps.store.getGate(gateId))?.state).toBe('expired');
+    const update = await t.slack.waitFor((c) => c.method === 'chat.update' && c.body.ts === messageTs);
+    expect(JSON.stringify(update.body.blocks)).toContain('expired — nothing ran');
+    expect(JSON.stringify(update.body.blocks)).not.toContain(GATE_ACTION.confirm);
     expect((await t.bot.deps.store.listAudit()).some((e) => e.outcome === 'plan_expired' && (e.detail as { gateId?: string }).gateId === gateId)).toBe(true);
   });
 

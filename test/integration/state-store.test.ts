@@ -157,6 +157,8 @@ describe.each(backends)('state store contract: $name', ({ skip, open }) => {
     expect(await subject.store.updateGate(gate.id, 0, { state: 'cancelled' })).toBe(false);
     expect((await subject.store.getGate(gate.id))?.state).toBe('running');
     expect(await subject.store.getGate('no-such-gate')).toBeUndefined();
+    await subject.store.createGate({ ...sampleGate(), id: 'g2' });
+    expect((await subject.store.listOpenGates()).map((g) => g.id)).toEqual(['g2']);
   });
 
   it.skipIf(skip)('stores runs and lists them by status, newest first', async () => {

@@ -229,6 +229,11 @@ class KyselyStateStore implements StateStore {
     return row ? (JSON.parse(row.gate) as Gate) : undefined;
   }
 
+  async listOpenGates(): Promise<Gate[]> {
+    const rows = await this.db.selectFrom('gates').select('gate').where('state', 'in', ['awaiting_confirmation', 'awaiting_approval']).orderBy('created_at', 'asc').execute();
+    return rows.map((row) => JSON.parse(row.gate) as Gate);
+  }
+
   async updateGate(id: string, expectedVersion: number, next: Partial<Omit<Gate, 'id' | 'version'>>): Promise<boolean> {
     // Read and conditional write in one transaction; the `where version = expected` is what makes it a CAS.
     return this.db.transaction().execute(async (trx) => {
