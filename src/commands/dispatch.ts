@@ -18,7 +18,7 @@ export type Prepared =
   | { ok: false; name: string; error: DrError };
 
 /** Parses and authorizes without running anything: surfaces call this before they acknowledge. */
-export function prepareCommand(deps: DispatchDeps, invocation: Invocation): Prepared {
+export async function prepareCommand(deps: DispatchDeps, invocation: Invocation): Promise<Prepared> {
   let parsed: ParsedCommand;
   try {
     parsed = parseCommand(invocation.text);
@@ -30,7 +30,7 @@ export function prepareCommand(deps: DispatchDeps, invocation: Invocation): Prep
     return { ok: false, name, error: new DrError('COMMAND_NOT_BUILT', `\`${parsed.definition.usage}\` is not built yet; nothing was run.`, { hint: 'help' }) };
   }
   try {
-    authorize(deps.config, parsed.definition.risk, invocation);
+    await authorize(deps.roles, parsed.definition.risk, invocation);
   } catch (error) {
     return { ok: false, name, error: toDrError(error) };
   }
@@ -65,7 +65,7 @@ export async function runPrepared(
 
 /** Parse, authorize, run, audit: the whole path for callers that have no ack deadline (CLI). */
 export async function executeCommand(deps: DispatchDeps, invocation: Invocation): Promise<{ name: string; result: CommandOutcome | DrError }> {
-  const prepared = prepareCommand(deps, invocation);
+  const prepared = await prepareCommand(deps, invocation);
   if (!prepared.ok) {
     await recordRefusal(deps, invocation, prepared);
     return { name: prepared.name, result: prepared.error };
@@ -76,6 +76,7 @@ export async function executeCommand(deps: DispatchDeps, invocation: Invocation)
 function outcomeOf(result: CommandOutcome): string {
   if (result.kind === 'status') return result.report.overall === 'ok' ? 'healthy' : 'degraded';
   if (result.kind === 'history' && result.verdict && !result.verdict.ok) return 'chain_broken';
+  if (result.kind === 'run') return result.run.status;
   return 'ok';
 }
 

@@ -73,6 +73,8 @@ export function createSlackSurface(deps: DispatchDeps, options: { retries?: numb
   app.error(async (error) => {
     logger.error({ err: errorText(error) }, 'unhandled error in a Slack listener');
   });
+  // Roles may name user groups; Slack says who is in them.
+  deps.roles.useGroupLookup(async (usergroup) => (await app.client.usergroups.users.list({ token: botToken, usergroup })).users ?? []);
   registerSlashCommand(app, deps);
   registerGateListeners(app, deps);
 
@@ -107,7 +109,7 @@ export function createSlackSurface(deps: DispatchDeps, options: { retries?: numb
     identity: () => identity,
     alerts: slackAlertSink(app.client, botToken, deps.config.slack.channels),
     async start() {
-      expirySweep ??= startGateExpirySweep(app.client, deps);
+      expirySweep ??= startGateExpirySweep(app.client, botToken, deps);
       void checkIdentity(0);
       if (socketMode) void connectSocket(0);
     },

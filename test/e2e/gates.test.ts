@@ -18,10 +18,11 @@ describe('confirmation gates through Slack', () => {
   beforeAll(async () => {
     // No approval needed, so a confirmed plan runs at once; gates expire after two seconds.
     sandbox = await tempSandbox({
-      config: { slack: { roles: { operators: [OPERATOR], approvers: [APPROVER] } }, gates: { restore: { approvals: 0, expires: '2s' } }, service: { timeout: '15s' } },
+      config: { slack: { roles: { operators: [OPERATOR, 'S0ONCALL'], approvers: [APPROVER] } }, gates: { restore: { approvals: 0, expires: '2s' } }, service: { timeout: '15s' } },
     });
     await sandbox.startServer();
     t = await startTestBot({ configPath: sandbox.configPath });
+    t.slack.on('usergroups.users.list', (body) => ({ ok: true, users: body.usergroup === 'S0ONCALL' ? ['U0GROUPMEMBER'] : [] }));
     await t.bot.deps.backupDatabase();
   }, 60_000);
   afterAll(async () => {
@@ -40,6 +41,12 @@ describe('confirmation gates through Slack', () => {
     const outcomes = (await t.bot.deps.store.listAudit()).filter((e) => e.actor === 'U0STRANGER').map((e) => e.outcome);
     expect(outcomes).toEqual(['not_authorized', 'confirm_denied']);
     expect(await t.bot.deps.store.listRuns()).toEqual([]);
+  });
+
+  it('lets a member of an operators user group ask for a plan, as Slack lists the group', async () => {
+    const { gateId } = await askForPlan(t, 'restore db latest', 'U0GROUPMEMBER');
+    expect((await t.bot.deps.store.getGate(gateId))?.requester).toBe('U0GROUPMEMBER');
+    expect(t.slack.callsTo('usergroups.users.list').map((c) => c.body.usergroup)).toContain('S0ONCALL');
   });
 
   it('runs a plan once when the typed confirmation arrives twice at once, and again as a Slack retry', async () => {
@@ -68,8 +75,9 @@ describe('confirmation gates through Slack', () => {
   it('turns an expired plan message into "nothing ran" without anyone clicking, audited', async () => {
     const { gateId, messageTs } = await askForPlan(t, 'restore db latest', OPERATOR);
     await new Promise((resolve) => setTimeout(resolve, 2_200));
-    const client = new WebClient('xoxb-test-token', { slackApiUrl: t.slack.apiUrl, retryConfig: { retries: 0 } });
-    const sweeper = startGateExpirySweep(client, t.bot.deps, 3_600_000);
+    // A client without a default token, as Bolt's is: the sweep must pass the bot token itself.
+    const client = new WebClient(undefined, { slackApiUrl: t.slack.apiUrl, retryConfig: { retries: 0 } });
+    const sweeper = startGateExpirySweep(client, 'xoxb-test-token', t.bot.deps, 3_600_000);
     await sweeper.sweep();
     sweeper.stop();
     expect((await t.bot.deps.store.getGate(gateId))?.state).toBe('expired');

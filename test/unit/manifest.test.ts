@@ -37,10 +37,11 @@ describe('manifest.yml', () => {
     };
     const used = new Set(['commands']);
     for (const [method, scope] of Object.entries(scopeOf)) {
-      const [family, name] = method.split('.');
+      const dot = method.indexOf('.');
+      const [family, name] = [method.slice(0, dot), method.slice(dot + 1)];
       // client.chat.postMessage(...) or the WebClient helper spelling client.filesUploadV2(...)
-      const helper = `${family}${name![0]!.toUpperCase()}${name!.slice(1)}`;
-      if (new RegExp(`\\.${family}\\.${name!.replace('.', '\\.')}\\(|\\.${helper}\\(`).test(source)) used.add(scope);
+      const helper = `${family}${name[0]!.toUpperCase()}${name.slice(1)}`;
+      if (new RegExp(`\\.${family}\\.${name.replace('.', '\\.')}\\(|\\.${helper}\\(`).test(source)) used.add(scope);
     }
     expect(new Set(manifest.oauth_config.scopes.bot)).toEqual(used);
   });

@@ -18,7 +18,7 @@ export function registerSlashCommand(app: App, deps: DispatchDeps): void {
   const afterAck = createWorkQueue(AFTER_ACK_CONCURRENCY);
   app.command('/dr', async ({ command, ack, respond, client }) => {
     const invocation: Invocation = { source: 'slack', actor: command.user_id, channel: command.channel_id, text: command.text ?? '' };
-    const prepared = prepareCommand(deps, invocation);
+    const prepared = await prepareCommand(deps, invocation);
     if (!prepared.ok) {
       await ack({ response_type: 'ephemeral', ...errorBlocks(prepared.error) });
       await recordRefusal(deps, invocation, prepared);

@@ -1,32 +1,55 @@
 import { describe, expect, it } from 'vitest';
 import { authorize } from '../../../src/commands/authorize.ts';
 import type { Invocation } from '../../../src/commands/types.ts';
-import { loadConfig } from '../../../src/config/load.ts';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { createRoleDirectory } from '../../../src/gates/roles.ts';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'dr-auth-'));
-writeFileSync(path.join(dir, 'dr.yml'), 'slack:\n  roles:\n    operators: [U_OP]\n    approvers: [U_APP]\n    security: [U_SEC]\n');
-const config = loadConfig({ DR_CONFIG: path.join(dir, 'dr.yml') });
+const roles = createRoleDirectory({ operators: ['U_OP'], approvers: ['U_APP'], security: ['U_SEC'] });
 const from = (actor: string, source: Invocation['source'] = 'slack'): Invocation => ({ source, actor, channel: 'C1', text: '' });
 
 describe('authorize', () => {
-  it('lets anyone run read commands', () => {
-    expect(() => authorize(config, 'read', from('U_ANYONE'))).not.toThrow();
+  it('lets anyone run read commands', async () => {
+    await expect(authorize(roles, 'read', from('U_ANYONE'))).resolves.toBeUndefined();
   });
 
-  it('lets any role holder run operate commands, and nobody else', () => {
-    for (const actor of ['U_OP', 'U_APP', 'U_SEC']) expect(() => authorize(config, 'operate', from(actor))).not.toThrow();
-    expect(() => authorize(config, 'operate', from('U_ANYONE'))).toThrow(/not listed in slack.roles/);
+  it('needs any role for operate commands', async () => {
+    for (const actor of ['U_OP', 'U_APP', 'U_SEC']) await expect(authorize(roles, 'operate', from(actor))).resolves.toBeUndefined();
+    await expect(authorize(roles, 'operate', from('U_ANYONE'))).rejects.toThrow(/not listed in slack.roles/);
   });
 
-  it('keeps destructive commands to operators', () => {
-    expect(() => authorize(config, 'destructive', from('U_OP'))).not.toThrow();
-    expect(() => authorize(config, 'destructive', from('U_APP'))).toThrow(/slack.roles.operators/);
+  it('needs an operator for destructive commands', async () => {
+    await expect(authorize(roles, 'destructive', from('U_OP'))).resolves.toBeUndefined();
+    await expect(authorize(roles, 'destructive', from('U_APP'))).rejects.toThrow(/slack.roles.operators/);
   });
 
-  it('trusts the terminal, which is the break-glass path', () => {
-    expect(() => authorize(config, 'destructive', from('root', 'cli'))).not.toThrow();
+  it('trusts the terminal (break-glass access is the machine login)', async () => {
+    await expect(authorize(roles, 'destructive', from('root', 'cli'))).resolves.toBeUndefined();
+  });
+});
+
+describe('role directory', () => {
+  it('resolves user groups through Slack, caches them, and keeps the last known members when Slack fails', async () => {
+    const errors: string[] = [];
+    const directory = createRoleDirectory({ operators: ['S0ONCALL', 'U_DIRECT'], approvers: [], security: [] }, (group) => errors.push(group));
+    // Without Slack (the CLI), a group matches nobody; listed users still do.
+    expect(await directory.holds('operators', 'U_MEMBER')).toBe(false);
+    expect(await directory.holds('operators', 'U_DIRECT')).toBe(true);
+    let calls = 0;
+    let fail = false;
+    directory.useGroupLookup(async (group) => {
+      calls += 1;
+      if (fail) throw new Error('ratelimited');
+      return group === 'S0ONCALL' ? ['U_MEMBER'] : [];
+    });
+    expect(await directory.holds('operators', 'U_MEMBER')).toBe(true);
+    expect(await directory.holds('operators', 'U_OTHER')).toBe(false);
+    expect(await directory.holdsAny('U_MEMBER')).toBe(true);
+    expect(calls).toBe(1);
+    fail = true;
+    directory.useGroupLookup(async () => {
+      throw new Error('ratelimited');
+    });
+    // A fresh lookup that fails and has nothing cached fails closed, and says so.
+    expect(await directory.holds('operators', 'U_MEMBER')).toBe(false);
+    expect(errors).toEqual(['S0ONCALL']);
   });
 });
