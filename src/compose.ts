@@ -30,7 +30,7 @@ import { DatabaseAuditLedger } from './adapters/dms/audit-ledger.ts';
 import { LocalDocumentHasher } from './adapters/storage/local-document-hasher.ts';
 import { StreamingDocumentHasher } from './adapters/storage/s3-document-hasher.ts';
 import { verifyChecksums } from './procedures/verify-checksums.ts';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { SqliteDumper } from './adapters/dms/sqlite-dumper.ts';
 import { PostgresDumper } from './adapters/dms/postgres-dumper.ts';
 import { BOT_VERSION } from './version.ts';
@@ -41,8 +41,12 @@ import { processAlive, THIS_PROCESS } from './adapters/process-owner.ts';
 import { randomBytes } from 'node:crypto';
 import { record } from './commands/dispatch.ts';
 import type { GateDeps } from './gates/gates.ts';
+import { createRoleDirectory } from './gates/roles.ts';
 import type { GatedProcedures } from './gates/gated-procedures.ts';
-import type { EngineDeps } from './procedures/engine.ts';
+import { executeRun, type EngineDeps, type RunObserver } from './procedures/engine.ts';
+import { chooseBackupToVerify, verifyBackupRun, type VerifyBackupDeps } from './procedures/verify-backup.ts';
+import { drillRun, type DrillDeps } from './procedures/drill.ts';
+import type { ProgressUpdate } from './commands/types.ts';
 import { planRestoreDb, planRestoreUndo, restoreDbRun, restoreUndoRun, type RestoreDbDeps } from './procedures/restore-db.ts';
 import { ShellServiceControl } from './adapters/service/shell-service.ts';
 import { SqliteRestorer } from './adapters/dms/sqlite-restorer.ts';
@@ -78,7 +82,7 @@ export async function composeDeps(
     store = unavailableStateStore(/^postgres/.test(config.env.state) ? 'postgres' : 'sqlite', errorText(error));
   }
   const repository = backupRepository(config);
-  const status = statusDeps(config, repository);
+  const status = statusDeps(config, repository, store);
   // A backup killed mid-way (crash, kill -9) leaves only staged files: they never became backups.
   registerBackupGauges(metrics, async () => {
     const newest: Partial<Record<'db' | 'storage' | 'config', string>> = {};
@@ -118,6 +122,25 @@ export async function composeDeps(
     configRoot: '/',
     systemName: config.system.name,
   };
+  const verifyBackupDeps: VerifyBackupDeps = {
+    store,
+    repository,
+    restorer: restoreDeps.restorer,
+    live: status.database,
+    liveTimeoutMs: config.probes.timeout,
+    now,
+  };
+  const drillDeps: DrillDeps = {
+    store,
+    repository,
+    restorer: restoreDeps.restorer,
+    archiver: restoreAllDeps.archiver,
+    scratchWriter: (root) => new LocalDocumentWriter(root),
+    scratchRoot: tmpdir(),
+    concurrency: hashConcurrency(config),
+    rtoTargetMs: config.objectives.rto,
+    now,
+  };
   const gated: GatedProcedures = {
     plan: async (procedure, request) => {
       if (procedure === 'restore-db') return planRestoreDb(restoreDeps, request.backup ?? 'latest');
@@ -134,6 +157,7 @@ export async function composeDeps(
       throw new DrError('COMMAND_NOT_BUILT', `${plan.procedure} is not built yet; nothing was run.`);
     },
   };
+  const roles = createRoleDirectory(config.slack.roles, (group, error) => logger.warn({ group, err: errorText(error) }, 'could not list the members of a Slack user group'));
   const gates: GateDeps = {
     store,
     config,
@@ -141,11 +165,12 @@ export async function composeDeps(
     audit: (who, event, gate, detail = {}) =>
       record(deps, { source: who.source, actor: who.actor, channel: who.channel, text: `${gate.plan.title} (${gate.id})` }, gate.procedure, event, { gateId: gate.id, planHash: gate.plan.hash, ...detail }),
     replan: (gate) => gated.plan(gate.procedure, gate.plan.request),
-    holdsRole: async (role, user) => config.slack.roles[role].includes(user),
+    holdsRole: (role, user) => roles.holds(role, user),
   };
   const deps: DispatchDeps = {
     gated,
     gates,
+    roles,
     engine,
     config,
     store,
@@ -155,6 +180,9 @@ export async function composeDeps(
     backupDatabase: (progress) => backupDatabase({ ...backupDbDeps(config, store, repository), ...(progress ? { progress } : {}) }),
     backupStorage: (progress) => backupStorage({ ...backupStorageDeps(config, store, repository), ...(progress ? { progress } : {}) }),
     auditLedger: new DatabaseAuditLedger(config.database.url),
+    verifyBackup: async (choice, progress, actor = 'scheduler') =>
+      executeRun(engine, verifyBackupRun(verifyBackupDeps, await chooseBackupToVerify(verifyBackupDeps, choice), { actor }), stepProgress(progress)),
+    drill: (progress, actor = 'scheduler') => executeRun(engine, drillRun({ ...drillDeps, ...(progress ? { progress } : {}) }, { actor }), stepProgress(progress)),
     verifyChecksums: async (progress) => {
       const hasher = documentHasher(config);
       try {
@@ -181,6 +209,18 @@ export async function composeDeps(
     logger,
   };
   return deps;
+}
+
+/** Shows which step a run is on as the progress of the command that started it. */
+function stepProgress(progress: ((update: ProgressUpdate) => void) | undefined): RunObserver {
+  let shown: string | undefined;
+  return (run) => {
+    const index = run.steps.findIndex((step) => step.status === 'running');
+    const step = run.steps[index];
+    if (!progress || !step || step.name === shown) return;
+    shown = step.name;
+    progress({ step: `${step.name} (step ${index + 1} of ${run.steps.length})`, bytesDone: 0 });
+  };
 }
 
 function s3ClientFor(storage: Extract<Config['storage'], { kind: 's3' }>) {
@@ -210,7 +250,7 @@ function databaseRestorer(config: Config): DatabaseRestorer {
 }
 
 /** The ports `/dr status` probes. */
-function statusDeps(config: Config, repository: BackupRepository): StatusDeps {
+function statusDeps(config: Config, repository: BackupRepository, store: StateStore): StatusDeps {
   return {
     systemName: config.system.name,
     database: dmsDatabase(config),
@@ -220,7 +260,8 @@ function statusDeps(config: Config, repository: BackupRepository): StatusDeps {
     pagerdutyConfigured: config.env.pagerdutyRoutingKey !== undefined,
     backupEncryption: config.env.backupKey !== undefined,
     thresholds: { storageUsedPct: config.alerts.thresholds.storage_used_pct },
-    objectives: { rpoMs: config.objectives.rpo },
+    objectives: { rpoMs: config.objectives.rpo, rtoMs: config.objectives.rto },
+    drills: () => store.listRuns({ procedure: 'drill', limit: 10 }),
     probeTimeoutMs: config.probes.timeout,
     now: () => new Date(),
   };

@@ -58,11 +58,25 @@ export interface BackupManifest {
     damaged?: string[];
     /** Storage snapshots: how much of the work the previous snapshot saved. */
     copied?: { files: number; bytes: number; reused: number };
+    /** Database backups: the newest restore test (`verify backup`, runbook §4.1). */
+    restore_test?: RestoreTest;
   };
   /** Storage snapshots: every document file and the object holding its content. */
   documents?: SnapshotDocument[];
   /** Encrypted backups (config archives when DR_BACKUP_KEY is set): how, and which key. */
   encryption?: EncryptionInfo;
+}
+
+/** A database backup restored into a scratch database, checked, and counted beside the live database. */
+export interface RestoreTest {
+  at: string;
+  /** The backup restored, passed its integrity check and holds the counts its manifest recorded. */
+  ok: boolean;
+  /** What the restored copy holds. */
+  counts?: { documents: number; users: number; tenants: number };
+  /** What the live database held at the same time (it may have grown since the backup). */
+  live_counts?: { documents: number; users: number; tenants: number };
+  detail: string;
 }
 
 /** One document file in a storage snapshot. */

@@ -46,6 +46,8 @@ export function renderOutcome(outcome: CommandOutcome): string {
       ].join('\n');
     case 'plan':
       return renderPlan(outcome.gate, new Date());
+    case 'run':
+      return renderRun(outcome.run);
     case 'backups': {
       const rows = outcome.rows.map((r) => {
         const age = formatDuration(Math.max(0, Date.parse(outcome.now) - Date.parse(r.finishedAt)));
@@ -125,6 +127,7 @@ export function exitCodeOf(outcome: CommandOutcome): number {
   if (outcome.kind === 'history' && outcome.verdict && !outcome.verdict.ok) return 1;
   if (outcome.kind === 'backups' && outcome.verification && outcome.verification.damage.length > 0) return 1;
   if (outcome.kind === 'checksums' && outcome.report.problems.length > 0) return 1;
+  if (outcome.kind === 'run' && outcome.run.status !== 'succeeded') return 1;
   return 0;
 }
 

@@ -1,5 +1,7 @@
 import { auditCommand } from './audit.ts';
 import { verifyChecksumsCommand } from './verify-checksums.ts';
+import { verifyBackupCommand } from './verify-backup.ts';
+import { drillCommand } from './drill.ts';
 import { backupCommand } from './backup.ts';
 import { backupsCommand } from './backups.ts';
 import { helpCommand } from './help.ts';
@@ -24,10 +26,10 @@ export const COMMANDS: readonly CommandDefinition[] = [
   planned('isolate', 'isolate', 'run the configured isolation commands (gated)', 'destructive'),
   planned('rotate-secrets', 'rotate-secrets [KEY ...]', 'generate new secrets into the env file (gated)', 'destructive'),
   verifyChecksumsCommand,
-  planned('verify backup', 'verify backup [ID]', 'restore a backup into a scratch target and compare counts', 'operate'),
+  verifyBackupCommand,
   auditCommand,
   historyCommand,
-  planned('drill', 'drill', 'full recovery into scratch targets, measuring RTO', 'operate'),
+  drillCommand,
   planned('alerts', 'alerts', 'alerts firing now', 'read'),
   planned('incident declare', 'incident declare TITLE', 'open an incident thread for stakeholders', 'operate'),
   planned('incident update', 'incident update TEXT', 'post an update to the incident thread', 'operate'),

@@ -13,8 +13,10 @@ import type { ChecksumReport } from '../procedures/verify-checksums.ts';
 import type { StatusDeps } from '../procedures/status.ts';
 import type { EngineDeps } from '../procedures/engine.ts';
 import type { GateDeps } from '../gates/gates.ts';
+import type { RoleDirectory } from '../gates/roles.ts';
 import type { GatedProcedures } from '../gates/gated-procedures.ts';
 import type { Gate } from '../domain/gate.ts';
+import type { Run } from '../domain/run.ts';
 
 /** read: anyone may run it; operate: changes nothing live; destructive: behind a confirmation gate (DESIGN.md §4). */
 export type Risk = 'read' | 'operate' | 'destructive';
@@ -57,12 +59,18 @@ export interface CommandDeps {
   auditLedger: AuditLedger;
   /** Hashes every document and compares it with the database. */
   verifyChecksums: (progress?: (update: ProgressUpdate) => void) => Promise<ChecksumReport>;
+  /** Restores a database backup (`latest`: the newest verified) into a scratch database and compares counts (runbook §4.1); `actor` defaults to the scheduler. */
+  verifyBackup: (choice: string, progress?: (update: ProgressUpdate) => void, actor?: string) => Promise<Run>;
+  /** Recovers the newest verified backups into scratch targets and measures the RTO (runbook §4.2). */
+  drill: (progress?: (update: ProgressUpdate) => void, actor?: string) => Promise<Run>;
   /** Applies retention and sweeps unreferenced document objects. */
   pruneBackups: () => Promise<PruneResult>;
   /** Plans destructive procedures and builds the runs of confirmed plans. */
   gated: GatedProcedures;
   /** The confirmation gates' state machine. */
   gates: GateDeps;
+  /** Who holds which role (user ids, or members of user groups once Slack can be asked). */
+  roles: RoleDirectory;
   /** Runs procedures step by step, persisted. */
   engine: EngineDeps;
 }
@@ -92,6 +100,7 @@ export type CommandOutcome =
   | { kind: 'history'; entries: AuditEntry[]; verdict: ChainVerdict | undefined }
   | { kind: 'backup'; taken: BackupManifest[] }
   | { kind: 'plan'; gate: Gate }
+  | { kind: 'run'; run: Run }
   | { kind: 'checksums'; report: ChecksumReport }
   | { kind: 'audit'; from: string; until: string; rowCount: number; csv: string }
   | { kind: 'backups'; rows: BackupRow[]; now: string; violations: string[]; rebuilt?: number; verification?: RepositoryVerification };

@@ -4,6 +4,7 @@ import { formatBytes } from '../domain/format.ts';
 import { worstState, type ProbeResult, type ProbeState, type StatusReport } from '../domain/status.ts';
 import type { BackupKind, BackupRepository, BackupSummary } from '../ports/backup-repository.ts';
 import type { DmsDatabase, DmsEndpoints, DocumentStore } from '../ports/dms.ts';
+import type { Run } from '../domain/run.ts';
 import { withDeadline } from './deadline.ts';
 import { guardStuck } from './stuck-guard.ts';
 
@@ -18,7 +19,9 @@ export interface StatusDeps {
   /** Whether DR_BACKUP_KEY is set: config backups hold secrets. */
   backupEncryption: boolean;
   thresholds: { storageUsedPct: number };
-  objectives: { rpoMs: number };
+  objectives: { rpoMs: number; rtoMs: number };
+  /** Recent `drill` runs, newest first (the measured RTO). */
+  drills: () => Promise<Run[]>;
   probeTimeoutMs: number;
   now: () => Date;
 }
@@ -45,6 +48,7 @@ export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
     probe('metrics', 'Metrics endpoint', (signal) => judgeMetrics(deps, signal)),
     probe('storage', 'Document storage', (signal) => guarded.storage(signal)),
     probe('backups', 'Backups', (signal) => guarded.backups(signal)),
+    probe('drills', 'Recovery drills', () => judgeDrills(deps)),
     probe('pagerduty', 'PagerDuty', async () => judgePagerDuty(deps)),
   ]);
   return {
@@ -132,6 +136,33 @@ async function judgeBackups(deps: StatusDeps, signal: AbortSignal): Promise<Verd
   const rpo = deps.objectives.rpoMs;
   const state: ProbeState = exposureMs > rpo ? 'fail' : exposureMs > 0.8 * rpo ? 'warn' : unencrypted ? 'warn' : 'ok';
   return { state, summary: `RPO exposure ${formatDuration(exposureMs)} (target ${formatDuration(rpo)})${unencrypted}`, details };
+}
+
+// The drill is monthly (runbook §4.2); a few days of slack for a slot that fell on a bad day.
+const DRILL_CADENCE_MS = 35 * 24 * 3_600_000;
+
+async function judgeDrills(deps: StatusDeps): Promise<Verdict> {
+  const target = deps.objectives.rtoMs;
+  // A drill still running has measured nothing yet.
+  const drills = (await deps.drills()).filter((run) => run.status !== 'running');
+  const rtoOf = (run: Run) => (typeof run.summary.rtoMs === 'number' ? run.summary.rtoMs : undefined);
+  const details = drills.slice(0, 3).map((run) => {
+    const rto = rtoOf(run);
+    return `${run.startedAt.slice(0, 10)}: ${run.status}${run.status === 'succeeded' && rto !== undefined ? `, RTO ${formatDuration(rto)}` : ''}${typeof run.summary.failedStep === 'string' ? ` at "${run.summary.failedStep}"` : ''} (${run.id})`;
+  });
+  const newest = drills[0];
+  if (!newest) return { state: 'warn', summary: `no drill yet — RTO unmeasured (target ${formatDuration(target)})`, details };
+  const ago = formatAge(deps.now(), newest.finishedAt ?? newest.startedAt);
+  const rto = rtoOf(newest);
+  if (newest.status !== 'succeeded') return { state: 'fail', summary: `newest drill ${newest.status} ${ago} ago — RTO not achieved (target ${formatDuration(target)})`, details };
+  if (rto === undefined || rto > target) {
+    return { state: 'fail', summary: `newest drill ${ago} ago took ${rto === undefined ? 'an unknown time' : formatDuration(rto)}, over the RTO target ${formatDuration(target)}`, details };
+  }
+  const measured = `RTO ${formatDuration(rto)} (target ${formatDuration(target)})`;
+  if (deps.now().getTime() - Date.parse(newest.finishedAt ?? newest.startedAt) > DRILL_CADENCE_MS) {
+    return { state: 'warn', summary: `${measured}, but the newest drill is ${ago} old: none in the last 35 days`, details };
+  }
+  return { state: 'ok', summary: `${measured}, newest drill ${ago} ago`, details };
 }
 
 /** Newest verified backup of each kind; unverified ones do not count for recovery. */

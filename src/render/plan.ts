@@ -25,6 +25,16 @@ export function runFacts(run: Run): Array<[string, string]> {
   if (typeof s.dataLossWindowMs === 'number') facts.push(['Data lost (RPO suffered)', `${formatDuration(s.dataLossWindowMs)} — data after ${String(s.backupPointInTime)}`]);
   const counts = s.counts as { documents: number; users: number; tenants: number } | undefined;
   if (counts) facts.push(['Counts', `${counts.documents} documents, ${counts.users} users, ${counts.tenants} tenants`]);
+  const live = s.liveCounts as { documents: number; users: number; tenants: number } | undefined;
+  if (live) facts.push(['Live counts', `${live.documents} documents, ${live.users} users, ${live.tenants} tenants`]);
+  const test = s.restoreTest as { ok: boolean; detail: string } | undefined;
+  if (test) facts.push(['Restore test', `${test.ok ? 'passed' : 'FAILED'} — ${test.detail}${s.markedUnverified ? ' (the backup is now marked unverified)' : ''}`]);
+  if (typeof s.configFiles === 'number') facts.push(['Config files restored', String(s.configFiles)]);
+  if (typeof s.documentsReadBack === 'number') facts.push(['Documents read back', `${s.documentsReadBack} (${formatBytes(Number(s.documentBytes ?? 0))})`]);
+  if (typeof s.rtoMs === 'number' && typeof s.rtoTargetMs === 'number') {
+    const verdict = s.withinRto === true ? 'within the target' : run.status === 'succeeded' ? 'OVER the target' : 'not achieved: the drill failed';
+    facts.push(['Measured RTO', `${formatDuration(s.rtoMs)} (target ${formatDuration(s.rtoTargetMs)}) — ${verdict}`]);
+  }
   if (typeof s.written === 'number') facts.push(['Documents written back', `${s.written} (${formatBytes(Number(s.writtenBytes ?? 0))})`]);
   if (Array.isArray(s.unrecoverable)) facts.push(['Not in the snapshot (lost)', `documents ${s.unrecoverable.slice(0, 50).join(', ')}`]);
   if (Array.isArray(s.mismatches)) facts.push(['Still not matching', `documents ${s.mismatches.slice(0, 50).join(', ')}`]);

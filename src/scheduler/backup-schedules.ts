@@ -1,14 +1,23 @@
 import { hostname } from 'node:os';
 import { record, type DispatchDeps } from '../commands/dispatch.ts';
-import { errorText } from '../domain/errors.ts';
+import { DrError, errorText } from '../domain/errors.ts';
+import type { Run } from '../domain/run.ts';
 import type { AlertSink } from '../ports/alerts.ts';
 import { schedulePeriodMs, startSchedules, type ScheduledJob, type Schedules } from './schedules.ts';
 
 /** This replica's name on the slots it claims. */
 export const REPLICA = `${hostname()}:${process.pid}`;
 
+/** A run that did not succeed, as the error that raises backup_job_failure (the run itself is already persisted). */
+function succeeded(run: Run): Run {
+  if (run.status === 'succeeded') return run;
+  const reason = typeof run.summary.reason === 'string' ? `: ${run.summary.reason}` : '';
+  throw new DrError('RESTORE_FAILED', `${run.procedure} ${run.id} ${run.status}${typeof run.summary.failedStep === 'string' ? ` at "${run.summary.failedStep}"` : ''}${reason}`);
+}
+
 /**
- * The backup schedules of `backups.schedule` (db, storage, config, prune), each slot run by one replica.
+ * The backup schedules of `backups.schedule` (db, storage, config, prune, the weekly restore test and the
+ * monthly drill), each slot run by one replica.
  * At start, if the newest verified database backup is older than one db schedule period (or there is
  * none), one is taken now: a bot that was down must not leave the RPO exposed until the next slot.
  */
@@ -19,6 +28,8 @@ export async function startBackupSchedules(deps: DispatchDeps, alerts?: AlertSin
     { name: 'backup-storage', expression: schedule.storage, run: deps.backupStorage },
     { name: 'backup-config', expression: schedule.config, run: deps.backupConfig },
     { name: 'prune', expression: schedule.prune, run: deps.pruneBackups },
+    { name: 'verify-backup', expression: schedule.verify, run: async () => succeeded(await deps.verifyBackup('latest', undefined, 'scheduler')) },
+    { name: 'drill', expression: schedule.drill, run: async () => succeeded(await deps.drill(undefined, 'scheduler')) },
   ];
   const audit = (job: string, outcome: string, detail: Record<string, unknown>) =>
     record(deps, { source: 'scheduler', actor: REPLICA, channel: 'scheduler', text: job }, job, outcome, detail);

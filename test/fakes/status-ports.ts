@@ -1,6 +1,7 @@
 import type { BackupRepository, BackupSummary } from '../../src/ports/backup-repository.ts';
 import type { DatabaseFacts, DmsDatabase, DmsEndpoints, DocumentStore, HealthFacts, StorageFacts } from '../../src/ports/dms.ts';
 import type { StatusDeps } from '../../src/procedures/status.ts';
+import type { Run } from '../../src/domain/run.ts';
 
 /** An answer a fake port gives: a value, an error, never (a hung dependency that honours abort), or never even when aborted (a hung syscall). */
 export type Scripted<T> = { value: T } | { error: Error } | 'hang' | 'stuck';
@@ -28,6 +29,20 @@ export const HEALTHY: StatusScript = {
   backups: { value: [] },
 };
 
+/** A drill that succeeded six days before the fake clock, well within the 4 h RTO. */
+export const RECENT_DRILL: Run = {
+  id: 'run-20261120T050000Z-0badf00d',
+  procedure: 'drill',
+  actor: 'scheduler',
+  status: 'succeeded',
+  startedAt: '2026-11-20T05:00:00.000Z',
+  finishedAt: '2026-11-20T05:12:00.000Z',
+  heartbeatAt: '2026-11-20T05:12:00.000Z',
+  owner: 'test',
+  steps: [],
+  summary: { durationMs: 720_000, rtoMs: 720_000, rtoTargetMs: 4 * 3_600_000, withinRto: true },
+};
+
 /** StatusDeps over scripted fakes, at a fixed clock. */
 export function fakeStatusDeps(overrides: Partial<StatusScript> = {}, extra: Partial<StatusDeps> = {}): StatusDeps {
   const script = { ...HEALTHY, ...overrides };
@@ -44,7 +59,8 @@ export function fakeStatusDeps(overrides: Partial<StatusScript> = {}, extra: Par
     pagerdutyConfigured: true,
     backupEncryption: true,
     thresholds: { storageUsedPct: 90 },
-    objectives: { rpoMs: 3_600_000 },
+    objectives: { rpoMs: 3_600_000, rtoMs: 4 * 3_600_000 },
+    drills: async () => [RECENT_DRILL],
     probeTimeoutMs: 200,
     now: () => new Date('2026-11-26T12:00:00Z'),
     ...extra,

@@ -7,6 +7,7 @@ import { checksumBlocks } from './checksums.ts';
 import { historyBlocks } from './history.ts';
 import { statusBlocks } from './status.ts';
 import { gateBlocks } from './gate.ts';
+import { runBlocks } from './run.ts';
 
 /** Picks the renderer for a command's outcome. */
 export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: KnownBlock[] } {
@@ -25,6 +26,8 @@ export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: 
       return backupTakenBlocks(outcome.taken);
     case 'plan':
       return gateBlocks(outcome.gate, new Date());
+    case 'run':
+      return runBlocks(outcome.run, new Date());
     case 'backups':
       return backupListBlocks(outcome.rows, outcome.now, outcome.violations, { ...(outcome.rebuilt === undefined ? {} : { rebuilt: outcome.rebuilt }), ...(outcome.verification ? { verification: outcome.verification } : {}) });
   }

@@ -14,7 +14,8 @@ export function progressBlocks(command: string, actor: string, update: ProgressU
     const total = update.bytesTotal;
     const percent = total ? ` of ${formatBytes(total)} (${Math.floor((100 * update.bytesDone) / Math.max(1, total))} %)` : '';
     const eta = total && rate > 0 && total > update.bytesDone ? `, about ${formatDuration(((total - update.bytesDone) / rate) * 1000)} left` : '';
-    line = `${escapeMrkdwn(update.step)}: ${formatBytes(update.bytesDone)}${percent} at ${formatBytes(rate)}/s${eta}`;
+    // A step that moves no bytes (a run's database restore, say) is shown by its name alone, not as "0 B at 0 B/s".
+    line = update.bytesDone === 0 && total === undefined ? escapeMrkdwn(update.step) : `${escapeMrkdwn(update.step)}: ${formatBytes(update.bytesDone)}${percent} at ${formatBytes(rate)}/s${eta}`;
   }
   return { text: `/dr ${command} running`, blocks: [{ type: 'section', block_id: PROGRESS_BLOCK.status, text: { type: 'mrkdwn', text: `${head}\n${line}` } }] };
 }

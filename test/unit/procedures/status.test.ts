@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { collectStatus } from '../../../src/procedures/status.ts';
-import { fakeStatusDeps } from '../../fakes/status-ports.ts';
+import type { Run } from '../../../src/domain/run.ts';
+import { fakeStatusDeps, RECENT_DRILL } from '../../fakes/status-ports.ts';
 
 const backup = (kind: 'db' | 'storage' | 'config', finishedAt: string, verified = true) => ({
   id: `${kind}-${finishedAt}`,
@@ -20,6 +21,7 @@ describe('collectStatus', () => {
       ['metrics', 'ok'],
       ['storage', 'ok'],
       ['backups', 'ok'],
+      ['drills', 'ok'],
       ['pagerduty', 'ok'],
     ]);
     expect(report.probes.find((p) => p.id === 'backups')!.summary).toBe('RPO exposure 30 min (target 1 h)');
@@ -108,5 +110,32 @@ describe('collectStatus', () => {
     const report = await collectStatus(fakeStatusDeps({ metrics: { value: { httpStatus: 200, samples: 0 } } }, { pagerdutyConfigured: false }));
     expect(report.probes.find((p) => p.id === 'pagerduty')).toMatchObject({ state: 'warn', summary: expect.stringContaining('PAGERDUTY_ROUTING_KEY unset') });
     expect(report.probes.find((p) => p.id === 'metrics')!.state).toBe('warn');
+  });
+});
+
+describe('the drills probe', () => {
+  const drillsProbe = async (drills: Run[]) => (await collectStatus(fakeStatusDeps({}, { drills: async () => drills }))).probes.find((p) => p.id === 'drills')!;
+  const drill = (change: Partial<Run>, summary: Record<string, unknown> = {}): Run => ({ ...RECENT_DRILL, ...change, summary: { ...RECENT_DRILL.summary, ...summary } });
+
+  it('shows the newest drill’s RTO against the target', async () => {
+    const probe = await drillsProbe([RECENT_DRILL]);
+    expect(probe).toMatchObject({ state: 'ok', summary: 'RTO 12 min (target 4 h), newest drill 6 d 6 h ago' });
+    expect(probe.details[0]).toBe('2026-11-20: succeeded, RTO 12 min (run-20261120T050000Z-0badf00d)');
+  });
+
+  it('warns when there is no drill at all, or none in the last 35 days', async () => {
+    expect(await drillsProbe([])).toMatchObject({ state: 'warn', summary: 'no drill yet — RTO unmeasured (target 4 h)' });
+    const old = drill({ startedAt: '2026-10-01T05:00:00.000Z', finishedAt: '2026-10-01T05:12:00.000Z' });
+    expect(await drillsProbe([old])).toMatchObject({ state: 'warn', summary: expect.stringContaining('none in the last 35 days') });
+  });
+
+  it('fails when the newest drill failed or took longer than the RTO, ignoring one still running', async () => {
+    const failed = drill({ status: 'failed' }, { failedStep: 'documents: read every document of the snapshot back into a scratch folder', withinRto: false });
+    const running = drill({ status: 'running', startedAt: '2026-11-26T11:59:00.000Z' });
+    const probe = await drillsProbe([running, failed, RECENT_DRILL]);
+    expect(probe).toMatchObject({ state: 'fail', summary: expect.stringMatching(/^newest drill failed 6 d 6 h ago — RTO not achieved/) });
+    expect(probe.details[0]).toContain('failed at "documents: read every document');
+    const slow = drill({}, { rtoMs: 5 * 3_600_000, withinRto: false });
+    expect(await drillsProbe([slow])).toMatchObject({ state: 'fail', summary: expect.stringContaining('took 5 h, over the RTO target 4 h') });
   });
 });
