@@ -3,6 +3,7 @@ import type { AuditEntry, AuditEntryInput } from '../domain/audit.ts';
 import type { BackupKind } from './backup-repository.ts';
 import type { Gate } from '../domain/gate.ts';
 import type { Run, RunStatus } from '../domain/run.ts';
+import type { AlertRecord, AlertState, OutboxInput, OutboxMessage, OutboxTarget } from '../domain/alert.ts';
 
 /** The bot's own durable state (SQLite or PostgreSQL behind one interface). */
 export interface StateStore {
@@ -38,5 +39,24 @@ export interface StateStore {
   getRun(id: string): Promise<Run | undefined>;
   /** Runs, newest first, optionally filtered. */
   listRuns(options?: { status?: RunStatus; procedure?: string; limit?: number }): Promise<Run[]>;
+  /** Alerts by fingerprint (those that exist). */
+  getAlerts(fingerprints: readonly string[]): Promise<AlertRecord[]>;
+  /** Alerts in these states, newest first. */
+  listAlerts(options?: { states?: readonly AlertState[]; limit?: number }): Promise<AlertRecord[]>;
+  /** Saves alert changes and queues their notifications in one transaction: a change is never without its messages. */
+  saveAlerts(changes: ReadonlyArray<{ record: AlertRecord; outbox: readonly OutboxInput[] }>): Promise<void>;
+  /**
+   * Leases due outbox messages of one target to `owner` until `leaseUntil`: only the first pending message
+   * of each order key, so one alert's notifications go out in order; a message leased by another live
+   * owner is skipped (two replicas never deliver the same one).
+   */
+  claimOutbox(target: OutboxTarget, now: string, options: { owner: string; leaseUntil: string; limit: number }): Promise<OutboxMessage[]>;
+  /** Records a delivery attempt's outcome (delivered, dead, or retry at `nextAttemptAt`) and releases the lease. */
+  settleOutbox(id: number, outcome: { status: OutboxMessage['status']; attempts: number; nextAttemptAt?: string; lastError?: string; deliveredAt?: string }): Promise<void>;
+  /** Outbox messages, for tests and `/dr alerts`: by status, oldest first. */
+  listOutbox(options?: { status?: OutboxMessage['status']; target?: OutboxTarget; limit?: number }): Promise<OutboxMessage[]>;
+  /** Remembers which alerts one digest message lists, so it can be re-rendered when one of them changes. */
+  saveDigest(channel: string, ts: string, fingerprints: readonly string[]): Promise<void>;
+  getDigest(channel: string, ts: string): Promise<string[] | undefined>;
   close(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import type { BackupKind } from '../../ports/backup-repository.ts';
 import type { StateStore } from '../../ports/state-store.ts';
 import type { Gate } from '../../domain/gate.ts';
 import type { Run, RunStatus } from '../../domain/run.ts';
+import type { AlertRecord, AlertState, OutboxInput, OutboxMessage, OutboxTarget } from '../../domain/alert.ts';
 import { migrations } from './migrations.ts';
 
 interface AuditRow {
@@ -57,12 +58,44 @@ interface RunRow {
   run: string;
 }
 
+interface AlertRow {
+  fingerprint: string;
+  state: string;
+  severity: string;
+  last_fired_at: string;
+  alert: string;
+}
+
+interface OutboxRow {
+  id: Generated<number>;
+  target: string;
+  order_key: string;
+  payload: string;
+  status: string;
+  attempts: number;
+  next_attempt_at: string;
+  created_at: string;
+  delivered_at: string | null;
+  last_error: string | null;
+  claimed_by: string | null;
+  claimed_until: string | null;
+}
+
+interface DigestRow {
+  ts: string;
+  channel: string;
+  fingerprints: string;
+}
+
 interface Tables {
   audit_log: AuditRow;
   backup_catalog: CatalogRow;
   schedule_slots: SlotRow;
   gates: GateRow;
   runs: RunRow;
+  alerts: AlertRow & { record: string };
+  outbox: OutboxRow;
+  digests: DigestRow;
 }
 
 // Any constant works; it only has to be the same for every replica sharing the database.
@@ -270,9 +303,118 @@ class KyselyStateStore implements StateStore {
     return (await query.execute()).map((row) => JSON.parse(row.run) as Run);
   }
 
+  async getAlerts(fingerprints: readonly string[]): Promise<AlertRecord[]> {
+    if (fingerprints.length === 0) return [];
+    const rows: Array<{ record: string }> = [];
+    // Bounded IN lists: a 1,000-alert batch must not exceed SQLite's variable limit.
+    for (let start = 0; start < fingerprints.length; start += 500) {
+      rows.push(...(await this.db.selectFrom('alerts').select('record').where('fingerprint', 'in', fingerprints.slice(start, start + 500)).execute()));
+    }
+    return rows.map((row) => JSON.parse(row.record) as AlertRecord);
+  }
+
+  async listAlerts(options: { states?: readonly AlertState[]; limit?: number } = {}): Promise<AlertRecord[]> {
+    let query = this.db.selectFrom('alerts').select('record').orderBy('last_fired_at', 'desc').limit(options.limit ?? 1_000);
+    if (options.states) query = query.where('state', 'in', [...options.states]);
+    return (await query.execute()).map((row) => JSON.parse(row.record) as AlertRecord);
+  }
+
+  async saveAlerts(changes: ReadonlyArray<{ record: AlertRecord; outbox: readonly OutboxInput[] }>): Promise<void> {
+    if (changes.length === 0) return;
+    const now = this.now().toISOString();
+    await this.db.transaction().execute(async (trx) => {
+      for (let start = 0; start < changes.length; start += 200) {
+        const slice = changes.slice(start, start + 200);
+        const rows = slice.map(({ record }) => ({ fingerprint: record.fingerprint, state: record.state, severity: record.severity, last_fired_at: record.lastFiredAt, alert: record.alert, record: JSON.stringify(record) }));
+        await trx
+          .insertInto('alerts')
+          .values(rows)
+          .onConflict((oc) => oc.column('fingerprint').doUpdateSet((eb) => ({ state: eb.ref('excluded.state'), severity: eb.ref('excluded.severity'), last_fired_at: eb.ref('excluded.last_fired_at'), alert: eb.ref('excluded.alert'), record: eb.ref('excluded.record') })))
+          .execute();
+        const messages = slice.flatMap(({ outbox }) => outbox.map((m) => ({ target: m.target, order_key: m.orderKey, payload: JSON.stringify(m.payload), status: 'pending', attempts: 0, next_attempt_at: now, created_at: now })));
+        if (messages.length > 0) await trx.insertInto('outbox').values(messages).execute();
+      }
+    });
+  }
+
+  async claimOutbox(target: OutboxTarget, now: string, options: { owner: string; leaseUntil: string; limit: number }): Promise<OutboxMessage[]> {
+    return this.db.transaction().execute(async (trx) => {
+      // The head of each order key: no earlier message of the same key is still pending.
+      const candidates = await trx
+        .selectFrom('outbox as o')
+        .select('o.id')
+        .where('o.status', '=', 'pending')
+        .where('o.target', '=', target)
+        .where('o.next_attempt_at', '<=', now)
+        .where((eb) => eb.or([eb('o.claimed_until', 'is', null), eb('o.claimed_until', '<', now)]))
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('outbox as p').select('p.id').whereRef('p.order_key', '=', 'o.order_key').where('p.status', '=', 'pending').whereRef('p.id', '<', 'o.id'))))
+        .orderBy('o.id')
+        .limit(options.limit)
+        .execute();
+      if (candidates.length === 0) return [];
+      const ids = candidates.map((c) => Number(c.id));
+      await trx
+        .updateTable('outbox')
+        .set({ claimed_by: options.owner, claimed_until: options.leaseUntil })
+        .where('id', 'in', ids)
+        .where('status', '=', 'pending')
+        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]))
+        .execute();
+      const claimed = await trx.selectFrom('outbox').selectAll().where('id', 'in', ids).where('claimed_by', '=', options.owner).where('claimed_until', '=', options.leaseUntil).orderBy('id').execute();
+      return claimed.map(outboxMessage);
+    });
+  }
+
+  async settleOutbox(id: number, outcome: { status: OutboxMessage['status']; attempts: number; nextAttemptAt?: string; lastError?: string; deliveredAt?: string }): Promise<void> {
+    await this.db
+      .updateTable('outbox')
+      .set({
+        status: outcome.status,
+        attempts: outcome.attempts,
+        ...(outcome.nextAttemptAt ? { next_attempt_at: outcome.nextAttemptAt } : {}),
+        last_error: outcome.lastError ?? null,
+        delivered_at: outcome.deliveredAt ?? null,
+        claimed_by: null,
+        claimed_until: null,
+      })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async listOutbox(options: { status?: OutboxMessage['status']; target?: OutboxTarget; limit?: number } = {}): Promise<OutboxMessage[]> {
+    let query = this.db.selectFrom('outbox').selectAll().orderBy('id').limit(options.limit ?? 100_000);
+    if (options.status) query = query.where('status', '=', options.status);
+    if (options.target) query = query.where('target', '=', options.target);
+    return (await query.execute()).map(outboxMessage);
+  }
+
+  async saveDigest(channel: string, ts: string, fingerprints: readonly string[]): Promise<void> {
+    await this.db.insertInto('digests').values({ channel, ts, fingerprints: JSON.stringify(fingerprints) }).execute();
+  }
+
+  async getDigest(channel: string, ts: string): Promise<string[] | undefined> {
+    const row = await this.db.selectFrom('digests').select('fingerprints').where('channel', '=', channel).where('ts', '=', ts).executeTakeFirst();
+    return row ? (JSON.parse(row.fingerprints) as string[]) : undefined;
+  }
+
   async close(): Promise<void> {
     await this.db.destroy();
   }
+}
+
+function outboxMessage(row: { id: number | string; target: string; order_key: string; payload: string; status: string; attempts: number; next_attempt_at: string; created_at: string; delivered_at: string | null; last_error: string | null }): OutboxMessage {
+  return {
+    id: Number(row.id),
+    target: row.target as OutboxTarget,
+    orderKey: row.order_key,
+    payload: JSON.parse(row.payload) as OutboxMessage['payload'],
+    status: row.status as OutboxMessage['status'],
+    attempts: Number(row.attempts),
+    nextAttemptAt: row.next_attempt_at,
+    createdAt: row.created_at,
+    ...(row.delivered_at ? { deliveredAt: row.delivered_at } : {}),
+    ...(row.last_error ? { lastError: row.last_error } : {}),
+  };
 }
 
 // A detail column edited into invalid JSON must surface as a broken chain, not as a crash of the reader.

@@ -1,4 +1,9 @@
-import { type Kysely, type Migration, sql } from 'kysely';
+import { type Kysely, type Migration, PostgresAdapter, sql } from 'kysely';
+
+// Auto-increment is spelled differently per dialect: a sequence (bigserial) on PostgreSQL, AUTOINCREMENT on SQLite.
+function isPostgres(db: Kysely<unknown>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
 
 // Append-only: a released migration is never edited, only followed by a new one.
 export const migrations: Record<string, Migration> = {
@@ -71,6 +76,45 @@ export const migrations: Record<string, Migration> = {
         .addColumn('run', 'text', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('runs_status').on('runs').columns(['status', 'started_at']).execute();
+    },
+  },
+  '0006_alerts_and_outbox': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('alerts')
+        .addColumn('fingerprint', 'text', (c) => c.primaryKey())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('severity', 'text', (c) => c.notNull())
+        .addColumn('last_fired_at', 'text', (c) => c.notNull())
+        .addColumn('alert', 'text', (c) => c.notNull())
+        .addColumn('record', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('alerts_state').on('alerts').columns(['state', 'last_fired_at']).execute();
+      // The durable outbox: a row per notification, delivered in id order per order_key.
+      await db.schema
+        .createTable('outbox')
+        .addColumn('id', isPostgres(db) ? 'bigserial' : 'integer', (c) => (isPostgres(db) ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('order_key', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('delivered_at', 'text')
+        .addColumn('last_error', 'text')
+        .addColumn('claimed_by', 'text')
+        .addColumn('claimed_until', 'text')
+        .execute();
+      await db.schema.createIndex('outbox_due').on('outbox').columns(['status', 'target', 'next_attempt_at']).execute();
+      await db.schema.createIndex('outbox_order').on('outbox').columns(['order_key', 'status', 'id']).execute();
+      await db.schema
+        .createTable('digests')
+        .addColumn('ts', 'text', (c) => c.notNull())
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('fingerprints', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('digests_pk', ['channel', 'ts'])
+        .execute();
     },
   },
 };

@@ -1,0 +1,60 @@
+/** How bad an alert is: critical pages, warning only posts (DESIGN.md §7). */
+export type AlertSeverity = 'critical' | 'warning';
+
+/** Where an alert is in its life. */
+export type AlertState = 'firing' | 'acknowledged' | 'resolved';
+
+/** One alert, deduplicated by fingerprint, persisted with where it was posted. */
+export interface AlertRecord {
+  fingerprint: string;
+  /** The catalog name (`db_connection_failure`) or Alertmanager's alertname. */
+  alert: string;
+  severity: AlertSeverity;
+  state: AlertState;
+  summary: string;
+  labels: Record<string, string>;
+  source: string;
+  link?: string;
+  firstFiredAt: string;
+  lastFiredAt: string;
+  /** How many times it fired (again) since it was first seen. */
+  fireCount: number;
+  acknowledgedBy?: string;
+  acknowledgedAt?: string;
+  resolvedAt?: string;
+  /** Where it was posted: channel → message ts (or `digest:<id>` when it went out in a digest). */
+  messages: Record<string, string>;
+  lastReminderAt?: string;
+  escalatedAt?: string;
+}
+
+/** Where a queued notification goes. */
+export type OutboxTarget = 'slack' | 'pagerduty' | 'email';
+
+/** A notification waiting to be delivered (or delivered): the durable outbox of DESIGN.md §7. */
+export interface OutboxMessage {
+  id: number;
+  target: OutboxTarget;
+  /** Messages with the same key are delivered strictly in order (one alert's post before its update). */
+  orderKey: string;
+  /** What to deliver, rendered at delivery time from the newest alert state. */
+  payload: OutboxPayload;
+  status: 'pending' | 'delivered' | 'dead';
+  attempts: number;
+  nextAttemptAt: string;
+  createdAt: string;
+  deliveredAt?: string;
+  lastError?: string;
+}
+
+/** The kinds of notification the outbox carries. */
+export type OutboxPayload =
+  | { kind: 'slack_alert_post'; fingerprint: string; channel: string }
+  | { kind: 'slack_alert_update'; fingerprint: string; channel: string }
+  | { kind: 'slack_alert_reminder'; fingerprint: string; channel: string }
+  | { kind: 'slack_escalation'; fingerprint: string; channel: string }
+  | { kind: 'pagerduty'; fingerprint: string; action: 'trigger' | 'acknowledge' | 'resolve' }
+  | { kind: 'email'; fingerprint: string; event: 'firing' | 'resolved' };
+
+/** A notification to queue. */
+export type OutboxInput = Pick<OutboxMessage, 'target' | 'orderKey' | 'payload'>;
