@@ -22,8 +22,6 @@ export interface AlertRecord {
   acknowledgedBy?: string;
   acknowledgedAt?: string;
   resolvedAt?: string;
-  /** Where it was posted: channel → message ts (or `digest:<id>` when it went out in a digest). */
-  messages: Record<string, string>;
   lastReminderAt?: string;
   escalatedAt?: string;
 }
@@ -49,12 +47,24 @@ export interface OutboxMessage {
 
 /** The kinds of notification the outbox carries. */
 export type OutboxPayload =
-  | { kind: 'slack_alert_post'; fingerprint: string; channel: string }
-  | { kind: 'slack_alert_update'; fingerprint: string; channel: string }
+  /** Shows the alert's current state in the channel: a post the first time, then edits of that same message. */
+  | { kind: 'slack_alert'; fingerprint: string; channel: string }
   | { kind: 'slack_alert_reminder'; fingerprint: string; channel: string }
   | { kind: 'slack_escalation'; fingerprint: string; channel: string }
   | { kind: 'pagerduty'; fingerprint: string; action: 'trigger' | 'acknowledge' | 'resolve' }
   | { kind: 'email'; fingerprint: string; event: 'firing' | 'resolved' };
+
+/** An alert as it arrives (Alertmanager, POST /alerts, a probe), before it meets the stored state. */
+export interface AlertSignal {
+  fingerprint: string;
+  alert: string;
+  severity: AlertSeverity;
+  status: 'firing' | 'resolved';
+  summary: string;
+  labels: Record<string, string>;
+  source: string;
+  link?: string;
+}
 
 /** A notification to queue. */
 export type OutboxInput = Pick<OutboxMessage, 'target' | 'orderKey' | 'payload'>;

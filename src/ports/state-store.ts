@@ -43,8 +43,15 @@ export interface StateStore {
   getAlerts(fingerprints: readonly string[]): Promise<AlertRecord[]>;
   /** Alerts in these states, newest first. */
   listAlerts(options?: { states?: readonly AlertState[]; limit?: number }): Promise<AlertRecord[]>;
-  /** Saves alert changes and queues their notifications in one transaction: a change is never without its messages. */
-  saveAlerts(changes: ReadonlyArray<{ record: AlertRecord; outbox: readonly OutboxInput[] }>): Promise<void>;
+  /**
+   * Reads the stored alerts with these fingerprints, lets `decide` compute their changes, and saves the
+   * changes with their notifications — all in one transaction holding those alerts (FOR UPDATE on
+   * PostgreSQL), so two replicas changing one alert never lose an update and no change is without its messages.
+   */
+  changeAlerts(fingerprints: readonly string[], decide: (existing: ReadonlyMap<string, AlertRecord>) => Array<{ record: AlertRecord; outbox: readonly OutboxInput[] }>): Promise<AlertRecord[]>;
+  /** The Slack message showing an alert in a channel (its ts, or `digest:<ts>`), if it was posted. */
+  alertMessage(fingerprint: string, channel: string): Promise<string | undefined>;
+  setAlertMessage(fingerprint: string, channel: string, ts: string): Promise<void>;
   /**
    * Leases due outbox messages of one target to `owner` until `leaseUntil`: only the first pending message
    * of each order key, so one alert's notifications go out in order; a message leased by another live

@@ -175,31 +175,52 @@ describe.each(backends)('state store contract: $name', ({ skip, open }) => {
   });
 
   it.skipIf(skip)('saves alerts with their outbox messages and hands out each order key in order, to one owner at a time', async () => {
-    const alert = (fingerprint: string): AlertRecord => ({ fingerprint, alert: 'db_connection_failure', severity: 'critical', state: 'firing', summary: 's', labels: { a: '1' }, source: 'probe', firstFiredAt: '2026-11-26T01:00:00.000Z', lastFiredAt: '2026-11-26T01:00:00.000Z', fireCount: 1, messages: {} });
-    const post = (fp: string): OutboxInput => ({ target: 'slack', orderKey: `slack:#c:${fp}`, payload: { kind: 'slack_alert_post', fingerprint: fp, channel: '#c' } });
-    const update = (fp: string): OutboxInput => ({ target: 'slack', orderKey: `slack:#c:${fp}`, payload: { kind: 'slack_alert_update', fingerprint: fp, channel: '#c' } });
-    await subject.store.saveAlerts([
-      { record: alert('f1'), outbox: [post('f1'), update('f1')] },
-      { record: alert('f2'), outbox: [post('f2'), { target: 'pagerduty', orderKey: 'pd:f2', payload: { kind: 'pagerduty', fingerprint: 'f2', action: 'trigger' } }] },
-    ]);
+    const alert = (fingerprint: string): AlertRecord => ({ fingerprint, alert: 'db_connection_failure', severity: 'critical', state: 'firing', summary: 's', labels: { a: '1' }, source: 'probe', firstFiredAt: '2026-11-26T01:00:00.000Z', lastFiredAt: '2026-11-26T01:00:00.000Z', fireCount: 1 });
+    const post = (fp: string): OutboxInput => ({ target: 'slack', orderKey: `slack:#c:${fp}`, payload: { kind: 'slack_alert', fingerprint: fp, channel: '#c' } });
+    const update = (fp: string): OutboxInput => ({ target: 'slack', orderKey: `slack:#c:${fp}`, payload: { kind: 'slack_alert_reminder', fingerprint: fp, channel: '#c' } });
+    const seen: string[][] = [];
+    await subject.store.changeAlerts(['f1', 'f2'], (existing) => {
+      seen.push([...existing.keys()]);
+      return [
+        { record: alert('f1'), outbox: [post('f1'), update('f1')] },
+        { record: alert('f2'), outbox: [post('f2'), { target: 'pagerduty', orderKey: 'pd:f2', payload: { kind: 'pagerduty', fingerprint: 'f2', action: 'trigger' } }] },
+      ];
+    });
+    await subject.store.changeAlerts(['f1'], (existing) => {
+      seen.push([...existing.keys()]);
+      return [{ record: { ...existing.get('f1')!, state: 'resolved' }, outbox: [] }];
+    });
+    expect(seen).toEqual([[], ['f1']]);
+    expect((await subject.store.listAlerts({ states: ['resolved'] })).map((a) => a.fingerprint)).toEqual(['f1']);
+    expect(await subject.store.alertMessage('f1', '#c')).toBeUndefined();
+    await subject.store.setAlertMessage('f1', '#c', '111.222');
+    await subject.store.setAlertMessage('f1', '#c', '111.333');
+    expect(await subject.store.alertMessage('f1', '#c')).toBe('111.333');
     expect((await subject.store.getAlerts(['f1', 'f2', 'nope'])).map((a) => a.fingerprint).sort()).toEqual(['f1', 'f2']);
     const now = '2099-01-01T00:00:00.000Z';
     const lease = { leaseUntil: '2099-01-01T00:01:00.000Z', limit: 10 };
     // Only the heads of each key: f1's update waits for its post.
     const first = await subject.store.claimOutbox('slack', now, { owner: 'A', ...lease });
-    expect(first.map((m) => m.payload.kind)).toEqual(['slack_alert_post', 'slack_alert_post']);
+    expect(first.map((m) => m.payload.kind)).toEqual(['slack_alert', 'slack_alert']);
     // Leased to A: B gets nothing.
     expect(await subject.store.claimOutbox('slack', now, { owner: 'B', ...lease })).toEqual([]);
     await subject.store.settleOutbox(first[0]!.id, { status: 'delivered', attempts: 1, deliveredAt: now });
     await subject.store.settleOutbox(first[1]!.id, { status: 'pending', attempts: 1, nextAttemptAt: '2099-01-01T00:00:30.000Z', lastError: 'ratelimited' });
     const second = await subject.store.claimOutbox('slack', now, { owner: 'B', ...lease });
-    expect(second.map((m) => [m.payload.kind, (m.payload as { fingerprint: string }).fingerprint])).toEqual([['slack_alert_update', 'f1']]);
+    expect(second.map((m) => [m.payload.kind, (m.payload as { fingerprint: string }).fingerprint])).toEqual([['slack_alert_reminder', 'f1']]);
     // After its retry time the f2 post comes back, with its attempt count and error kept.
     const later = await subject.store.claimOutbox('slack', '2099-01-01T00:00:31.000Z', { owner: 'A', leaseUntil: '2099-01-01T00:02:00.000Z', limit: 10 });
     expect(later.find((m) => (m.payload as { fingerprint: string }).fingerprint === 'f2')).toMatchObject({ attempts: 1, lastError: 'ratelimited' });
     expect((await subject.store.listOutbox({ target: 'pagerduty' })).map((m) => m.payload)).toEqual([{ kind: 'pagerduty', fingerprint: 'f2', action: 'trigger' }]);
     await subject.store.saveDigest('#c', '123.456', ['f1', 'f2']);
     expect(await subject.store.getDigest('#c', '123.456')).toEqual(['f1', 'f2']);
+  });
+
+  it.skipIf(skip)('never loses one of many concurrent changes to the same alert', async () => {
+    const base: AlertRecord = { fingerprint: 'fx', alert: 'a', severity: 'warning', state: 'firing', summary: 's', labels: {}, source: 'http', firstFiredAt: '2026-11-26T01:00:00.000Z', lastFiredAt: '2026-11-26T01:00:00.000Z', fireCount: 0 };
+    await subject.store.changeAlerts(['fx'], () => [{ record: base, outbox: [] }]);
+    await Promise.all(Array.from({ length: 10 }, () => subject.store.changeAlerts(['fx'], (existing) => [{ record: { ...existing.get('fx')!, fireCount: existing.get('fx')!.fireCount + 1 }, outbox: [] }])));
+    expect((await subject.store.getAlerts(['fx']))[0]!.fireCount).toBe(10);
   });
 });
 

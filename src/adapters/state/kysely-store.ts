@@ -96,6 +96,7 @@ interface Tables {
   alerts: AlertRow & { record: string };
   outbox: OutboxRow;
   digests: DigestRow;
+  alert_messages: { fingerprint: string; channel: string; ts: string };
 }
 
 // Any constant works; it only has to be the same for every replica sharing the database.
@@ -319,10 +320,23 @@ class KyselyStateStore implements StateStore {
     return (await query.execute()).map((row) => JSON.parse(row.record) as AlertRecord);
   }
 
-  async saveAlerts(changes: ReadonlyArray<{ record: AlertRecord; outbox: readonly OutboxInput[] }>): Promise<void> {
-    if (changes.length === 0) return;
+  async changeAlerts(
+    fingerprints: readonly string[],
+    decide: (existing: ReadonlyMap<string, AlertRecord>) => Array<{ record: AlertRecord; outbox: readonly OutboxInput[] }>,
+  ): Promise<AlertRecord[]> {
     const now = this.now().toISOString();
-    await this.db.transaction().execute(async (trx) => {
+    const unique = [...new Set(fingerprints)];
+    return this.db.transaction().execute(async (trx) => {
+      const existing = new Map<string, AlertRecord>();
+      for (let start = 0; start < unique.length; start += 500) {
+        let query = trx.selectFrom('alerts').select('record').where('fingerprint', 'in', unique.slice(start, start + 500));
+        if (this.kind === 'postgres') query = query.forUpdate();
+        for (const row of await query.execute()) {
+          const record = JSON.parse(row.record) as AlertRecord;
+          existing.set(record.fingerprint, record);
+        }
+      }
+      const changes = decide(existing);
       for (let start = 0; start < changes.length; start += 200) {
         const slice = changes.slice(start, start + 200);
         const rows = slice.map(({ record }) => ({ fingerprint: record.fingerprint, state: record.state, severity: record.severity, last_fired_at: record.lastFiredAt, alert: record.alert, record: JSON.stringify(record) }));
@@ -334,7 +348,20 @@ class KyselyStateStore implements StateStore {
         const messages = slice.flatMap(({ outbox }) => outbox.map((m) => ({ target: m.target, order_key: m.orderKey, payload: JSON.stringify(m.payload), status: 'pending', attempts: 0, next_attempt_at: now, created_at: now })));
         if (messages.length > 0) await trx.insertInto('outbox').values(messages).execute();
       }
+      return changes.map((c) => c.record);
     });
+  }
+
+  async alertMessage(fingerprint: string, channel: string): Promise<string | undefined> {
+    return (await this.db.selectFrom('alert_messages').select('ts').where('fingerprint', '=', fingerprint).where('channel', '=', channel).executeTakeFirst())?.ts;
+  }
+
+  async setAlertMessage(fingerprint: string, channel: string, ts: string): Promise<void> {
+    await this.db
+      .insertInto('alert_messages')
+      .values({ fingerprint, channel, ts })
+      .onConflict((oc) => oc.columns(['fingerprint', 'channel']).doUpdateSet({ ts }))
+      .execute();
   }
 
   async claimOutbox(target: OutboxTarget, now: string, options: { owner: string; leaseUntil: string; limit: number }): Promise<OutboxMessage[]> {

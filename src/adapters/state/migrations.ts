@@ -109,6 +109,13 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('outbox_due').on('outbox').columns(['status', 'target', 'next_attempt_at']).execute();
       await db.schema.createIndex('outbox_order').on('outbox').columns(['order_key', 'status', 'id']).execute();
       await db.schema
+        .createTable('alert_messages')
+        .addColumn('fingerprint', 'text', (c) => c.notNull())
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('ts', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('alert_messages_pk', ['fingerprint', 'channel'])
+        .execute();
+      await db.schema
         .createTable('digests')
         .addColumn('ts', 'text', (c) => c.notNull())
         .addColumn('channel', 'text', (c) => c.notNull())

@@ -4,5 +4,5 @@ import type { StateStore } from '../../ports/state-store.ts';
 /** Stands in for a state store that could not be opened, so the break-glass CLI still runs: every use fails with the reason. */
 export function unavailableStateStore(kind: StateStore['kind'], reason: string): StateStore {
   const fail = () => Promise.reject(new DrError('STATE_UNAVAILABLE', `The bot's state store (DR_STATE) is unavailable: ${reason}`));
-  return { kind, ping: fail, appendAudit: fail, listAudit: fail, recordBackup: fail, claimSlot: fail, forgetBackup: fail, listCatalog: fail, createGate: fail, getGate: fail, listOpenGates: fail, updateGate: fail, createRun: fail, updateRun: fail, getRun: fail, listRuns: fail, getAlerts: fail, listAlerts: fail, saveAlerts: fail, claimOutbox: fail, settleOutbox: fail, listOutbox: fail, saveDigest: fail, getDigest: fail, close: async () => {} };
+  return { kind, ping: fail, appendAudit: fail, listAudit: fail, recordBackup: fail, claimSlot: fail, forgetBackup: fail, listCatalog: fail, createGate: fail, getGate: fail, listOpenGates: fail, updateGate: fail, createRun: fail, updateRun: fail, getRun: fail, listRuns: fail, getAlerts: fail, listAlerts: fail, changeAlerts: fail, alertMessage: fail, setAlertMessage: fail, claimOutbox: fail, settleOutbox: fail, listOutbox: fail, saveDigest: fail, getDigest: fail, close: async () => {} };
 }
