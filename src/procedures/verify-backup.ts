@@ -267,8 +267,15 @@ async function recordRestoreTest(deps: VerifyBackupDeps, ctx: VerifyBackupContex
     verification: { ...base.verification, ...damaged, restore_test: test },
   };
   let note: string | undefined;
-  if (stored) await deps.repository.writeManifest(id, marked).catch((error: unknown) => (note = `the repository's manifest was not updated: ${errorText(error)}`));
-  else note = `${id}'s manifest is no longer in the repository; only the catalog records the result`;
+  if (!stored) {
+    note = `${id}'s manifest is no longer in the repository; only the catalog records the result`;
+  } else {
+    try {
+      await deps.repository.writeManifest(id, marked);
+    } catch (error) {
+      note = `the repository's manifest was not updated: ${errorText(error)}`;
+    }
+  }
   // The catalog keeps manifests without their document lists.
   await deps.store.recordBackup({ ...marked, documents: undefined });
   ctx.recorded = test;

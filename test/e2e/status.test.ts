@@ -48,10 +48,11 @@ describe.each([
     expect(s.status_probe_metrics).toMatch(/^✅ .*reachable, \d+ samples/);
     expect(s.status_probe_storage).toMatch(new RegExp(`^✅ .*% used, .* free, ${sandbox.counts.documents} files`));
     expect(s.status_probe_backups).toContain('no backups yet — RPO exposure unknown');
+    expect(s.status_probe_drills).toMatch(/^⚠️ \*Recovery drills\* — no drill yet — RTO unmeasured \(target 4 h\)/);
     expect(s.status_probe_pagerduty).toMatch(/^⚠️ .*not configured/);
     expect(s.status_header).toBe('⚠️ alphha-sandbox is degraded');
     const probeLines = Object.entries(s).filter(([id]) => id.startsWith('status_probe_'));
-    expect(probeLines).toHaveLength(6);
+    expect(probeLines).toHaveLength(7);
     for (const [, text] of probeLines) expect(text).toMatch(/_\(\d+ ms\)_/);
     const audit = await t.bot.deps.store.listAudit();
     expect(audit.at(-1)).toMatchObject({ source: 'slack', actor: 'U0USER0001', channel: 'C0OPS00001', command: 'status', text: 'status', outcome: 'degraded' });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
 import { dr } from '../helpers/cli.ts';
+import { openStateStore } from '../../src/adapters/state/kysely-store.ts';
 
 describe('dr CLI', () => {
   let sandbox: Sandbox;
@@ -37,12 +38,17 @@ describe('dr CLI', () => {
       path.join(sandbox.dir, 'backups', 'manifests', 'db-now.json'),
       JSON.stringify({ id: 'db-now', kind: 'db', finished_at: new Date().toISOString(), size_bytes: 4096, verified: true }),
     );
+    // A recent drill within the RTO (runbook §4.2), as `dr drill` records it.
+    const store = await openStateStore(env.DR_STATE!);
+    const at = new Date(Date.now() - 3_600_000).toISOString();
+    await store.createRun({ id: 'run-drill-cli-test', procedure: 'drill', actor: 'scheduler', status: 'succeeded', startedAt: at, finishedAt: at, heartbeatAt: at, owner: 'test', steps: [], summary: { durationMs: 60_000, rtoMs: 60_000, rtoTargetMs: 14_400_000, withinRto: true } });
+    await store.close();
     const { code, stdout } = await dr(['status', '--json'], { ...env, PAGERDUTY_ROUTING_KEY: 'R0123456789abcdef0123456789abcdef', DR_BACKUP_KEY: 'a-backup-key' });
     expect(code).toBe(0);
     const result = JSON.parse(stdout) as { kind: string; report: { overall: string; probes: Array<{ id: string; state: string }> } };
     expect(result.kind).toBe('status');
     expect(result.report.overall).toBe('ok');
-    expect(result.report.probes.map((p) => p.id)).toEqual(['database', 'health', 'metrics', 'storage', 'backups', 'pagerduty']);
+    expect(result.report.probes.map((p) => p.id)).toEqual(['database', 'health', 'metrics', 'storage', 'backups', 'drills', 'pagerduty']);
     expect(stdout).not.toContain('R0123456789abcdef0123456789abcdef');
   });
 

@@ -45,7 +45,12 @@ describe('helpBlocks', () => {
     const text = (helpBlocks(helpEntries()).blocks[1] as { text: { text: string } }).text.text;
     expect(text.split('\n')).toHaveLength(helpEntries().length);
     expect(text).toContain('`/dr status` — health of the DMS');
-    expect(text).toMatch(/`\/dr restore db \[latest\|ID\]` — .*destructive · confirm \+ approve.*not built yet/);
+    expect(text).toMatch(/`\/dr restore db \[latest\|ID\]` — .*destructive · confirm \+ approve/);
+    // Built commands carry no mark; every unbuilt one does.
+    for (const entry of helpEntries()) {
+      const line = text.split('\n').find((l) => l.includes(`\`/dr ${entry.usage}\``))!;
+      expect(line.includes('not built yet')).toBe(!entry.built);
+    }
   });
 });
 

@@ -1,0 +1,87 @@
+import type { AlertRecord, AlertSignal, OutboxInput } from '../domain/alert.ts';
+
+/** Where alerts go (DESIGN.md §7): channels by severity, security-flavoured ones also to security, paging and e-mail when set up. */
+export interface AlertRouting {
+  channels: { critical: string; warning: string; security: string };
+  /** PagerDuty routing key present. */
+  paging: boolean;
+  /** `email` configured. */
+  email: boolean;
+}
+
+// Catalog alerts about intrusion rather than breakage; anything labelled category=security counts too.
+const SECURITY_ALERTS = new Set(['failed_login_spike']);
+
+/** Whether an alert also belongs in the security channel. */
+export function isSecurityAlert(alert: Pick<AlertRecord, 'alert' | 'labels'>): boolean {
+  return SECURITY_ALERTS.has(alert.alert) || alert.labels.category === 'security';
+}
+
+/** The channels an alert is shown in. */
+export function alertChannels(alert: Pick<AlertRecord, 'alert' | 'labels' | 'severity'>, routing: AlertRouting): string[] {
+  const channels = [alert.severity === 'critical' ? routing.channels.critical : routing.channels.warning];
+  if (isSecurityAlert(alert)) channels.push(routing.channels.security);
+  return [...new Set(channels)];
+}
+
+/** A change to one alert and the notifications it causes. */
+export interface AlertChange {
+  record: AlertRecord;
+  outbox: OutboxInput[];
+}
+
+/**
+ * What a signal does to the stored alert: a new or returning alert fires (posted; paged when critical), a
+ * repeat of a firing alert only refreshes it (deduplicated), a resolve resolves it (the same messages
+ * updated, PagerDuty resolved with the same key). A returning (flapping) alert reuses its message.
+ * Undefined when nothing changes (a resolve of an unknown or resolved alert).
+ */
+export function applySignal(existing: AlertRecord | undefined, signal: AlertSignal, routing: AlertRouting, now: string): AlertChange | undefined {
+  const open = existing && existing.state !== 'resolved';
+  if (signal.status === 'resolved') {
+    if (!existing || !open) return undefined;
+    const record: AlertRecord = { ...existing, state: 'resolved', resolvedAt: now, summary: signal.summary || existing.summary };
+    return { record, outbox: notifications(record, routing, 'resolve') };
+  }
+  if (open) {
+    const changed = existing.summary !== signal.summary;
+    const record: AlertRecord = { ...existing, lastFiredAt: now, summary: signal.summary };
+    return { record, outbox: changed ? slackRefresh(record, routing) : [] };
+  }
+  const record: AlertRecord = {
+    fingerprint: signal.fingerprint,
+    alert: signal.alert,
+    severity: signal.severity,
+    state: 'firing',
+    summary: signal.summary,
+    labels: signal.labels,
+    source: signal.source,
+    ...(signal.link ? { link: signal.link } : {}),
+    firstFiredAt: existing?.firstFiredAt ?? now,
+    lastFiredAt: now,
+    fireCount: (existing?.fireCount ?? 0) + 1,
+  };
+  return { record, outbox: notifications(record, routing, 'trigger') };
+}
+
+/** Someone acknowledged the alert: the messages say who, PagerDuty stops paging, escalation stops. */
+export function acknowledge(existing: AlertRecord, actor: string, routing: AlertRouting, now: string): AlertChange | undefined {
+  if (existing.state !== 'firing') return undefined;
+  const record: AlertRecord = { ...existing, state: 'acknowledged', acknowledgedBy: actor, acknowledgedAt: now };
+  return { record, outbox: notifications(record, routing, 'acknowledge') };
+}
+
+function slackRefresh(record: AlertRecord, routing: AlertRouting): OutboxInput[] {
+  return alertChannels(record, routing).map((channel) => ({ target: 'slack', orderKey: `slack:${channel}:${record.fingerprint}`, payload: { kind: 'slack_alert', fingerprint: record.fingerprint, channel } }));
+}
+
+function notifications(record: AlertRecord, routing: AlertRouting, action: 'trigger' | 'acknowledge' | 'resolve'): OutboxInput[] {
+  const outbox = slackRefresh(record, routing);
+  if (record.severity === 'critical' && routing.paging) {
+    outbox.push({ target: 'pagerduty', orderKey: `pagerduty:${record.fingerprint}`, payload: { kind: 'pagerduty', fingerprint: record.fingerprint, action } });
+  }
+  if (record.severity === 'warning' && routing.email && action !== 'acknowledge') {
+    outbox.push({ target: 'email', orderKey: `email:${record.fingerprint}`, payload: { kind: 'email', fingerprint: record.fingerprint, event: action === 'trigger' ? 'firing' : 'resolved' } });
+  }
+  return outbox;
+}
