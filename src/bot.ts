@@ -3,7 +3,12 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { DispatchDeps } from './commands/dispatch.ts';
-import { composeDeps, processOwnerAlive } from './compose.ts';
+import { composeDeps, processOwnerAlive, PROCESS_OWNER } from './compose.ts';
+import { EventsPager } from './adapters/pagerduty/events-pager.ts';
+import { startOutboxWorker, type OutboxWorker } from './alerts/outbox-worker.ts';
+import { pagerDutyDeliverer } from './alerts/pagerduty-delivery.ts';
+import { parseAlertJson, parseAlertmanagerWebhook } from './alerts/ingest.ts';
+import { takeInSignals } from './alerts/ingest-signals.ts';
 import type { Config } from './config/load.ts';
 import { createHttpServer } from './http/server.ts';
 import { createSlackSurface, type SlackSurface } from './slack/app.ts';
@@ -20,6 +25,8 @@ export interface RunningBot {
   url: string;
   slack: SlackSurface;
   deps: DispatchDeps;
+  /** Delivers queued notifications (Slack, PagerDuty). */
+  outbox: OutboxWorker;
   stop(): Promise<void>;
 }
 
@@ -33,7 +40,23 @@ export async function startBot(config: Config, logger: Logger, options: { slackR
     await deps.store.close();
     throw error;
   }
-  const server = createHttpServer({ store: deps.store, metrics: deps.metrics, slack, alertToken: config.env.alertToken, logger, startedAt: new Date() });
+  const pager = new EventsPager({ routingKey: config.env.pagerdutyRoutingKey, eventsUrl: config.env.pagerdutyEventsUrl });
+  const outbox = startOutboxWorker({
+    store: deps.store,
+    owner: PROCESS_OWNER,
+    logger: logger.child({ component: 'outbox' }),
+    deliverers: {
+      slack: slack.alertDeliverer,
+      ...(pager.configured ? { pagerduty: pagerDutyDeliverer({ pager, store: deps.store, source: config.system.name }) } : {}),
+    },
+  });
+  deps.outboxWake.listen(outbox.kick);
+  const takeInAlerts = async (format: 'alertmanager' | 'alert', body: unknown) => {
+    const signals = format === 'alertmanager' ? parseAlertmanagerWebhook(body) : [parseAlertJson(body)];
+    const changed = await takeInSignals(deps.alertIntake, signals);
+    return { accepted: signals.length, changed: changed.length };
+  };
+  const server = createHttpServer({ store: deps.store, metrics: deps.metrics, slack, alertToken: config.env.alertToken, takeInAlerts, logger, startedAt: new Date() });
   server.listen(config.env.port, config.env.host);
   await once(server, 'listening');
   const { address, port } = server.address() as AddressInfo;
@@ -44,14 +67,16 @@ export async function startBot(config: Config, logger: Logger, options: { slackR
   // Replicas on other hosts are only known dead by their heartbeat, so look again now and then.
   const interruptedSweep = setInterval(() => void reportInterruptedRuns(deps, slack), STALE_RUN_MS);
   interruptedSweep.unref();
-  const schedules = options.schedules === false ? undefined : await startBackupSchedules(deps, slack.alerts);
+  const schedules = options.schedules === false ? undefined : await startBackupSchedules(deps, deps.alertSink);
   return {
     server,
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     slack,
     deps,
+    outbox,
     async stop() {
       clearInterval(interruptedSweep);
+      await outbox.stop();
       await schedules?.stop();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -84,12 +109,13 @@ async function reportInterruptedRuns(deps: DispatchDeps, slack: SlackSurface): P
       const gate = await deps.store.getGate(run.gateId).catch(() => undefined);
       if (gate) await finishGate(deps.gates, gate, run.id).catch(() => {});
     }
-    await slack.alerts
+    await deps.alertSink
       .raise({
         alert: 'run_interrupted',
         severity: 'critical',
         summary: `${run.procedure} ${run.id} was interrupted (the bot stopped) after "${after}". It was not resumed; check /dr status before acting.`,
         details: { run: run.id, started: run.startedAt, 'started by': run.actor, 'last finished step': after },
+        key: run.id,
       })
       .catch((error: unknown) => deps.logger.error({ err: errorText(error), run: run.id }, 'interrupted run not reported in Slack'));
   }

@@ -42,6 +42,8 @@ import { randomBytes } from 'node:crypto';
 import { record } from './commands/dispatch.ts';
 import type { GateDeps } from './gates/gates.ts';
 import { createRoleDirectory } from './gates/roles.ts';
+import type { AlertIntakeDeps } from './alerts/ingest-signals.ts';
+import { createWakeSignal, outboxAlertSink } from './alerts/sink.ts';
 import type { GatedProcedures } from './gates/gated-procedures.ts';
 import { executeRun, type EngineDeps, type RunObserver } from './procedures/engine.ts';
 import { chooseBackupToVerify, verifyBackupRun, type VerifyBackupDeps } from './procedures/verify-backup.ts';
@@ -167,10 +169,20 @@ export async function composeDeps(
     replan: (gate) => gated.plan(gate.procedure, gate.plan.request),
     holdsRole: (role, user) => roles.holds(role, user),
   };
+  const outboxWake = createWakeSignal();
+  const alertIntake: AlertIntakeDeps = {
+    store,
+    routing: { channels: config.slack.channels, paging: config.env.pagerdutyRoutingKey !== undefined, email: config.email !== undefined },
+    now,
+    kick: outboxWake.fire,
+  };
   const deps: DispatchDeps = {
     gated,
     gates,
     roles,
+    alertIntake,
+    alertSink: outboxAlertSink(alertIntake),
+    outboxWake,
     engine,
     config,
     store,

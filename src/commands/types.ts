@@ -14,6 +14,9 @@ import type { StatusDeps } from '../procedures/status.ts';
 import type { EngineDeps } from '../procedures/engine.ts';
 import type { GateDeps } from '../gates/gates.ts';
 import type { RoleDirectory } from '../gates/roles.ts';
+import type { AlertIntakeDeps } from '../alerts/ingest-signals.ts';
+import type { WakeSignal } from '../alerts/sink.ts';
+import type { AlertSink } from '../ports/alerts.ts';
 import type { GatedProcedures } from '../gates/gated-procedures.ts';
 import type { Gate } from '../domain/gate.ts';
 import type { Run } from '../domain/run.ts';
@@ -71,6 +74,12 @@ export interface CommandDeps {
   gates: GateDeps;
   /** Who holds which role (user ids, or members of user groups once Slack can be asked). */
   roles: RoleDirectory;
+  /** Takes alerts in: state, routing, outbox (DESIGN.md §7). */
+  alertIntake: AlertIntakeDeps;
+  /** The bot's own alerts (backup_job_failure, run_interrupted) into the same path. */
+  alertSink: AlertSink;
+  /** Fired when notifications were queued: the outbox worker listens. */
+  outboxWake: WakeSignal;
   /** Runs procedures step by step, persisted. */
   engine: EngineDeps;
 }

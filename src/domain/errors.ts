@@ -13,6 +13,7 @@ export type DrErrorCode =
   | 'RESTORE_FAILED'
   | 'GATE_REFUSED'
   | 'NOTHING_TO_UNDO'
+  | 'ALERT_INVALID'
   | 'INTERNAL';
 
 /** The one error type procedures throw; `userMessage` never contains secrets or stack traces. */

@@ -2,13 +2,15 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Secret } from '../config/secret.ts';
-import { errorText } from '../domain/errors.ts';
+import { DrError, errorText } from '../domain/errors.ts';
 import type { BotMetrics } from '../observability/metrics.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { SlackSurface } from '../slack/app.ts';
 
 // Slack's own payloads are far below this; anything larger is refused before it is read.
 const MAX_SLACK_BODY_BYTES = 1024 * 1024;
+// A 1,000-alert Alertmanager batch is about 600 KB; bigger bodies are refused (DESIGN.md: 1 MB limit).
+const MAX_ALERT_BODY_BYTES = 1024 * 1024;
 const HEALTH_TIMEOUT_MS = 2_000;
 
 /** What the HTTP listener serves: Slack's endpoint, the bot's health and its metrics. */
@@ -18,6 +20,8 @@ export interface HttpDeps {
   slack: SlackSurface | undefined;
   /** DR_ALERT_TOKEN; unset, the /alerts routes answer 503. */
   alertToken: Secret | undefined;
+  /** Validates a webhook body and takes its alerts in (state and outbox persisted before it resolves). */
+  takeInAlerts?: (format: 'alertmanager' | 'alert', body: unknown) => Promise<{ accepted: number; changed: number }>;
   logger: Logger;
   startedAt: Date;
 }
@@ -31,7 +35,7 @@ export function createHttpServer(deps: HttpDeps): Server {
       if (route === 'GET /healthz') return healthz(deps, res);
       if (route === 'GET /metrics') return metrics(deps, res);
       if (url.pathname === '/slack/events' && deps.slack?.requestListener) return slackEvents(deps, req, res, deps.slack.requestListener);
-      if (url.pathname === '/alerts' || url.pathname === '/alerts/alertmanager') return alerts(deps, req, res);
+      if (url.pathname === '/alerts' || url.pathname === '/alerts/alertmanager') return alerts(deps, req, res, url.pathname === '/alerts' ? 'alert' : 'alertmanager');
       return sendJson(res, 404, { error: `no route for ${req.method} ${url.pathname}` });
     };
     handle().catch((error) => {
@@ -53,14 +57,51 @@ function slackEvents(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, 
   listener(req, res);
 }
 
-// Alert ingestion (DESIGN.md §4): refused outright until DR_ALERT_TOKEN is set, then bearer-authenticated.
-function alerts(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): void {
-  req.resume();
-  if (req.method !== 'POST') return sendJson(res, 405, { error: 'POST only' });
-  if (!deps.alertToken) return sendJson(res, 503, { error: 'alert ingestion is disabled: DR_ALERT_TOKEN is not set' });
+// Alert ingestion (DESIGN.md §4): refused outright until DR_ALERT_TOKEN is set, then bearer-authenticated,
+// size-limited and schema-validated; 202 only once the alerts and their notifications are persisted.
+async function alerts(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, format: 'alertmanager' | 'alert'): Promise<void> {
+  if (req.method !== 'POST') return void (req.resume(), sendJson(res, 405, { error: 'POST only' }));
+  if (!deps.alertToken) return void (req.resume(), sendJson(res, 503, { error: 'alert ingestion is disabled: DR_ALERT_TOKEN is not set' }));
   const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
-  if (!tokensMatch(presented, deps.alertToken.reveal())) return sendJson(res, 401, { error: 'missing or wrong bearer token' });
-  sendJson(res, 501, { error: 'alert routing is not built yet; nothing was recorded' });
+  if (!tokensMatch(presented, deps.alertToken.reveal())) return void (req.resume(), sendJson(res, 401, { error: 'missing or wrong bearer token' }));
+  if (!deps.takeInAlerts) return void (req.resume(), sendJson(res, 503, { error: 'alert routing is not running in this process; nothing was recorded' }));
+  const body = await readLimited(req, MAX_ALERT_BODY_BYTES);
+  if (body === 'too large') {
+    res.setHeader('connection', 'close');
+    return sendJson(res, 413, { error: `body larger than ${MAX_ALERT_BODY_BYTES} bytes; nothing was recorded` });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return sendJson(res, 400, { error: 'body is not JSON; nothing was recorded' });
+  }
+  try {
+    const result = await deps.takeInAlerts(format, parsed);
+    sendJson(res, 202, { status: 'accepted', ...result });
+  } catch (error) {
+    if (error instanceof DrError && error.code === 'ALERT_INVALID') return sendJson(res, 400, { error: `${error.userMessage}; nothing was recorded` });
+    throw error;
+  }
+}
+
+// Reads a body up to `limit` bytes; a longer one (announced or streamed) is refused without buffering it.
+async function readLimited(req: IncomingMessage, limit: number): Promise<Buffer | 'too large'> {
+  if (Number(req.headers['content-length']) > limit) {
+    req.resume();
+    return 'too large';
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      req.resume();
+      return 'too large';
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 // Compares digests, so neither the length nor the content of the token leaks through timing.

@@ -1,12 +1,16 @@
-/** An alert as the catalog of DESIGN.md §7 names it. */
+/** An alert raised by the bot itself (DESIGN.md §7: failures of backup, verify and drill runs come from the engine). */
 export interface AlertEvent {
   alert: 'backup_job_failure' | 'rpo_breach' | 'retention_violation' | 'run_interrupted';
   severity: 'critical' | 'warning';
   summary: string;
   details: Record<string, string>;
+  /** What makes two raises the same alert (a job name, a run id): same key, one alert, deduplicated. */
+  key: string;
 }
 
-/** Where alerts go. Until routing, paging and the outbox exist (alerting issue), one channel post per alert. */
+/** Where the bot's own alerts go: through the alert state and the durable outbox, like every other alert. */
 export interface AlertSink {
   raise(event: AlertEvent): Promise<void>;
+  /** The condition is over (the job succeeded again): the alert resolves. */
+  resolve(alert: AlertEvent['alert'], key: string): Promise<void>;
 }

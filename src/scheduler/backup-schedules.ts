@@ -36,7 +36,7 @@ export async function startBackupSchedules(deps: DispatchDeps, alerts?: AlertSin
   const failed = async (job: string, error: unknown, extra: Record<string, unknown> = {}) => {
     await audit(job, 'backup_job_failure', { error: errorText(error), ...extra });
     await alerts
-      ?.raise({ alert: 'backup_job_failure', severity: 'critical', summary: `scheduled ${job} failed`, details: { reason: errorText(error), replica: REPLICA } })
+      ?.raise({ alert: 'backup_job_failure', severity: 'critical', summary: `scheduled ${job} failed`, details: { job, reason: errorText(error), replica: REPLICA }, key: job })
       .catch((postError: unknown) => deps.logger.error({ err: errorText(postError), job }, 'could not post the backup_job_failure alert'));
   };
   const schedules = startSchedules(jobs, {
@@ -45,7 +45,11 @@ export async function startBackupSchedules(deps: DispatchDeps, alerts?: AlertSin
     timezone,
     logger: deps.logger.child({ component: 'scheduler' }),
     onFailure: (job, error) => failed(job, error),
-    onSuccess: (job, result) => audit(job, 'ok', { id: (result as { id?: string } | undefined)?.id }),
+    onSuccess: async (job, result) => {
+      await audit(job, 'ok', { id: (result as { id?: string } | undefined)?.id });
+      // The job works again: a backup_job_failure it raised earlier resolves.
+      await alerts?.resolve('backup_job_failure', job).catch((error: unknown) => deps.logger.error({ err: errorText(error), job }, 'could not resolve the backup_job_failure alert'));
+    },
   });
 
   const dbTask = schedules.tasks[0]!;

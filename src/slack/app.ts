@@ -6,16 +6,18 @@ import { slackLogger } from '../observability/logger.ts';
 import { registerSlashCommand } from './listeners/command.ts';
 import { registerGateListeners } from './listeners/gate.ts';
 import { startGateExpirySweep } from './gate-expiry.ts';
-import { slackAlertSink } from './alert-poster.ts';
-import type { AlertSink } from '../ports/alerts.ts';
+import { WebClient } from '@slack/web-api';
+import { slackAlertDeliverer } from './alert-delivery.ts';
+import { registerAlertListeners } from './listeners/alert.ts';
+import type { OutboxDeliverer } from '../alerts/outbox-worker.ts';
 
 /** How the bot talks to Slack, and whether Slack's Web API has answered yet. */
 export interface SlackSurface {
   mode: 'http' | 'socket';
   /** Node request listener for POST /slack/events (HTTP mode only). */
   requestListener: ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) | undefined;
-  /** Posts alerts into the configured channels. */
-  alerts: AlertSink;
+  /** Delivers queued alert notifications into the configured channels (the outbox's Slack side). */
+  alertDeliverer: OutboxDeliverer;
   /** Result of the last auth.test: who the bot is, or why Slack did not answer. */
   identity(): { reachable: boolean; team?: string; botUserId?: string; error?: string };
   start(): Promise<void>;
@@ -77,6 +79,7 @@ export function createSlackSurface(deps: DispatchDeps, options: { retries?: numb
   deps.roles.useGroupLookup(async (usergroup) => (await app.client.usergroups.users.list({ token: botToken, usergroup })).users ?? []);
   registerSlashCommand(app, deps);
   registerGateListeners(app, deps);
+  registerAlertListeners(app, deps);
 
   let stopped = false;
   let expirySweep: ReturnType<typeof startGateExpirySweep> | undefined;
@@ -107,7 +110,14 @@ export function createSlackSurface(deps: DispatchDeps, options: { retries?: numb
     mode: socketMode ? 'socket' : 'http',
     requestListener: receiver instanceof HTTPReceiver ? receiver.requestListener : undefined,
     identity: () => identity,
-    alerts: slackAlertSink(app.client, botToken, deps.config.slack.channels),
+    alertDeliverer: slackAlertDeliverer({
+      // Its own client without retries: the outbox retries, honours Retry-After and keeps order.
+      client: new WebClient(botToken, { ...(env.slackApiUrl ? { slackApiUrl: env.slackApiUrl } : {}), retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, timeout: 10_000 }),
+      store: deps.store,
+      contacts: { ...(deps.config.contacts.dba ? { dba: deps.config.contacts.dba } : {}), ...(deps.config.contacts.management ? { management: deps.config.contacts.management } : {}) },
+      stakeholdersChannel: deps.config.slack.channels.stakeholders,
+      logger,
+    }),
     async start() {
       expirySweep ??= startGateExpirySweep(app.client, botToken, deps);
       void checkIdentity(0);

@@ -33,3 +33,7 @@ export const GATE_VIEW = { confirm: 'gate_confirm_modal', nameBlock: 'gate_name'
 
 /** Blocks of a run's checklist message. */
 export const RUN_BLOCK = { head: 'run_head', steps: 'run_steps', facts: 'run_facts' } as const;
+
+/** Actions and blocks of alert messages. */
+export const ALERT_ACTION = { acknowledge: 'alert_acknowledge', declareIncident: 'alert_declare_incident' } as const;
+export const ALERT_BLOCK = { summary: 'alert_summary', details: 'alert_details', actions: 'alert_actions', digest: 'alert_digest' } as const;

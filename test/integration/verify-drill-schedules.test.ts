@@ -30,7 +30,7 @@ describe('the weekly restore test and the monthly drill on the schedule', () => 
     // A fresh database backup first, so start-up takes no catch-up backup.
     const damaged = await deps.backupDatabase();
     const raised: AlertEvent[] = [];
-    const schedules = await startBackupSchedules(deps, { raise: async (event) => void raised.push(event) });
+    const schedules = await startBackupSchedules(deps, { raise: async (event) => void raised.push(event), resolve: async () => {} });
     try {
       const patterns = Object.fromEntries(schedules.tasks.map((task) => [task.name, task.getPattern()]));
       expect(patterns).toMatchObject({ 'verify-backup': verify, drill });

@@ -1,0 +1,140 @@
+import type { Logger } from 'pino';
+import type { OutboxMessage, OutboxTarget } from '../domain/alert.ts';
+import { errorText } from '../domain/errors.ts';
+import type { StateStore } from '../ports/state-store.ts';
+
+/** What became of one message a deliverer was given. */
+export type DeliveryOutcome =
+  | { id: number; delivered: true }
+  /** Try again later: after `retryAfterMs` when the far side said so (429), else with backoff. */
+  | { id: number; delivered: false; error: string; retryAfterMs?: number; permanent?: boolean };
+
+/** Delivers due messages of one target (Slack, PagerDuty, e-mail); may batch them (a digest) and pace itself. */
+export interface OutboxDeliverer {
+  deliver(messages: readonly OutboxMessage[]): Promise<DeliveryOutcome[]>;
+}
+
+/** What the worker needs. */
+export interface OutboxWorkerDeps {
+  store: StateStore;
+  owner: string;
+  logger: Logger;
+  now?: () => Date;
+  deliverers: Partial<Record<OutboxTarget, OutboxDeliverer>>;
+  /** How often to look for due messages when nobody kicks the worker. */
+  pollMs?: number;
+  /** How long a claimed batch is ours; a batch must be delivered well within it. */
+  leaseMs?: number;
+  batchSize?: number;
+  /** Called when a message is given up on (a permanent error): it is logged and counted, never dropped silently. */
+  onDead?: (message: OutboxMessage, error: string) => void;
+}
+
+/** The running worker. */
+export interface OutboxWorker {
+  /** Something was queued: look now instead of at the next poll. */
+  kick(): void;
+  /** Delivers everything due now (tests, and a clean shutdown). */
+  drain(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+// Backoff for failures without a Retry-After: 1 s, 2 s, 4 s … capped, so delivery resumes soon after an outage.
+const MAX_BACKOFF_MS = 30_000;
+// A message failing permanently this many times is given up on (and reported); transient failures never are.
+const MAX_PERMANENT_ATTEMPTS = 3;
+
+/**
+ * Delivers the durable outbox (DESIGN.md §7): each target's due messages are leased, delivered and settled;
+ * a failure is retried with backoff (or after Retry-After), so a Slack outage, a 429 or a restart loses
+ * nothing; one alert's messages go out in order because only the head of each order key is ever due.
+ */
+export function startOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
+  const now = deps.now ?? (() => new Date());
+  const leaseMs = deps.leaseMs ?? 5 * 60_000;
+  const batchSize = deps.batchSize ?? 100;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+
+  const deliverTarget = async (target: OutboxTarget, deliverer: OutboxDeliverer): Promise<number> => {
+    const at = now();
+    const batch = await deps.store.claimOutbox(target, at.toISOString(), { owner: deps.owner, leaseUntil: new Date(at.getTime() + leaseMs).toISOString(), limit: batchSize });
+    if (batch.length === 0) return 0;
+    let outcomes: DeliveryOutcome[];
+    try {
+      outcomes = await deliverer.deliver(batch);
+    } catch (error) {
+      outcomes = batch.map((m) => ({ id: m.id, delivered: false, error: errorText(error) }));
+    }
+    const byId = new Map(outcomes.map((o) => [o.id, o]));
+    for (const message of batch) {
+      const outcome = byId.get(message.id) ?? { id: message.id, delivered: false as const, error: 'not attempted' };
+      const attempts = message.attempts + 1;
+      if (outcome.delivered) {
+        await deps.store.settleOutbox(message.id, { status: 'delivered', attempts, deliveredAt: now().toISOString() });
+        continue;
+      }
+      const dead = outcome.permanent === true && attempts >= MAX_PERMANENT_ATTEMPTS;
+      const delay = outcome.retryAfterMs ?? Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** Math.min(attempts - 1, 10));
+      await deps.store.settleOutbox(message.id, { status: dead ? 'dead' : 'pending', attempts, nextAttemptAt: new Date(now().getTime() + delay).toISOString(), lastError: outcome.error.slice(0, 500) });
+      if (dead) {
+        deps.logger.error({ outbox: message.id, target, err: outcome.error }, 'notification given up after permanent failures');
+        deps.onDead?.(message, outcome.error);
+      } else {
+        deps.logger.warn({ outbox: message.id, target, attempts, retryInMs: delay, err: outcome.error }, 'notification not delivered yet; will retry');
+      }
+    }
+    return batch.length;
+  };
+
+  const cycle = async (): Promise<void> => {
+    do {
+      again = false;
+      const results = await Promise.all(
+        Object.entries(deps.deliverers).map(([target, deliverer]) =>
+          deliverTarget(target as OutboxTarget, deliverer!).catch((error: unknown) => {
+            deps.logger.error({ target, err: errorText(error) }, 'outbox delivery cycle failed');
+            return 0;
+          }),
+        ),
+      );
+      // A full batch means more may be due right away.
+      if (results.some((n) => n >= batchSize)) again = true;
+    } while (again && !stopped);
+  };
+
+  const run = (): Promise<void> => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = cycle().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      void run().finally(schedule);
+    }, deps.pollMs ?? 1_000);
+    timer.unref();
+  };
+  schedule();
+
+  return {
+    kick: () => void run(),
+    async drain() {
+      await run();
+      while (running) await running;
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,143 @@
+import type { WebClient } from '@slack/web-api';
+import type { Logger } from 'pino';
+import type { AlertRecord, OutboxMessage } from '../domain/alert.ts';
+import { errorText } from '../domain/errors.ts';
+import type { DeliveryOutcome, OutboxDeliverer } from '../alerts/outbox-worker.ts';
+import type { StateStore } from '../ports/state-store.ts';
+import { alertBlocks, digestBlocks, mention, type AlertContacts } from './render/alert.ts';
+
+/** What the Slack side of the outbox needs. */
+export interface SlackAlertDeliveryDeps {
+  /** A client that does not retry on its own: the outbox owns retries and Retry-After. */
+  client: WebClient;
+  store: StateStore;
+  contacts: AlertContacts & { management?: string };
+  stakeholdersChannel: string;
+  logger: Logger;
+  /** Posts per channel at most this often (Slack's guidance: about one message per second per channel). */
+  minIntervalMs?: number;
+  /** More new alerts than this for one channel in one batch become one digest message. */
+  digestThreshold?: number;
+}
+
+// Slack errors that retrying cannot fix: the message is given up on after a few attempts and reported.
+const PERMANENT = new Set(['channel_not_found', 'not_in_channel', 'is_archived', 'invalid_blocks', 'msg_too_long', 'invalid_auth', 'account_inactive', 'missing_scope', 'restricted_action']);
+
+/**
+ * Delivers alert notifications to Slack: one message per alert, edited in place on every change; a burst
+ * for one channel becomes one digest message (edited in place too); posts are paced per channel; a 429
+ * defers the channel's remaining messages by Retry-After.
+ */
+export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliverer {
+  const minInterval = deps.minIntervalMs ?? 1_000;
+  const digestThreshold = deps.digestThreshold ?? 3;
+  const lastSend = new Map<string, number>();
+  const pace = async (channel: string) => {
+    const wait = (lastSend.get(channel) ?? 0) + minInterval - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    lastSend.set(channel, Date.now());
+  };
+
+  const deliverChannel = async (channel: string, messages: readonly OutboxMessage[]): Promise<DeliveryOutcome[]> => {
+    const outcomes: DeliveryOutcome[] = [];
+    const alerts = new Map((await deps.store.getAlerts([...new Set(messages.map((m) => m.payload.fingerprint))])).map((a) => [a.fingerprint, a]));
+    const existing = new Map<string, string | undefined>();
+    for (const m of messages) existing.set(m.payload.fingerprint, await deps.store.alertMessage(m.payload.fingerprint, channel));
+    let deferredMs: number | undefined;
+    const attempt = async (ids: number[], send: () => Promise<void>) => {
+      if (deferredMs !== undefined) {
+        for (const id of ids) outcomes.push({ id, delivered: false, error: 'rate limited (deferred)', retryAfterMs: deferredMs });
+        return;
+      }
+      try {
+        await pace(channel);
+        await send();
+        for (const id of ids) outcomes.push({ id, delivered: true });
+      } catch (error) {
+        const failure = classify(error);
+        if (failure.retryAfterMs !== undefined) deferredMs = failure.retryAfterMs;
+        for (const id of ids) outcomes.push({ id, delivered: false, ...failure });
+      }
+    };
+
+    const newAlerts = messages.filter((m) => m.payload.kind === 'slack_alert' && !existing.get(m.payload.fingerprint));
+    const rest = messages.filter((m) => !newAlerts.includes(m));
+    if (newAlerts.length > digestThreshold) {
+      const fingerprints = [...new Set(newAlerts.map((m) => m.payload.fingerprint))];
+      await attempt(newAlerts.map((m) => m.id), async () => {
+        const answer = await deps.client.chat.postMessage({ channel, ...digestBlocks(fingerprints.map((fp) => alerts.get(fp)!).filter(Boolean)) });
+        await deps.store.saveDigest(channel, answer.ts!, fingerprints);
+        for (const fp of fingerprints) {
+          await deps.store.setAlertMessage(fp, channel, `digest:${answer.ts}`);
+          existing.set(fp, `digest:${answer.ts}`);
+        }
+      });
+    } else {
+      rest.unshift(...newAlerts);
+      rest.sort((a, b) => a.id - b.id);
+    }
+
+    // Several changes to alerts of one digest are one edit of the digest.
+    const digestEdits = new Map<string, number[]>();
+    for (const message of rest) {
+      const alert = alerts.get(message.payload.fingerprint);
+      if (!alert) {
+        outcomes.push({ id: message.id, delivered: true });
+        continue;
+      }
+      const ts = existing.get(alert.fingerprint);
+      const payload = message.payload;
+      if (payload.kind === 'slack_alert') {
+        if (ts?.startsWith('digest:')) {
+          digestEdits.set(ts.slice('digest:'.length), [...(digestEdits.get(ts.slice('digest:'.length)) ?? []), message.id]);
+        } else if (ts) {
+          await attempt([message.id], async () => void (await deps.client.chat.update({ channel, ts, ...alertBlocks(alert, deps.contacts) })));
+        } else {
+          await attempt([message.id], async () => {
+            const answer = await deps.client.chat.postMessage({ channel, ...alertBlocks(alert, deps.contacts), metadata: { event_type: 'dr_alert', event_payload: { fingerprint: alert.fingerprint } } });
+            await deps.store.setAlertMessage(alert.fingerprint, channel, answer.ts!);
+            existing.set(alert.fingerprint, answer.ts!);
+          });
+        }
+      } else if (payload.kind === 'slack_alert_reminder') {
+        const thread = ts && !ts.startsWith('digest:') ? { thread_ts: ts, reply_broadcast: true } : {};
+        await attempt([message.id], async () => void (await deps.client.chat.postMessage({ channel, ...thread, text: `⏰ Still ${alert.state === 'firing' ? 'firing and not acknowledged' : alert.state}: *${alert.alert}* — ${alert.summary.slice(0, 300)}` })));
+      } else if (payload.kind === 'slack_escalation') {
+        const who = deps.contacts.management ? `${mention(deps.contacts.management)} ` : '';
+        await attempt([message.id], async () => void (await deps.client.chat.postMessage({ channel, text: `📣 ${who}Escalation: the critical alert *${alert.alert}* has fired since ${alert.firstFiredAt} and nobody has acknowledged it. ${alert.summary.slice(0, 300)}` })));
+      } else {
+        outcomes.push({ id: message.id, delivered: false, error: `not a Slack message (${payload.kind})`, permanent: true });
+      }
+    }
+    for (const [ts, ids] of digestEdits) {
+      await attempt(ids, async () => {
+        const members = (await deps.store.getDigest(channel, ts)) ?? [];
+        await deps.client.chat.update({ channel, ts, ...digestBlocks(await deps.store.getAlerts(members)) });
+      });
+    }
+    return outcomes;
+  };
+
+  return {
+    async deliver(messages) {
+      const byChannel = new Map<string, OutboxMessage[]>();
+      for (const message of messages) {
+        const channel = 'channel' in message.payload ? message.payload.channel : deps.stakeholdersChannel;
+        byChannel.set(channel, [...(byChannel.get(channel) ?? []), message]);
+      }
+      // Channels in parallel (each has its own rate limit), messages of one channel in order.
+      const results = await Promise.all([...byChannel].map(([channel, list]) => deliverChannel(channel, list)));
+      return results.flat();
+    },
+  };
+}
+
+/** A Slack failure as the outbox sees it: retry after Retry-After (429), give up (permanent), or back off. */
+function classify(error: unknown): { error: string; retryAfterMs?: number; permanent?: boolean } {
+  const e = error as { code?: string; retryAfter?: number; data?: { error?: string } };
+  if (e.code === 'slack_webapi_rate_limited_error') return { error: 'rate limited', retryAfterMs: Math.max(1, e.retryAfter ?? 1) * 1_000 };
+  const slackError = e.data?.error;
+  if (slackError) return { error: slackError, permanent: PERMANENT.has(slackError) };
+  return { error: errorText(error) };
+}
+

@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestBot, type TestBot } from '../helpers/bot.ts';
+
+const TOKEN = 'alert-token-123';
+
+/** POSTs a body to one of the alert routes with the bearer token (or another Authorization). */
+function post(t: TestBot, route: string, body: string, authorization = `Bearer ${TOKEN}`) {
+  return fetch(`${t.bot.url}${route}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) } });
+}
+
+const alert = (name: string, status: 'firing' | 'resolved', severity: 'critical' | 'warning' = 'critical', labels: Record<string, string> = {}) =>
+  JSON.stringify({ alert: name, severity, status, summary: `${name} is ${status}`, labels });
+
+describe('POST /alerts and the Slack side of routing', () => {
+  let t: TestBot;
+  beforeAll(async () => {
+    t = await startTestBot({ env: { DR_ALERT_TOKEN: TOKEN } });
+  });
+  afterAll(async () => t?.close());
+
+  it('needs the bearer token, refuses garbage with the reason, and records nothing for either', async () => {
+    expect((await post(t, '/alerts', alert('disk_full', 'firing'), '')).status).toBe(401);
+    expect((await post(t, '/alerts', alert('disk_full', 'firing'), 'Bearer wrong')).status).toBe(401);
+    const notJson = await post(t, '/alerts', '{nope');
+    expect(notJson.status).toBe(400);
+    expect((await notJson.json()).error).toContain('not JSON');
+    const badName = await post(t, '/alerts', JSON.stringify({ alert: '../etc', severity: 'critical', status: 'firing', summary: 'x' }));
+    expect(badName.status).toBe(400);
+    expect((await badName.json()).error).toMatch(/^alert:/);
+    const huge = await post(t, '/alerts', JSON.stringify({ alert: 'big', severity: 'critical', status: 'firing', summary: 'x'.repeat(2 * 1024 * 1024) }));
+    expect(huge.status).toBe(413);
+    expect(await t.bot.deps.store.listAlerts()).toEqual([]);
+  });
+
+  it('posts a critical alert once in the critical channel, dedupes repeats, and updates the same message on resolve', async () => {
+    const accepted = await post(t, '/alerts', alert('db_connection_failure', 'firing', 'critical', { component: 'database' }));
+    expect(accepted.status).toBe(202);
+    const posted = await t.slack.waitFor((c) => c.method === 'chat.postMessage' && String(c.body.text).includes('db_connection_failure'));
+    expect(posted.body.channel).toBe('#dr-critical');
+    expect(JSON.stringify(posted.body.blocks)).toContain('alert_acknowledge');
+    await post(t, '/alerts', alert('db_connection_failure', 'firing', 'critical', { component: 'database' }));
+    await post(t, '/alerts', alert('db_connection_failure', 'resolved', 'critical', { component: 'database' }));
+    const resolved = await t.slack.waitFor((c) => c.method === 'chat.update' && c.body.ts === (posted.response as { ts: string }).ts);
+    expect(String(resolved.body.text)).toContain('resolved');
+    expect(t.slack.calls.filter((c) => c.method === 'chat.postMessage' && String(c.body.text).includes('db_connection_failure'))).toHaveLength(1);
+    // A flapping alert fires again: the same message comes back to firing, no new post.
+    await post(t, '/alerts', alert('db_connection_failure', 'firing', 'critical', { component: 'database' }));
+    await t.slack.waitFor((c) => c.method === 'chat.update' && c.body.ts === (posted.response as { ts: string }).ts && String(c.body.text).includes('firing'));
+    expect(t.slack.calls.filter((c) => c.method === 'chat.postMessage' && String(c.body.text).includes('db_connection_failure'))).toHaveLength(1);
+  });
+
+  it('sends warnings to the warning channel and security alerts also to the security channel', async () => {
+    await post(t, '/alerts', alert('failed_login_spike', 'firing', 'warning'));
+    const channels = new Set<unknown>();
+    await t.slack.waitFor((c) => {
+      if (c.method === 'chat.postMessage' && String(c.body.text).includes('failed_login_spike')) channels.add(c.body.channel);
+      return channels.size === 2;
+    });
+    expect(channels).toEqual(new Set(['#dr-warnings', '#security-incidents']));
+  });
+});
