@@ -58,4 +58,32 @@ describe('POST /alerts and the Slack side of routing', () => {
     });
     expect(channels).toEqual(new Set(['#dr-warnings', '#security-incidents']));
   });
+
+  it('loses nothing while Slack is down: the burst arrives once, as one digest, and later changes edit it in order', async () => {
+    const names = Array.from({ length: 10 }, (_, i) => `outage_alert_${i}`);
+    t.slack.setDown(true);
+    for (const name of names) expect((await post(t, '/alerts', alert(name, 'firing'))).status).toBe(202);
+    for (const name of names.slice(0, 5)) expect((await post(t, '/alerts', alert(name, 'resolved'))).status).toBe(202);
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    expect(t.slack.dropped).toBeGreaterThan(0);
+    t.slack.setDown(false);
+    await expect.poll(async () => (await t.bot.deps.store.listOutbox({ status: 'pending' })).length, { timeout: 40_000, interval: 500 }).toBe(0);
+    // Every alert was shown exactly once: in its own message or in one digest, never both, never twice.
+    const posts = t.slack.calls.filter((c) => c.method === 'chat.postMessage' && !c.failed && c.body.channel === '#dr-critical' && /outage_alert|^\d+ alerts/.test(String(c.body.text)));
+    const shown: string[] = [];
+    for (const call of posts) {
+      const ts = (call.response as { ts: string }).ts;
+      const digest = await t.bot.deps.store.getDigest('#dr-critical', ts);
+      if (digest) shown.push(...(await t.bot.deps.store.getAlerts(digest)).map((a) => a.alert));
+      else shown.push(/(outage_alert_\d+)/.exec(String(call.body.text))![1]!);
+    }
+    expect(shown.sort()).toEqual([...names].sort());
+    expect(posts.some((c) => /^\d+ alerts/.test(String(c.body.text)))).toBe(true);
+    // The five resolves edited those messages afterwards: the last edit of each shows the final states.
+    const resolved = (await t.bot.deps.store.listAlerts({ states: ['resolved'] })).map((a) => a.alert).filter((n) => n.startsWith('outage_alert'));
+    expect(resolved.sort()).toEqual(names.slice(0, 5).sort());
+    const lastEdit = t.slack.calls.filter((c) => c.method === 'chat.update' && /^\d+ alerts/.test(String(c.body.text))).at(-1);
+    expect(String(lastEdit?.body.text)).toMatch(/resolved/);
+    expect(await t.bot.deps.store.listOutbox({ status: 'dead' })).toEqual([]);
+  }, 60_000);
 });

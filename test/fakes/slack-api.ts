@@ -77,6 +77,10 @@ export interface SlackFake {
   waitFor(predicate: (c: SlackCall) => boolean, timeoutMs?: number): Promise<SlackCall>;
   /** Clears calls, pending failures and custom handlers. */
   reset(): void;
+  /** Takes Slack down (every request's connection is dropped unanswered, as in an outage) or brings it back. */
+  setDown(down: boolean): void;
+  /** Requests dropped while down. */
+  readonly dropped: number;
   close(): Promise<void>;
 }
 
@@ -314,7 +318,14 @@ export async function startSlackFake(): Promise<SlackFake> {
     return { status: 200, json: { ok: true, ...json } };
   };
 
+  let down = false;
+  let dropped = 0;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (down) {
+      dropped += 1;
+      req.socket.destroy();
+      return;
+    }
     const raw = await readAll(req);
     const at = Date.now();
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -434,6 +445,13 @@ export async function startSlackFake(): Promise<SlackFake> {
         }, timeoutMs);
         waiters.push(waiter);
       });
+    },
+    setDown(value) {
+      down = value;
+      if (value) server.closeAllConnections();
+    },
+    get dropped() {
+      return dropped;
     },
     reset() {
       calls.length = 0;

@@ -222,6 +222,8 @@ describe('EventsPager against the PagerDuty fake', () => {
     const error = await pagerFailure(pager.send(TRIGGER, controller.signal));
     expect(error.retryable).toBe(true);
     expect(error.message).toMatch(/cancelled/);
+    // Wait for the fake to see the hang-up, so it cannot land in a later test's events.
+    await fake.waitFor((e) => e.status === 0, 2000);
   });
 
   it('refuses clearly when no routing key is configured', async () => {

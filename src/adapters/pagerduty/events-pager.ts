@@ -94,8 +94,8 @@ export class EventsPager implements Pager {
       // pdjs's requestTimeout only arms a timer that aborts nothing and keeps the process alive; 0 disables it.
       requestTimeout: 0,
       retryTimeout: 0,
-      // node-fetch asks for the agent once per request it is about to send: a second ask is a retry (or a
-      // redirect), refused here so that a missed 429 above still cannot turn into hidden resends.
+      // node-fetch asks for the agent once per request it is about to send (redirects are not followed): a
+      // second ask is pdjs retrying, refused here so that a 429 missed above still cannot become hidden resends.
       agent: () => {
         attempts += 1;
         if (attempts > 1) stop.abort();
@@ -117,7 +117,10 @@ export class EventsPager implements Pager {
       if (timeout.aborted) {
         throw new PagerError(`PagerDuty did not answer within ${this.#timeoutMs} ms (${this.#server})`, { retryable: true, cause: error });
       }
-      throw new PagerError(`PagerDuty is unreachable (${this.#server}): ${redact(networkReason(error))}`, { retryable: true, cause: error });
+      // Transport failures stay retryable, certificate ones included: fixing the trust store must not have lost the page.
+      const reason = redact(networkReason(error));
+      const hint = /CERT|SIGNATURE|SELF_SIGNED|certificate/.test(reason) ? ' (is its CA in NODE_EXTRA_CA_CERTS?)' : '';
+      throw new PagerError(`Could not reach PagerDuty at ${this.#server}: ${reason}${hint}`, { retryable: true, cause: error });
     } finally {
       diagnostics.unsubscribe(RESPONSE_CHANNEL, onResponse);
       agent.destroy();
