@@ -9,6 +9,7 @@ import { startOutboxWorker, type OutboxWorker } from './alerts/outbox-worker.ts'
 import { pagerDutyDeliverer } from './alerts/pagerduty-delivery.ts';
 import { parseAlertJson, parseAlertmanagerWebhook } from './alerts/ingest.ts';
 import { takeInSignals } from './alerts/ingest-signals.ts';
+import { remindAndEscalate } from './alerts/escalation.ts';
 import type { Config } from './config/load.ts';
 import { createHttpServer } from './http/server.ts';
 import { createSlackSurface, type SlackSurface } from './slack/app.ts';
@@ -51,6 +52,19 @@ export async function startBot(config: Config, logger: Logger, options: { slackR
     },
   });
   deps.outboxWake.listen(outbox.kick);
+  // Reminders and escalation: each pass decides inside the alerts' own transaction, so replicas never double up.
+  const escalation = setInterval(() => {
+    remindAndEscalate({
+      store: deps.store,
+      routing: deps.alertIntake.routing,
+      stakeholdersChannel: config.slack.channels.stakeholders,
+      repeatMs: config.alerts.repeat,
+      escalateAfterMs: config.escalation.after,
+      now: () => new Date(),
+      kick: outbox.kick,
+    }).catch((error: unknown) => logger.warn({ err: errorText(error) }, 'reminder and escalation pass failed'));
+  }, ESCALATION_PASS_MS);
+  escalation.unref();
   const takeInAlerts = async (format: 'alertmanager' | 'alert', body: unknown) => {
     const signals = format === 'alertmanager' ? parseAlertmanagerWebhook(body) : [parseAlertJson(body)];
     const changed = await takeInSignals(deps.alertIntake, signals);
@@ -76,6 +90,7 @@ export async function startBot(config: Config, logger: Logger, options: { slackR
     outbox,
     async stop() {
       clearInterval(interruptedSweep);
+      clearInterval(escalation);
       await outbox.stop();
       await schedules?.stop();
       server.closeAllConnections();
@@ -85,6 +100,9 @@ export async function startBot(config: Config, logger: Logger, options: { slackR
     },
   };
 }
+
+// How often open alerts are checked for a due reminder or escalation.
+const ESCALATION_PASS_MS = 30_000;
 
 // A heartbeat older than this means the replica running the run (on another host) is gone.
 const STALE_RUN_MS = 60_000;

@@ -58,6 +58,7 @@ export function applySignal(existing: AlertRecord | undefined, signal: AlertSign
     source: signal.source,
     ...(signal.link ? { link: signal.link } : {}),
     firstFiredAt: existing?.firstFiredAt ?? now,
+    firingSince: now,
     lastFiredAt: now,
     fireCount: (existing?.fireCount ?? 0) + 1,
   };

@@ -7,6 +7,7 @@ import { backupsCommand } from './backups.ts';
 import { helpCommand } from './help.ts';
 import { historyCommand } from './history.ts';
 import { statusCommand } from './status.ts';
+import { alertsCommand } from './alerts.ts';
 import { restoreAllCommand, restoreDbCommand, restoreStorageCommand, restoreUndoCommand } from './restore.ts';
 import type { CommandDefinition, HelpEntry, Risk } from './types.ts';
 
@@ -30,7 +31,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   auditCommand,
   historyCommand,
   drillCommand,
-  planned('alerts', 'alerts', 'alerts firing now', 'read'),
+  alertsCommand,
   planned('incident declare', 'incident declare TITLE', 'open an incident thread for stakeholders', 'operate'),
   planned('incident update', 'incident update TEXT', 'post an update to the incident thread', 'operate'),
   planned('incident resolve', 'incident resolve', 'close the incident: downtime vs RTO, data loss vs RPO', 'operate'),

@@ -19,6 +19,7 @@ import type { WakeSignal } from '../alerts/sink.ts';
 import type { AlertSink } from '../ports/alerts.ts';
 import type { GatedProcedures } from '../gates/gated-procedures.ts';
 import type { Gate } from '../domain/gate.ts';
+import type { AlertRecord } from '../domain/alert.ts';
 import type { Run } from '../domain/run.ts';
 
 /** read: anyone may run it; operate: changes nothing live; destructive: behind a confirmation gate (DESIGN.md §4). */
@@ -109,6 +110,7 @@ export type CommandOutcome =
   | { kind: 'history'; entries: AuditEntry[]; verdict: ChainVerdict | undefined }
   | { kind: 'backup'; taken: BackupManifest[] }
   | { kind: 'plan'; gate: Gate }
+  | { kind: 'alerts'; alerts: AlertRecord[]; now: string }
   | { kind: 'run'; run: Run }
   | { kind: 'checksums'; report: ChecksumReport }
   | { kind: 'audit'; from: string; until: string; rowCount: number; csv: string }

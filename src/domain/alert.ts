@@ -16,6 +16,8 @@ export interface AlertRecord {
   source: string;
   link?: string;
   firstFiredAt: string;
+  /** When its current firing began (a flapping alert starts again here): reminders and escalation count from it. */
+  firingSince: string;
   lastFiredAt: string;
   /** How many times it fired (again) since it was first seen. */
   fireCount: number;

@@ -2,6 +2,7 @@ import { formatDuration } from '../config/duration.ts';
 import { formatBytes } from '../domain/format.ts';
 import type { Plan } from '../domain/plan.ts';
 import type { Run } from '../domain/run.ts';
+import type { AlertRecord } from '../domain/alert.ts';
 
 /** The facts of a plan as label/value pairs, the same wording in Slack and on a terminal. */
 export function planFacts(plan: Plan, now: Date): Array<[string, string]> {
@@ -52,3 +53,12 @@ export const STEP_MARK = { pending: '▫️', running: '⏳', done: '✅', faile
 
 /** The mark of a run's outcome. */
 export const RUN_MARK = { running: '⏳', succeeded: '✅', failed: '❌', interrupted: '⚠️' } as const;
+
+/** One line per open alert, the same wording in Slack and on a terminal. */
+export function alertLines(alerts: readonly AlertRecord[], now: Date): string[] {
+  return alerts.map((a) => {
+    const since = formatDuration(Math.max(0, now.getTime() - Date.parse(a.firingSince)));
+    const who = a.state === 'acknowledged' ? `, acknowledged by ${a.acknowledgedBy}` : ', not acknowledged';
+    return `${a.severity === 'critical' ? '🔴' : '🟠'} ${a.alert} (${a.severity}) — ${a.summary.slice(0, 200)} — for ${since}${who}`;
+  });
+}

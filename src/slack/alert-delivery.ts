@@ -104,7 +104,7 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
         await attempt([message.id], async () => void (await deps.client.chat.postMessage({ channel, ...thread, text: `⏰ Still ${alert.state === 'firing' ? 'firing and not acknowledged' : alert.state}: *${alert.alert}* — ${alert.summary.slice(0, 300)}` })));
       } else if (payload.kind === 'slack_escalation') {
         const who = deps.contacts.management ? `${mention(deps.contacts.management)} ` : '';
-        await attempt([message.id], async () => void (await deps.client.chat.postMessage({ channel, text: `📣 ${who}Escalation: the critical alert *${alert.alert}* has fired since ${alert.firstFiredAt} and nobody has acknowledged it. ${alert.summary.slice(0, 300)}` })));
+        await attempt([message.id], async () => void (await deps.client.chat.postMessage({ channel, text: `📣 ${who}Escalation: the critical alert *${alert.alert}* has fired since ${alert.firingSince} and nobody has acknowledged it. ${alert.summary.slice(0, 300)}` })));
       } else {
         outcomes.push({ id: message.id, delivered: false, error: `not a Slack message (${payload.kind})`, permanent: true });
       }

@@ -86,4 +86,13 @@ describe('POST /alerts and the Slack side of routing', () => {
     expect(String(lastEdit?.body.text)).toMatch(/resolved/);
     expect(await t.bot.deps.store.listOutbox({ status: 'dead' })).toEqual([]);
   }, 60_000);
+
+  it('lists the open alerts with /dr alerts, for anyone', async () => {
+    const response = await t.command('alerts', { user: 'U0ANYONE' });
+    expect(response.status).toBe(200);
+    const answer = await t.slack.waitFor((c) => c.method === 'response_url' && /alerts? open/.test(String(c.body.text)));
+    const text = JSON.stringify(answer.body.blocks);
+    expect(text).toContain('failed_login_spike');
+    expect(text).not.toContain('outage_alert_0 ');
+  });
 });

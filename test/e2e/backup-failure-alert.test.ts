@@ -22,9 +22,11 @@ describe('a scheduled backup that fails', () => {
 
   it('raises backup_job_failure in the critical channel with the reason, and audits it', async () => {
     const post = await t.slack.waitFor((c) => c.method === 'chat.postMessage' && c.body.channel === '#dr-critical', 15_000);
-    expect(post.body.text).toBe('🚨 backup_job_failure: scheduled backup-db failed');
+    expect(post.body.text).toBe('🚨 backup_job_failure (critical) firing: scheduled backup-db failed');
     expect(JSON.stringify(post.body.blocks)).toContain('SQLite backup of /nonexistent/alphha.db failed');
+    // It went through the alert state and the durable outbox like any other alert.
+    expect((await t.bot.deps.store.listAlerts({ states: ['firing'] })).map((a) => a.alert)).toEqual(['backup_job_failure']);
     const audit = await t.bot.deps.store.listAudit();
-    expect(audit.at(-1)).toMatchObject({ source: 'scheduler', command: 'backup-db', outcome: 'backup_job_failure' });
+    expect(audit.find((e) => e.outcome === 'backup_job_failure')).toMatchObject({ source: 'scheduler', command: 'backup-db' });
   });
 });

@@ -1,4 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { helpEntries } from '../../src/commands/registry.ts';
 import { useSandboxBot, type TestBot } from '../helpers/bot.ts';
 
 // Everything here must be refused or answered without running a procedure: no audit row for a
@@ -76,8 +77,9 @@ describe('requests the bot must refuse or answer safely', () => {
   });
 
   it('refuses commands that are not built yet without running anything', async () => {
-    const response = await t.command('restore db latest');
-    expect(JSON.parse(response.body).text).toContain('`restore db [latest|ID]` is not built yet; nothing was run.');
+    const unbuilt = helpEntries().find((e) => !e.built)!;
+    const response = await t.command(unbuilt.usage.split(/ [A-Z[]/)[0]!);
+    expect(JSON.parse(response.body).text).toContain(`\`${unbuilt.usage}\` is not built yet; nothing was run.`);
   });
 
   it('keeps answering after Slack answers 500 twice, retrying with backoff and logging each failure', async () => {

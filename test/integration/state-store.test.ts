@@ -175,7 +175,7 @@ describe.each(backends)('state store contract: $name', ({ skip, open }) => {
   });
 
   it.skipIf(skip)('saves alerts with their outbox messages and hands out each order key in order, to one owner at a time', async () => {
-    const alert = (fingerprint: string): AlertRecord => ({ fingerprint, alert: 'db_connection_failure', severity: 'critical', state: 'firing', summary: 's', labels: { a: '1' }, source: 'probe', firstFiredAt: '2026-11-26T01:00:00.000Z', lastFiredAt: '2026-11-26T01:00:00.000Z', fireCount: 1 });
+    const alert = (fingerprint: string): AlertRecord => ({ fingerprint, alert: 'db_connection_failure', severity: 'critical', state: 'firing', summary: 's', labels: { a: '1' }, source: 'probe', firstFiredAt: '2026-11-26T01:00:00.000Z', firingSince: '2026-11-26T01:00:00.000Z', lastFiredAt: '2026-11-26T01:00:00.000Z', fireCount: 1 });
     const post = (fp: string): OutboxInput => ({ target: 'slack', orderKey: `slack:#c:${fp}`, payload: { kind: 'slack_alert', fingerprint: fp, channel: '#c' } });
     const update = (fp: string): OutboxInput => ({ target: 'slack', orderKey: `slack:#c:${fp}`, payload: { kind: 'slack_alert_reminder', fingerprint: fp, channel: '#c' } });
     const seen: string[][] = [];
@@ -217,7 +217,7 @@ describe.each(backends)('state store contract: $name', ({ skip, open }) => {
   });
 
   it.skipIf(skip)('never loses one of many concurrent changes to the same alert', async () => {
-    const base: AlertRecord = { fingerprint: 'fx', alert: 'a', severity: 'warning', state: 'firing', summary: 's', labels: {}, source: 'http', firstFiredAt: '2026-11-26T01:00:00.000Z', lastFiredAt: '2026-11-26T01:00:00.000Z', fireCount: 0 };
+    const base: AlertRecord = { fingerprint: 'fx', alert: 'a', severity: 'warning', state: 'firing', summary: 's', labels: {}, source: 'http', firstFiredAt: '2026-11-26T01:00:00.000Z', firingSince: '2026-11-26T01:00:00.000Z', lastFiredAt: '2026-11-26T01:00:00.000Z', fireCount: 0 };
     await subject.store.changeAlerts(['fx'], () => [{ record: base, outbox: [] }]);
     await Promise.all(Array.from({ length: 10 }, () => subject.store.changeAlerts(['fx'], (existing) => [{ record: { ...existing.get('fx')!, fireCount: existing.get('fx')!.fireCount + 1 }, outbox: [] }])));
     expect((await subject.store.getAlerts(['fx']))[0]!.fireCount).toBe(10);

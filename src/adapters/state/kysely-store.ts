@@ -99,6 +99,9 @@ interface Tables {
   alert_messages: { fingerprint: string; channel: string; ts: string };
 }
 
+// A new outbox message's next attempt: earlier than any clock, so it is due at once.
+const DUE_AT_ONCE = '1970-01-01T00:00:00.000Z';
+
 // Any constant works; it only has to be the same for every replica sharing the database.
 const AUDIT_LOCK_KEY = 0x64725f61;
 
@@ -345,7 +348,8 @@ class KyselyStateStore implements StateStore {
           .values(rows)
           .onConflict((oc) => oc.column('fingerprint').doUpdateSet((eb) => ({ state: eb.ref('excluded.state'), severity: eb.ref('excluded.severity'), last_fired_at: eb.ref('excluded.last_fired_at'), alert: eb.ref('excluded.alert'), record: eb.ref('excluded.record') })))
           .execute();
-        const messages = slice.flatMap(({ outbox }) => outbox.map((m) => ({ target: m.target, order_key: m.orderKey, payload: JSON.stringify(m.payload), status: 'pending', attempts: 0, next_attempt_at: now, created_at: now })));
+        // Due at once, whatever any replica's clock says: only retries are scheduled for later.
+        const messages = slice.flatMap(({ outbox }) => outbox.map((m) => ({ target: m.target, order_key: m.orderKey, payload: JSON.stringify(m.payload), status: 'pending', attempts: 0, next_attempt_at: DUE_AT_ONCE, created_at: now })));
         if (messages.length > 0) await trx.insertInto('outbox').values(messages).execute();
       }
       return changes.map((c) => c.record);

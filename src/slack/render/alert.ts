@@ -2,6 +2,7 @@ import type { ActionsBlock, KnownBlock } from '@slack/types';
 import type { AlertRecord } from '../../domain/alert.ts';
 import { ALERT_ACTION, ALERT_BLOCK } from '../ids.ts';
 import { escapeMrkdwn } from './mrkdwn.ts';
+import { alertLines } from '../../render/plan.ts';
 
 const STATE_ICON = { firing: '🚨', acknowledged: '👀', resolved: '✅' } as const;
 const SEVERITY_ICON = { critical: '🔴', warning: '🟠' } as const;
@@ -26,7 +27,7 @@ export function isDatabaseAlert(alert: Pick<AlertRecord, 'alert' | 'labels'>): b
 function stateLine(alert: AlertRecord): string {
   if (alert.state === 'resolved') return `Resolved ${alert.resolvedAt}${alert.acknowledgedBy ? ` (acknowledged by <@${alert.acknowledgedBy}>)` : ''}`;
   if (alert.state === 'acknowledged') return `Acknowledged by <@${alert.acknowledgedBy}> at ${alert.acknowledgedAt}`;
-  return `Firing since ${alert.firstFiredAt}${alert.fireCount > 1 ? ` (fired ${alert.fireCount} times)` : ''} — not acknowledged`;
+  return `Firing since ${alert.firingSince}${alert.fireCount > 1 ? ` (fired ${alert.fireCount} times since ${alert.firstFiredAt})` : ''} — not acknowledged`;
 }
 
 /** One alert's message: what, how bad, since when, who has it; Acknowledge while it fires. */
@@ -71,4 +72,11 @@ export function digestBlocks(alerts: readonly AlertRecord[]): { text: string; bl
     text: `${alerts.length} alerts: ${firing} firing, ${alerts.length - firing} resolved`,
     blocks: [{ type: 'section', block_id: ALERT_BLOCK.digest, text: { type: 'mrkdwn', text: [head, ...lines, ...more].join('\n').slice(0, 3000) } }],
   };
+}
+
+/** `/dr alerts`: every open alert, one line each. */
+export function alertListBlocks(alerts: readonly AlertRecord[], now: Date): { text: string; blocks: KnownBlock[] } {
+  const lines = alertLines(alerts, now).map(escapeMrkdwn);
+  const text = alerts.length === 0 ? '✅ No alert is firing.' : `${alerts.length} alert${alerts.length === 1 ? '' : 's'} open:`;
+  return { text, blocks: [{ type: 'section', block_id: ALERT_BLOCK.list, text: { type: 'mrkdwn', text: [text, ...lines.slice(0, 40)].join('\n').slice(0, 3000) } }] };
 }

@@ -7,6 +7,7 @@ import { checksumBlocks } from './checksums.ts';
 import { historyBlocks } from './history.ts';
 import { statusBlocks } from './status.ts';
 import { gateBlocks } from './gate.ts';
+import { alertListBlocks } from './alert.ts';
 import { runBlocks } from './run.ts';
 
 /** Picks the renderer for a command's outcome. */
@@ -24,6 +25,8 @@ export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: 
       return checksumBlocks(outcome.report);
     case 'backup':
       return backupTakenBlocks(outcome.taken);
+    case 'alerts':
+      return alertListBlocks(outcome.alerts, new Date(outcome.now));
     case 'plan':
       return gateBlocks(outcome.gate, new Date());
     case 'run':

@@ -24,7 +24,7 @@ describe('parseCommand', () => {
     ['restore db latest', 'restore db'],
     ['restore undo', 'restore undo'],
     ['incident declare DB down again', 'incident declare'],
-    ['verify backup db-123', 'verify backup'],
+    ['verify backup db-20261126T030000Z-3f9a', 'verify backup'],
   ])('finds %j as %s', (text, name) => {
     expect(parseCommand(text).definition.name).toBe(name);
   });
@@ -83,6 +83,14 @@ describe('the registry', () => {
   });
 
   it('marks which commands are built', () => {
-    expect(helpEntries().filter((e) => e.built).map((e) => e.usage)).toEqual(['help', 'status', 'backup [db|storage|config|all]', 'backups [db|storage|config] [--verify] [--rebuild]', 'verify checksums', 'audit [DURATION]', 'history [N] [--verify]']);
+    expect(helpEntries().filter((e) => !e.built).map((e) => e.usage)).toEqual([
+      'isolate',
+      'rotate-secrets [KEY ...]',
+      'incident declare TITLE',
+      'incident update TEXT',
+      'incident resolve',
+      'incident notify security|legal|tenants',
+      'checklist',
+    ]);
   });
 });
