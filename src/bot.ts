@@ -45,6 +45,7 @@ export async function startBot(config: Config, logger: Logger, options: { slackR
   const outbox = startOutboxWorker({
     store: deps.store,
     owner: PROCESS_OWNER,
+    ownerAlive: processOwnerAlive,
     logger: logger.child({ component: 'outbox' }),
     deliverers: {
       slack: slack.alertDeliverer,

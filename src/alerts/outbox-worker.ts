@@ -9,9 +9,12 @@ export type DeliveryOutcome =
   /** Try again later: after `retryAfterMs` when the far side said so (429), else with backoff. */
   | { id: number; delivered: false; error: string; retryAfterMs?: number; permanent?: boolean };
 
-/** Delivers due messages of one target (Slack, PagerDuty, e-mail); may batch them (a digest) and pace itself. */
+/**
+ * Delivers due messages of one target (Slack, PagerDuty, e-mail); may batch them (a digest) and pace itself.
+ * It reports each outcome as soon as it knows it, so a crash mid-batch re-sends only what was in flight.
+ */
 export interface OutboxDeliverer {
-  deliver(messages: readonly OutboxMessage[]): Promise<DeliveryOutcome[]>;
+  deliver(messages: readonly OutboxMessage[], report: (outcome: DeliveryOutcome) => Promise<void>): Promise<void>;
 }
 
 /** What the worker needs. */
@@ -26,6 +29,8 @@ export interface OutboxWorkerDeps {
   /** How long a claimed batch is ours; a batch must be delivered well within it. */
   leaseMs?: number;
   batchSize?: number;
+  /** Whether the process holding a lease is alive (a dead one's leases are taken over at once). */
+  ownerAlive?: (owner: string) => boolean | undefined;
   /** Called when a message is given up on (a permanent error): it is logged and counted, never dropped silently. */
   onDead?: (message: OutboxMessage, error: string) => void;
 }
@@ -60,21 +65,18 @@ export function startOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
 
   const deliverTarget = async (target: OutboxTarget, deliverer: OutboxDeliverer): Promise<number> => {
     const at = now();
-    const batch = await deps.store.claimOutbox(target, at.toISOString(), { owner: deps.owner, leaseUntil: new Date(at.getTime() + leaseMs).toISOString(), limit: batchSize });
+    const batch = await deps.store.claimOutbox(target, at.toISOString(), { owner: deps.owner, leaseUntil: new Date(at.getTime() + leaseMs).toISOString(), limit: batchSize, ...(deps.ownerAlive ? { ownerAlive: deps.ownerAlive } : {}) });
     if (batch.length === 0) return 0;
-    let outcomes: DeliveryOutcome[];
-    try {
-      outcomes = await deliverer.deliver(batch);
-    } catch (error) {
-      outcomes = batch.map((m) => ({ id: m.id, delivered: false, error: errorText(error) }));
-    }
-    const byId = new Map(outcomes.map((o) => [o.id, o]));
-    for (const message of batch) {
-      const outcome = byId.get(message.id) ?? { id: message.id, delivered: false as const, error: 'not attempted' };
+    const byId = new Map(batch.map((m) => [m.id, m]));
+    const settled = new Set<number>();
+    const settle = async (outcome: DeliveryOutcome) => {
+      const message = byId.get(outcome.id);
+      if (!message || settled.has(outcome.id)) return;
+      settled.add(outcome.id);
       const attempts = message.attempts + 1;
       if (outcome.delivered) {
         await deps.store.settleOutbox(message.id, { status: 'delivered', attempts, deliveredAt: now().toISOString() });
-        continue;
+        return;
       }
       const dead = outcome.permanent === true && attempts >= MAX_PERMANENT_ATTEMPTS;
       const delay = outcome.retryAfterMs ?? Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** Math.min(attempts - 1, 10));
@@ -85,7 +87,14 @@ export function startOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       } else {
         deps.logger.warn({ outbox: message.id, target, attempts, retryInMs: delay, err: outcome.error }, 'notification not delivered yet; will retry');
       }
+    };
+    let failure: string | undefined;
+    try {
+      await deliverer.deliver(batch, settle);
+    } catch (error) {
+      failure = errorText(error);
     }
+    for (const message of batch) if (!settled.has(message.id)) await settle({ id: message.id, delivered: false, error: failure ?? 'not attempted' });
     return batch.length;
   };
 

@@ -20,14 +20,13 @@ export interface PagerDeliveryDeps {
  */
 export function pagerDutyDeliverer(deps: PagerDeliveryDeps): OutboxDeliverer {
   return {
-    async deliver(messages: readonly OutboxMessage[]): Promise<DeliveryOutcome[]> {
-      const outcomes: DeliveryOutcome[] = [];
+    async deliver(messages: readonly OutboxMessage[], report: (outcome: DeliveryOutcome) => Promise<void>): Promise<void> {
       const alerts = new Map((await deps.store.getAlerts([...new Set(messages.map((m) => m.payload.fingerprint))])).map((a) => [a.fingerprint, a]));
       for (const message of messages) {
         const payload = message.payload;
         const alert = alerts.get(payload.fingerprint);
         if (payload.kind !== 'pagerduty' || !alert) {
-          outcomes.push({ id: message.id, delivered: true });
+          await report({ id: message.id, delivered: true });
           continue;
         }
         try {
@@ -48,14 +47,13 @@ export function pagerDutyDeliverer(deps: PagerDeliveryDeps): OutboxDeliverer {
           } else {
             await deps.pager.send({ action: payload.action, dedupKey: alert.fingerprint });
           }
-          outcomes.push({ id: message.id, delivered: true });
+          await report({ id: message.id, delivered: true });
         } catch (error) {
           const failure = error instanceof PagerError ? error : undefined;
-          outcomes.push({ id: message.id, delivered: false, error: errorText(error), ...(failure?.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}), ...(failure && !failure.retryable ? { permanent: true } : {}) });
+          await report({ id: message.id, delivered: false, error: errorText(error), ...(failure?.retryAfterMs !== undefined ? { retryAfterMs: failure.retryAfterMs } : {}), ...(failure && !failure.retryable ? { permanent: true } : {}) });
           // Later events of the same alert must wait for this one; the rest of the batch may go on.
         }
       }
-      return outcomes;
     },
   };
 }

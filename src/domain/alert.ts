@@ -45,6 +45,8 @@ export interface OutboxMessage {
   createdAt: string;
   deliveredAt?: string;
   lastError?: string;
+  /** Set when this message was leased before and never settled (its deliverer died mid-way): it may have gone out. */
+  retaken?: boolean;
 }
 
 /** The kinds of notification the outbox carries. */

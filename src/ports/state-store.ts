@@ -55,9 +55,10 @@ export interface StateStore {
   /**
    * Leases due outbox messages of one target to `owner` until `leaseUntil`: only the first pending message
    * of each order key, so one alert's notifications go out in order; a message leased by another live
-   * owner is skipped (two replicas never deliver the same one).
+   * owner is skipped (two replicas never deliver the same one). A lease whose owner `ownerAlive` knows
+   * to be dead is taken over at once; such messages come back marked `retaken`.
    */
-  claimOutbox(target: OutboxTarget, now: string, options: { owner: string; leaseUntil: string; limit: number }): Promise<OutboxMessage[]>;
+  claimOutbox(target: OutboxTarget, now: string, options: { owner: string; leaseUntil: string; limit: number; ownerAlive?: (owner: string) => boolean | undefined }): Promise<OutboxMessage[]>;
   /** Records a delivery attempt's outcome (delivered, dead, or retry at `nextAttemptAt`) and releases the lease. */
   settleOutbox(id: number, outcome: { status: OutboxMessage['status']; attempts: number; nextAttemptAt?: string; lastError?: string; deliveredAt?: string }): Promise<void>;
   /** Outbox messages, for tests and `/dr alerts`: by status, oldest first. */

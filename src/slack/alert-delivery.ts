@@ -38,25 +38,33 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
     lastSend.set(channel, Date.now());
   };
 
-  const deliverChannel = async (channel: string, messages: readonly OutboxMessage[]): Promise<DeliveryOutcome[]> => {
-    const outcomes: DeliveryOutcome[] = [];
+  const deliverChannel = async (channel: string, messages: readonly OutboxMessage[], report: (outcome: DeliveryOutcome) => Promise<void>): Promise<void> => {
+    // Each outcome is settled as soon as it is known: a crash re-sends only what was in flight.
     const alerts = new Map((await deps.store.getAlerts([...new Set(messages.map((m) => m.payload.fingerprint))])).map((a) => [a.fingerprint, a]));
     const existing = new Map<string, string | undefined>();
     for (const m of messages) existing.set(m.payload.fingerprint, await deps.store.alertMessage(m.payload.fingerprint, channel));
+    // A post whose deliverer died mid-way may have reached Slack: find it by its metadata instead of posting twice.
+    const uncertain = messages.filter((m) => m.retaken && m.payload.kind === 'slack_alert' && !existing.get(m.payload.fingerprint));
+    if (uncertain.length > 0) {
+      for (const [fingerprint, ts] of await findPosted(deps.client, channel, new Set(uncertain.map((m) => m.payload.fingerprint)))) {
+        await deps.store.setAlertMessage(fingerprint, channel, ts);
+        existing.set(fingerprint, ts);
+      }
+    }
     let deferredMs: number | undefined;
     const attempt = async (ids: number[], send: () => Promise<void>) => {
       if (deferredMs !== undefined) {
-        for (const id of ids) outcomes.push({ id, delivered: false, error: 'rate limited (deferred)', retryAfterMs: deferredMs });
+        for (const id of ids) await report({ id, delivered: false, error: 'rate limited (deferred)', retryAfterMs: deferredMs });
         return;
       }
       try {
         await pace(channel);
         await send();
-        for (const id of ids) outcomes.push({ id, delivered: true });
+        for (const id of ids) await report({ id, delivered: true });
       } catch (error) {
         const failure = classify(error);
         if (failure.retryAfterMs !== undefined) deferredMs = failure.retryAfterMs;
-        for (const id of ids) outcomes.push({ id, delivered: false, ...failure });
+        for (const id of ids) await report({ id, delivered: false, ...failure });
       }
     };
 
@@ -65,7 +73,7 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
     if (newAlerts.length > digestThreshold) {
       const fingerprints = [...new Set(newAlerts.map((m) => m.payload.fingerprint))];
       await attempt(newAlerts.map((m) => m.id), async () => {
-        const answer = await deps.client.chat.postMessage({ channel, ...digestBlocks(fingerprints.map((fp) => alerts.get(fp)!).filter(Boolean)) });
+        const answer = await deps.client.chat.postMessage({ channel, ...digestBlocks(fingerprints.map((fp) => alerts.get(fp)!).filter(Boolean)), metadata: { event_type: 'dr_alert_digest', event_payload: { fingerprints: fingerprints.join(',') } } });
         await deps.store.saveDigest(channel, answer.ts!, fingerprints);
         for (const fp of fingerprints) {
           await deps.store.setAlertMessage(fp, channel, `digest:${answer.ts}`);
@@ -82,7 +90,7 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
     for (const message of rest) {
       const alert = alerts.get(message.payload.fingerprint);
       if (!alert) {
-        outcomes.push({ id: message.id, delivered: true });
+        await report({ id: message.id, delivered: true });
         continue;
       }
       const ts = existing.get(alert.fingerprint);
@@ -106,7 +114,7 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
         const who = deps.contacts.management ? `${mention(deps.contacts.management)} ` : '';
         await attempt([message.id], async () => void (await deps.client.chat.postMessage({ channel, text: `📣 ${who}Escalation: the critical alert *${alert.alert}* has fired since ${alert.firingSince} and nobody has acknowledged it. ${alert.summary.slice(0, 300)}` })));
       } else {
-        outcomes.push({ id: message.id, delivered: false, error: `not a Slack message (${payload.kind})`, permanent: true });
+        await report({ id: message.id, delivered: false, error: `not a Slack message (${payload.kind})`, permanent: true });
       }
     }
     for (const [ts, ids] of digestEdits) {
@@ -115,21 +123,44 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
         await deps.client.chat.update({ channel, ts, ...digestBlocks(await deps.store.getAlerts(members)) });
       });
     }
-    return outcomes;
   };
 
   return {
-    async deliver(messages) {
+    async deliver(messages, report) {
       const byChannel = new Map<string, OutboxMessage[]>();
       for (const message of messages) {
         const channel = 'channel' in message.payload ? message.payload.channel : deps.stakeholdersChannel;
         byChannel.set(channel, [...(byChannel.get(channel) ?? []), message]);
       }
       // Channels in parallel (each has its own rate limit), messages of one channel in order.
-      const results = await Promise.all([...byChannel].map(([channel, list]) => deliverChannel(channel, list)));
-      return results.flat();
+      await Promise.all([...byChannel].map(([channel, list]) => deliverChannel(channel, list, report)));
     },
   };
+}
+
+// How far back a crashed delivery's post is looked for: a burst is one digest, so a few hundred messages suffice.
+const HISTORY_LOOKBACK = 200;
+
+/**
+ * Alert messages this bot already posted in the channel, by fingerprint (from the message metadata of single
+ * posts and digests). Only asked for messages whose earlier delivery may have got through.
+ */
+async function findPosted(client: WebClient, channel: string, wanted: ReadonlySet<string>): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  const answer = await client.conversations.history({ channel, limit: HISTORY_LOOKBACK, include_all_metadata: true });
+  for (const message of answer.messages ?? []) {
+    const metadata = message.metadata as { event_type?: string; event_payload?: Record<string, unknown> } | undefined;
+    if (!message.ts || !metadata?.event_payload) continue;
+    if (metadata.event_type === 'dr_alert') {
+      const fingerprint = String(metadata.event_payload.fingerprint);
+      if (wanted.has(fingerprint) && !found.has(fingerprint)) found.set(fingerprint, message.ts);
+    } else if (metadata.event_type === 'dr_alert_digest') {
+      for (const fingerprint of String(metadata.event_payload.fingerprints).split(',')) {
+        if (wanted.has(fingerprint) && !found.has(fingerprint)) found.set(fingerprint, `digest:${message.ts}`);
+      }
+    }
+  }
+  return found;
 }
 
 /** A Slack failure as the outbox sees it: retry after Retry-After (429), give up (permanent), or back off. */

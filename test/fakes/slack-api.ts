@@ -166,7 +166,10 @@ export async function startSlackFake(): Promise<SlackFake> {
     ...(body.blocks !== undefined ? { blocks: body.blocks } : {}),
     ...(body.attachments !== undefined ? { attachments: body.attachments } : {}),
     ...(body.thread_ts !== undefined ? { thread_ts: body.thread_ts } : {}),
+    ...(body.metadata !== undefined ? { metadata: body.metadata } : {}),
   });
+  // What each channel holds, newest last, for conversations.history.
+  const history = new Map<string, Array<Record<string, unknown>>>();
 
   const hasContent = (b: Record<string, unknown>): boolean =>
     (typeof b.text === 'string' && b.text !== '') || b.blocks !== undefined || b.attachments !== undefined;
@@ -216,7 +219,16 @@ export async function startSlackFake(): Promise<SlackFake> {
       if (typeof b.channel !== 'string' || b.channel === '') return { ok: false, error: 'channel_not_found' };
       if (!hasContent(b)) return { ok: false, error: 'no_text' };
       const ts = nextTs();
-      return { ok: true, channel: b.channel, ts, message: message(b, ts) };
+      const posted = message(b, ts);
+      history.set(b.channel, [...(history.get(b.channel) ?? []), posted]);
+      return { ok: true, channel: b.channel, ts, message: posted };
+    },
+    'conversations.history': (b) => {
+      if (typeof b.channel !== 'string' || b.channel === '') return { ok: false, error: 'channel_not_found' };
+      const limit = Math.min(Number(b.limit ?? 100) || 100, 1000);
+      const withMetadata = b.include_all_metadata === true || b.include_all_metadata === 'true';
+      const messages = [...(history.get(b.channel) ?? [])].reverse().slice(0, limit).map((m) => (withMetadata ? m : { ...m, metadata: undefined }));
+      return { ok: true, messages, has_more: false, pin_count: 0, response_metadata: { next_cursor: '' } };
     },
     'chat.update': (b) => {
       if (typeof b.channel !== 'string' || b.channel === '') return { ok: false, error: 'channel_not_found' };

@@ -34,6 +34,7 @@ describe('manifest.yml', () => {
       'usergroups.users.list': 'usergroups:read',
       'users.info': 'users:read',
       'conversations.info': 'channels:read',
+      'conversations.history': 'channels:history',
     };
     const used = new Set(['commands']);
     for (const [method, scope] of Object.entries(scopeOf)) {

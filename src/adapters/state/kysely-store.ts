@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Generated } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type ExpressionBuilder, type Generated } from 'kysely';
 import pg from 'pg';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -368,31 +368,37 @@ class KyselyStateStore implements StateStore {
       .execute();
   }
 
-  async claimOutbox(target: OutboxTarget, now: string, options: { owner: string; leaseUntil: string; limit: number }): Promise<OutboxMessage[]> {
+  async claimOutbox(target: OutboxTarget, now: string, options: { owner: string; leaseUntil: string; limit: number; ownerAlive?: (owner: string) => boolean | undefined }): Promise<OutboxMessage[]> {
     return this.db.transaction().execute(async (trx) => {
+      // Leases held by processes known to be dead are free now, not when they expire.
+      const holders = await trx.selectFrom('outbox').select('claimed_by').distinct().where('status', '=', 'pending').where('target', '=', target).where('claimed_until', '>=', now).execute();
+      const dead = holders.map((h) => h.claimed_by).filter((owner): owner is string => owner !== null && owner !== options.owner && options.ownerAlive?.(owner) === false);
+      const free = (eb: ExpressionBuilder<Tables & { o: OutboxRow }, 'o'>) =>
+        eb.or([eb('o.claimed_until', 'is', null), eb('o.claimed_until', '<', now), ...(dead.length ? [eb('o.claimed_by', 'in', dead)] : [])]);
       // The head of each order key: no earlier message of the same key is still pending.
       const candidates = await trx
         .selectFrom('outbox as o')
-        .select('o.id')
+        .select(['o.id', 'o.claimed_by'])
         .where('o.status', '=', 'pending')
         .where('o.target', '=', target)
         .where('o.next_attempt_at', '<=', now)
-        .where((eb) => eb.or([eb('o.claimed_until', 'is', null), eb('o.claimed_until', '<', now)]))
+        .where(free)
         .where((eb) => eb.not(eb.exists(eb.selectFrom('outbox as p').select('p.id').whereRef('p.order_key', '=', 'o.order_key').where('p.status', '=', 'pending').whereRef('p.id', '<', 'o.id'))))
         .orderBy('o.id')
         .limit(options.limit)
         .execute();
       if (candidates.length === 0) return [];
+      const retaken = new Set(candidates.filter((c) => c.claimed_by !== null).map((c) => Number(c.id)));
       const ids = candidates.map((c) => Number(c.id));
       await trx
         .updateTable('outbox')
         .set({ claimed_by: options.owner, claimed_until: options.leaseUntil })
         .where('id', 'in', ids)
         .where('status', '=', 'pending')
-        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]))
+        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now), ...(dead.length ? [eb('claimed_by', 'in', dead)] : [])]))
         .execute();
       const claimed = await trx.selectFrom('outbox').selectAll().where('id', 'in', ids).where('claimed_by', '=', options.owner).where('claimed_until', '=', options.leaseUntil).orderBy('id').execute();
-      return claimed.map(outboxMessage);
+      return claimed.map((row) => ({ ...outboxMessage(row), ...(retaken.has(Number(row.id)) ? { retaken: true } : {}) }));
     });
   }
 
