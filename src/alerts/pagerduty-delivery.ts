@@ -1,4 +1,4 @@
-import type { OutboxMessage } from '../domain/alert.ts';
+import { fingerprintOf, type OutboxMessage } from '../domain/alert.ts';
 import { errorText } from '../domain/errors.ts';
 import { PagerError, type Pager } from '../ports/pager.ts';
 import type { StateStore } from '../ports/state-store.ts';
@@ -21,10 +21,11 @@ export interface PagerDeliveryDeps {
 export function pagerDutyDeliverer(deps: PagerDeliveryDeps): OutboxDeliverer {
   return {
     async deliver(messages: readonly OutboxMessage[], report: (outcome: DeliveryOutcome) => Promise<void>): Promise<void> {
-      const alerts = new Map((await deps.store.getAlerts([...new Set(messages.map((m) => m.payload.fingerprint))])).map((a) => [a.fingerprint, a]));
+      const alerts = new Map((await deps.store.getAlerts([...new Set(messages.map((m) => fingerprintOf(m.payload)).filter((fp): fp is string => fp !== undefined))])).map((a) => [a.fingerprint, a]));
       for (const message of messages) {
         const payload = message.payload;
-        const alert = alerts.get(payload.fingerprint);
+        const fingerprint = fingerprintOf(payload);
+        const alert = fingerprint ? alerts.get(fingerprint) : undefined;
         if (payload.kind !== 'pagerduty' || !alert) {
           await report({ id: message.id, delivered: true });
           continue;

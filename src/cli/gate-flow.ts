@@ -54,7 +54,7 @@ export async function confirmAndRunOnTerminal(deps: DispatchDeps, gate: Gate, wh
     return 2;
   }
   const shown = new Set<string>();
-  const run = await runGate({ engine: deps.engine, gated: deps.gated, gates: deps.gates }, progress.gate, { actor: who.actor, channel: who.channel }, (state) => {
+  const run = await runGate({ engine: deps.engine, gated: deps.gated, gates: deps.gates, incidents: deps.incidents }, progress.gate, { actor: who.actor, channel: who.channel }, (state) => {
     for (const step of state.steps) {
       const key = `${step.name}:${step.status}`;
       if (step.status === 'pending' || shown.has(key)) continue;

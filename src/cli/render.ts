@@ -7,7 +7,7 @@ import { formatDuration } from '../config/duration.ts';
 import { formatBytes } from '../domain/format.ts';
 import type { Gate } from '../domain/gate.ts';
 import type { Run } from '../domain/run.ts';
-import { alertLines, planFacts, RUN_MARK, runFacts, STEP_MARK } from '../render/plan.ts';
+import { alertLines, incidentLine, planFacts, RUN_MARK, runFacts, STEP_MARK } from '../render/plan.ts';
 
 
 /** Terminal text for a command's outcome. */
@@ -46,6 +46,8 @@ export function renderOutcome(outcome: CommandOutcome): string {
       ].join('\n');
     case 'plan':
       return renderPlan(outcome.gate, new Date());
+    case 'incident':
+      return `${incidentLine(outcome)}\n`;
     case 'alerts':
       return `${[outcome.alerts.length === 0 ? '✅ No alert is firing.' : `${outcome.alerts.length} alert(s) open:`, ...alertLines(outcome.alerts, new Date(outcome.now)).map((l) => `  ${l}`)].join('\n')}\n`;
     case 'run':

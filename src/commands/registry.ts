@@ -8,6 +8,7 @@ import { helpCommand } from './help.ts';
 import { historyCommand } from './history.ts';
 import { statusCommand } from './status.ts';
 import { alertsCommand } from './alerts.ts';
+import { incidentDeclareCommand, incidentNotifyCommand, incidentResolveCommand, incidentUpdateCommand } from './incident.ts';
 import { restoreAllCommand, restoreDbCommand, restoreStorageCommand, restoreUndoCommand } from './restore.ts';
 import type { CommandDefinition, HelpEntry, Risk } from './types.ts';
 
@@ -32,10 +33,10 @@ export const COMMANDS: readonly CommandDefinition[] = [
   historyCommand,
   drillCommand,
   alertsCommand,
-  planned('incident declare', 'incident declare TITLE', 'open an incident thread for stakeholders', 'operate'),
-  planned('incident update', 'incident update TEXT', 'post an update to the incident thread', 'operate'),
-  planned('incident resolve', 'incident resolve', 'close the incident: downtime vs RTO, data loss vs RPO', 'operate'),
-  planned('incident notify', 'incident notify security|legal|tenants', 'notify a stakeholder group', 'operate'),
+  incidentDeclareCommand,
+  incidentUpdateCommand,
+  incidentResolveCommand,
+  incidentNotifyCommand,
   planned('checklist', 'checklist', 'the recovery checklist of the current incident', 'operate'),
 ];
 

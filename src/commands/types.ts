@@ -20,6 +20,8 @@ import type { AlertSink } from '../ports/alerts.ts';
 import type { GatedProcedures } from '../gates/gated-procedures.ts';
 import type { Gate } from '../domain/gate.ts';
 import type { AlertRecord } from '../domain/alert.ts';
+import type { Incident } from '../domain/incident.ts';
+import type { IncidentDeps } from '../procedures/incidents.ts';
 import type { Run } from '../domain/run.ts';
 
 /** read: anyone may run it; operate: changes nothing live; destructive: behind a confirmation gate (DESIGN.md §4). */
@@ -81,6 +83,8 @@ export interface CommandDeps {
   alertSink: AlertSink;
   /** Fired when notifications were queued: the outbox worker listens. */
   outboxWake: WakeSignal;
+  /** Incidents and their stakeholder thread. */
+  incidents: IncidentDeps;
   /** Runs procedures step by step, persisted. */
   engine: EngineDeps;
 }
@@ -111,6 +115,7 @@ export type CommandOutcome =
   | { kind: 'backup'; taken: BackupManifest[] }
   | { kind: 'plan'; gate: Gate }
   | { kind: 'alerts'; alerts: AlertRecord[]; now: string }
+  | { kind: 'incident'; action: string; incident: Incident; resolution?: { downtimeMs: number; dataLossMs?: number } }
   | { kind: 'run'; run: Run }
   | { kind: 'checksums'; report: ChecksumReport }
   | { kind: 'audit'; from: string; until: string; rowCount: number; csv: string }

@@ -56,6 +56,10 @@ export type OutboxPayload =
   | { kind: 'slack_alert_reminder'; fingerprint: string; channel: string }
   | { kind: 'slack_escalation'; fingerprint: string; channel: string }
   | { kind: 'pagerduty'; fingerprint: string; action: 'trigger' | 'acknowledge' | 'resolve' }
+  /** An incident's parent message in the stakeholder channel, posted once and edited in place. */
+  | { kind: 'slack_incident'; incidentId: string; channel: string }
+  /** A line in an incident's thread (an update, a run summary, a notice, the resolution). */
+  | { kind: 'slack_incident_note'; incidentId: string; channel: string; text: string }
   | { kind: 'email'; fingerprint: string; event: 'firing' | 'resolved' };
 
 /** An alert as it arrives (Alertmanager, POST /alerts, a probe), before it meets the stored state. */
@@ -72,3 +76,8 @@ export interface AlertSignal {
 
 /** A notification to queue. */
 export type OutboxInput = Pick<OutboxMessage, 'target' | 'orderKey' | 'payload'>;
+
+/** The alert a notification is about, if it is about one. */
+export function fingerprintOf(payload: OutboxPayload): string | undefined {
+  return 'fingerprint' in payload ? payload.fingerprint : undefined;
+}

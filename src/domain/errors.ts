@@ -13,6 +13,7 @@ export type DrErrorCode =
   | 'RESTORE_FAILED'
   | 'GATE_REFUSED'
   | 'NOTHING_TO_UNDO'
+  | 'INCIDENT_STATE'
   | 'ALERT_INVALID'
   | 'INTERNAL';
 

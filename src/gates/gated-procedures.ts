@@ -3,6 +3,8 @@ import type { GatedProcedure, Plan } from '../domain/plan.ts';
 import type { Run } from '../domain/run.ts';
 import { executeRun, type EngineDeps, type RunObserver, type RunSpec } from '../procedures/engine.ts';
 import { finishGate, type GateDeps } from './gates.ts';
+import { noteToOpenIncident, type IncidentDeps } from '../procedures/incidents.ts';
+import { RUN_MARK, runFacts } from '../render/plan.ts';
 
 /** Who a run is for and where its checklist lives. */
 export interface RunOrigin {
@@ -19,10 +21,20 @@ export interface GatedProcedures {
 }
 
 /** Runs a gate this caller won (state `running`), then closes it with the run's id and audits the outcome. */
-export async function runGate(deps: { engine: EngineDeps; gated: GatedProcedures; gates: GateDeps }, gate: Gate, origin: Omit<RunOrigin, 'gateId'>, observe?: RunObserver): Promise<Run> {
+export async function runGate(
+  deps: { engine: EngineDeps; gated: GatedProcedures; gates: GateDeps; incidents?: IncidentDeps },
+  gate: Gate,
+  origin: Omit<RunOrigin, 'gateId'>,
+  observe?: RunObserver,
+): Promise<Run> {
   const spec = deps.gated.runSpec(gate.plan, { ...origin, gateId: gate.id });
   const run = await executeRun(deps.engine, spec, observe);
   await finishGate(deps.gates, gate, run.id);
   await deps.gates.audit({ source: gate.source, actor: origin.actor, channel: gate.channel }, `run_${run.status}`, gate, { runId: run.id, ...run.summary });
+  // Every run summary during an incident also goes to its stakeholder thread (DESIGN.md §8).
+  if (deps.incidents) {
+    const facts = runFacts(run).map(([label, value]) => `• ${label}: ${value}`);
+    await noteToOpenIncident(deps.incidents, [`${RUN_MARK[run.status]} ${gate.plan.title}: ${run.status} (run ${run.id})`, ...facts].join('\n')).catch(() => {});
+  }
   return run;
 }

@@ -3,6 +3,7 @@ import type { AuditEntry, AuditEntryInput } from '../domain/audit.ts';
 import type { BackupKind } from './backup-repository.ts';
 import type { Gate } from '../domain/gate.ts';
 import type { Run, RunStatus } from '../domain/run.ts';
+import type { Incident } from '../domain/incident.ts';
 import type { AlertRecord, AlertState, OutboxInput, OutboxMessage, OutboxTarget } from '../domain/alert.ts';
 
 /** The bot's own durable state (SQLite or PostgreSQL behind one interface). */
@@ -66,5 +67,20 @@ export interface StateStore {
   /** Remembers which alerts one digest message lists, so it can be re-rendered when one of them changes. */
   saveDigest(channel: string, ts: string, fingerprints: readonly string[]): Promise<void>;
   getDigest(channel: string, ts: string): Promise<string[] | undefined>;
+  /**
+   * Opens an incident and queues its notifications in one transaction; refused (false) when another
+   * incident is open: there is one stakeholder thread at a time.
+   */
+  openIncident(incident: Incident, outbox: readonly OutboxInput[]): Promise<boolean>;
+  /** The open incident, if any. */
+  currentIncident(): Promise<Incident | undefined>;
+  getIncident(id: string): Promise<Incident | undefined>;
+  /** Saves a changed incident with the notifications it causes, in one transaction. */
+  updateIncident(incident: Incident, outbox: readonly OutboxInput[]): Promise<void>;
+  /** Queues notifications on their own (an update line, a run summary). */
+  enqueue(outbox: readonly OutboxInput[]): Promise<void>;
+  /** The ts of an incident's parent message, once posted. */
+  incidentThread(id: string): Promise<string | undefined>;
+  setIncidentThread(id: string, ts: string): Promise<void>;
   close(): Promise<void>;
 }

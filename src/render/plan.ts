@@ -62,3 +62,11 @@ export function alertLines(alerts: readonly AlertRecord[], now: Date): string[] 
     return `${a.severity === 'critical' ? '🔴' : '🟠'} ${a.alert} (${a.severity}) — ${a.summary.slice(0, 200)} — for ${since}${who}`;
   });
 }
+
+/** What an incident command did, in one line (the thread itself is in the stakeholder channel). */
+export function incidentLine(outcome: { action: string; incident: { id: string; title: string; channel: string }; resolution?: { downtimeMs: number; dataLossMs?: number } }): string {
+  const figures = outcome.resolution
+    ? ` Downtime ${formatDuration(outcome.resolution.downtimeMs)}${outcome.resolution.dataLossMs !== undefined ? `, data lost ${formatDuration(outcome.resolution.dataLossMs)}` : ', no restore ran'}.`
+    : '';
+  return `Incident ${outcome.incident.id} ("${outcome.incident.title}") ${outcome.action}; the thread is in ${outcome.incident.channel}.${figures}`;
+}

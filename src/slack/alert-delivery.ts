@@ -1,10 +1,11 @@
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
-import type { AlertRecord, OutboxMessage } from '../domain/alert.ts';
+import type { AlertRecord, OutboxMessage, OutboxPayload } from '../domain/alert.ts';
 import { errorText } from '../domain/errors.ts';
 import type { DeliveryOutcome, OutboxDeliverer } from '../alerts/outbox-worker.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import { alertBlocks, digestBlocks, mention, type AlertContacts } from './render/alert.ts';
+import { incidentBlocks } from './render/incident.ts';
 
 /** What the Slack side of the outbox needs. */
 export interface SlackAlertDeliveryDeps {
@@ -38,7 +39,7 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
     lastSend.set(channel, Date.now());
   };
 
-  const deliverChannel = async (channel: string, messages: readonly OutboxMessage[], report: (outcome: DeliveryOutcome) => Promise<void>): Promise<void> => {
+  const deliverChannel = async (channel: string, messages: readonly AlertMessage[], report: (outcome: DeliveryOutcome) => Promise<void>): Promise<void> => {
     // Each outcome is settled as soon as it is known: a crash re-sends only what was in flight.
     const alerts = new Map((await deps.store.getAlerts([...new Set(messages.map((m) => m.payload.fingerprint))])).map((a) => [a.fingerprint, a]));
     const existing = new Map<string, string | undefined>();
@@ -114,7 +115,7 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
         const who = deps.contacts.management ? `${mention(deps.contacts.management)} ` : '';
         await attempt([message.id], async () => void (await deps.client.chat.postMessage({ channel, text: `📣 ${who}Escalation: the critical alert *${alert.alert}* has fired since ${alert.firingSince} and nobody has acknowledged it. ${alert.summary.slice(0, 300)}` })));
       } else {
-        await report({ id: message.id, delivered: false, error: `not a Slack message (${payload.kind})`, permanent: true });
+        await report({ id: message.id, delivered: false, error: `not a Slack message (${(payload as { kind: string }).kind})`, permanent: true });
       }
     }
     for (const [ts, ids] of digestEdits) {
@@ -125,17 +126,55 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
     }
   };
 
+  // An incident's parent message (posted once, then edited) and the lines of its thread, in order.
+  const deliverIncident = async (message: OutboxMessage, report: (outcome: DeliveryOutcome) => Promise<void>): Promise<void> => {
+    const payload = message.payload;
+    if (payload.kind !== 'slack_incident' && payload.kind !== 'slack_incident_note') return;
+    const incident = await deps.store.getIncident(payload.incidentId);
+    if (!incident) return void (await report({ id: message.id, delivered: true }));
+    try {
+      await pace(payload.channel);
+      const thread = await deps.store.incidentThread(incident.id);
+      if (payload.kind === 'slack_incident') {
+        if (thread) await deps.client.chat.update({ channel: payload.channel, ts: thread, ...incidentBlocks(incident) });
+        else await deps.store.setIncidentThread(incident.id, (await deps.client.chat.postMessage({ channel: payload.channel, ...incidentBlocks(incident) })).ts!);
+      } else {
+        await deps.client.chat.postMessage({ channel: payload.channel, ...(thread ? { thread_ts: thread } : {}), text: payload.text });
+      }
+      await report({ id: message.id, delivered: true });
+    } catch (error) {
+      await report({ id: message.id, delivered: false, ...classify(error) });
+    }
+  };
+
   return {
     async deliver(messages, report) {
-      const byChannel = new Map<string, OutboxMessage[]>();
+      const byChannel = new Map<string, AlertMessage[]>();
+      const incidentMessages: OutboxMessage[] = [];
       for (const message of messages) {
-        const channel = 'channel' in message.payload ? message.payload.channel : deps.stakeholdersChannel;
+        if (!isAlertMessage(message)) {
+          incidentMessages.push(message);
+          continue;
+        }
+        const channel = message.payload.channel;
         byChannel.set(channel, [...(byChannel.get(channel) ?? []), message]);
       }
       // Channels in parallel (each has its own rate limit), messages of one channel in order.
-      await Promise.all([...byChannel].map(([channel, list]) => deliverChannel(channel, list, report)));
+      await Promise.all([
+        ...[...byChannel].map(([channel, list]) => deliverChannel(channel, list, report)),
+        (async () => {
+          for (const message of incidentMessages) await deliverIncident(message, report);
+        })(),
+      ]);
     },
   };
+}
+
+/** An outbox message about one alert. */
+type AlertMessage = OutboxMessage & { payload: Extract<OutboxPayload, { fingerprint: string; channel: string }> };
+
+function isAlertMessage(message: OutboxMessage): message is AlertMessage {
+  return 'fingerprint' in message.payload && 'channel' in message.payload;
 }
 
 // How far back a crashed delivery's post is looked for: a burst is one digest, so a few hundred messages suffice.

@@ -9,6 +9,7 @@ import type { BackupKind } from '../../ports/backup-repository.ts';
 import type { StateStore } from '../../ports/state-store.ts';
 import type { Gate } from '../../domain/gate.ts';
 import type { Run, RunStatus } from '../../domain/run.ts';
+import type { Incident } from '../../domain/incident.ts';
 import type { AlertRecord, AlertState, OutboxInput, OutboxMessage, OutboxTarget } from '../../domain/alert.ts';
 import { migrations } from './migrations.ts';
 
@@ -97,12 +98,14 @@ interface Tables {
   outbox: OutboxRow;
   digests: DigestRow;
   alert_messages: { fingerprint: string; channel: string; ts: string };
+  incidents: { id: string; state: string; declared_at: string; incident: string; thread_ts: string | null };
 }
 
 // A new outbox message's next attempt: earlier than any clock, so it is due at once.
 const DUE_AT_ONCE = '1970-01-01T00:00:00.000Z';
 
 // Any constant works; it only has to be the same for every replica sharing the database.
+const INCIDENT_LOCK_KEY = 0x64725f69;
 const AUDIT_LOCK_KEY = 0x64725f61;
 
 /** Opens the state store named by DR_STATE (a SQLite path or a postgres:// URL) and brings its schema up to date. */
@@ -432,6 +435,53 @@ class KyselyStateStore implements StateStore {
   async getDigest(channel: string, ts: string): Promise<string[] | undefined> {
     const row = await this.db.selectFrom('digests').select('fingerprints').where('channel', '=', channel).where('ts', '=', ts).executeTakeFirst();
     return row ? (JSON.parse(row.fingerprints) as string[]) : undefined;
+  }
+
+  async openIncident(incident: Incident, outbox: readonly OutboxInput[]): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      // One open incident at a time; on PostgreSQL the advisory lock serializes two replicas declaring at once.
+      if (this.kind === 'postgres') await sql`select pg_advisory_xact_lock(${INCIDENT_LOCK_KEY})`.execute(trx);
+      const open = await trx.selectFrom('incidents').select('id').where('state', '=', 'open').executeTakeFirst();
+      if (open) return false;
+      await trx.insertInto('incidents').values({ id: incident.id, state: incident.state, declared_at: incident.declaredAt, incident: JSON.stringify(incident), thread_ts: null }).execute();
+      await this.insertOutbox(trx, outbox);
+      return true;
+    });
+  }
+
+  async currentIncident(): Promise<Incident | undefined> {
+    const row = await this.db.selectFrom('incidents').select('incident').where('state', '=', 'open').orderBy('declared_at', 'desc').executeTakeFirst();
+    return row ? (JSON.parse(row.incident) as Incident) : undefined;
+  }
+
+  async getIncident(id: string): Promise<Incident | undefined> {
+    const row = await this.db.selectFrom('incidents').select('incident').where('id', '=', id).executeTakeFirst();
+    return row ? (JSON.parse(row.incident) as Incident) : undefined;
+  }
+
+  async updateIncident(incident: Incident, outbox: readonly OutboxInput[]): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.updateTable('incidents').set({ state: incident.state, incident: JSON.stringify(incident) }).where('id', '=', incident.id).execute();
+      await this.insertOutbox(trx, outbox);
+    });
+  }
+
+  async enqueue(outbox: readonly OutboxInput[]): Promise<void> {
+    await this.insertOutbox(this.db, outbox);
+  }
+
+  async incidentThread(id: string): Promise<string | undefined> {
+    return (await this.db.selectFrom('incidents').select('thread_ts').where('id', '=', id).executeTakeFirst())?.thread_ts ?? undefined;
+  }
+
+  async setIncidentThread(id: string, ts: string): Promise<void> {
+    await this.db.updateTable('incidents').set({ thread_ts: ts }).where('id', '=', id).execute();
+  }
+
+  private async insertOutbox(db: Kysely<Tables>, outbox: readonly OutboxInput[]): Promise<void> {
+    if (outbox.length === 0) return;
+    const createdAt = this.now().toISOString();
+    await db.insertInto('outbox').values(outbox.map((m) => ({ target: m.target, order_key: m.orderKey, payload: JSON.stringify(m.payload), status: 'pending', attempts: 0, next_attempt_at: DUE_AT_ONCE, created_at: createdAt }))).execute();
   }
 
   async close(): Promise<void> {

@@ -124,4 +124,16 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0007_incidents': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('incidents')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('declared_at', 'text', (c) => c.notNull())
+        .addColumn('incident', 'text', (c) => c.notNull())
+        .addColumn('thread_ts', 'text')
+        .execute();
+    },
+  },
 };

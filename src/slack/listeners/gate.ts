@@ -82,7 +82,7 @@ export function registerGateListeners(app: App, deps: DispatchDeps): void {
   async function execute(client: WebClient, gate: Gate, who: GateActor): Promise<void> {
     const message = startRunMessage(client, gate.channel, gate.messageTs, deps.logger);
     try {
-      await runGate({ engine: deps.engine, gated: deps.gated, gates: deps.gates }, gate, { actor: who.actor, channel: gate.channel, ...(gate.messageTs ? { messageTs: gate.messageTs } : {}) }, (run) => message.observe(run));
+      await runGate({ engine: deps.engine, gated: deps.gated, gates: deps.gates, incidents: deps.incidents }, gate, { actor: who.actor, channel: gate.channel, ...(gate.messageTs ? { messageTs: gate.messageTs } : {}) }, (run) => message.observe(run));
     } catch (error) {
       deps.logger.error({ gate: gate.id, err: errorText(error) }, 'gated run could not be executed');
       await tellUser(client, who, toDrError(error), deps);

@@ -8,6 +8,8 @@ import { historyBlocks } from './history.ts';
 import { statusBlocks } from './status.ts';
 import { gateBlocks } from './gate.ts';
 import { alertListBlocks } from './alert.ts';
+import { incidentLine } from '../../render/plan.ts';
+import { escapeMrkdwn } from './mrkdwn.ts';
 import { runBlocks } from './run.ts';
 
 /** Picks the renderer for a command's outcome. */
@@ -27,6 +29,10 @@ export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: 
       return backupTakenBlocks(outcome.taken);
     case 'alerts':
       return alertListBlocks(outcome.alerts, new Date(outcome.now));
+    case 'incident': {
+      const line = escapeMrkdwn(incidentLine(outcome));
+      return { text: line, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `✅ ${line}` } }] };
+    }
     case 'plan':
       return gateBlocks(outcome.gate, new Date());
     case 'run':

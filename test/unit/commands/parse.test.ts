@@ -86,10 +86,6 @@ describe('the registry', () => {
     expect(helpEntries().filter((e) => !e.built).map((e) => e.usage)).toEqual([
       'isolate',
       'rotate-secrets [KEY ...]',
-      'incident declare TITLE',
-      'incident update TEXT',
-      'incident resolve',
-      'incident notify security|legal|tenants',
       'checklist',
     ]);
   });

@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sandbox } from '../../sandbox/sandbox.ts';
+import type { SlackCall } from '../fakes/slack-api.ts';
+import { startTestBot, type TestBot } from '../helpers/bot.ts';
+import { runThroughGate } from '../helpers/gates.ts';
+import { tempSandbox } from '../helpers/sandbox.ts';
+
+const OPERATOR = 'U0OPERATOR';
+const APPROVER = 'U0APPROVER';
+const STAKEHOLDERS = '#dr-stakeholders';
+
+describe('incidents: one stakeholder thread from declare to resolve', () => {
+  let sandbox: Sandbox;
+  let t: TestBot;
+  beforeAll(async () => {
+    sandbox = await tempSandbox({
+      config: { slack: { roles: { operators: [OPERATOR], approvers: [APPROVER] } }, contacts: { security: 'S0SECURITY', management: 'U0CTO' }, service: { timeout: '15s' } },
+    });
+    await sandbox.startServer();
+    t = await startTestBot({ configPath: sandbox.configPath });
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+    await sandbox?.destroy();
+  });
+
+  const inThread = (ts: string) => (c: SlackCall) => c.method === 'chat.postMessage' && c.body.channel === STAKEHOLDERS && c.body.thread_ts === ts;
+
+  it('declares, takes updates, notices and run summaries in the thread, and resolves with RTO and RPO', async () => {
+    await t.command('incident declare Database corrupted after storage failure', { user: OPERATOR });
+    const parent = await t.slack.waitFor((c) => c.method === 'chat.postMessage' && c.body.channel === STAKEHOLDERS && String(c.body.text).includes('Database corrupted after storage failure'));
+    const ts = (parent.response as { ts: string }).ts;
+    // One open incident at a time.
+    await t.command('incident declare another one', { user: OPERATOR });
+    await t.slack.waitFor((c) => c.method === 'response_url' && String(c.body.text).includes('is still open'));
+
+    await t.command('incident update restoring from the 03:00 backup <!channel>', { user: OPERATOR });
+    const update = await t.slack.waitFor((c) => inThread(ts)(c) && String(c.body.text).includes('restoring from the 03:00 backup'));
+    expect(String(update.body.text)).toContain('&lt;!channel&gt;');
+    await t.command('incident notify security', { user: OPERATOR });
+    const notice = await t.slack.waitFor((c) => inThread(ts)(c) && String(c.body.text).includes('Security notice'));
+    expect(String(notice.body.text)).toContain('<!subteam^S0SECURITY>');
+
+    // A restore during the incident reports into the thread.
+    await t.bot.deps.backupDatabase();
+    const run = await runThroughGate(t, 'restore db latest', { requester: OPERATOR, approver: APPROVER }, 'alphha-sandbox');
+    expect(run.status).toBe('succeeded');
+    await t.slack.waitFor((c) => inThread(ts)(c) && String(c.body.text).includes(run.id));
+
+    await t.command('incident resolve', { user: OPERATOR });
+    const resolution = await t.slack.waitFor((c) => inThread(ts)(c) && String(c.body.text).includes('Resolved by'), 15_000);
+    const text = String(resolution.body.text);
+    expect(text).toMatch(/Downtime: .* against 4 h — within the objective \(RTO\)/);
+    expect(text).toMatch(/Data loss: .* against 1 h — within the objective \(RPO\)/);
+    expect(text).toContain('Conduct post-mortem');
+    await t.slack.waitFor((c) => c.method === 'chat.update' && c.body.ts === ts && String(c.body.text).includes('Incident'));
+    // Nothing to update once it is closed.
+    await t.command('incident update too late', { user: OPERATOR });
+    await t.slack.waitFor((c) => c.method === 'response_url' && String(c.body.text).includes('No incident is open'));
+  }, 120_000);
+
+  it('refuses bad input and people without a role', async () => {
+    expect(JSON.parse((await t.command('incident notify press', { user: OPERATOR })).body).text).toContain('takes one of security, legal, tenants');
+    expect(JSON.parse((await t.command('incident declare', { user: OPERATOR })).body).text).toContain('needs a title');
+    expect(JSON.parse((await t.command('incident declare hello', { user: 'U0STRANGER' })).body).text).toContain('need a role');
+  });
+});
