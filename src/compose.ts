@@ -56,6 +56,7 @@ import { PostgresRestorer } from './adapters/dms/postgres-restorer.ts';
 import type { DatabaseRestorer, DocumentHasher, DocumentWriter } from './ports/dms.ts';
 import { planRestoreStorage, restoreStorageRun, type RestoreStorageDeps } from './procedures/restore-storage.ts';
 import { planRestoreAll, restoreAllRun, type RestoreAllDeps } from './procedures/restore-all.ts';
+import { isolateRun, planIsolate, type IsolateDeps } from './procedures/isolate.ts';
 import { LocalDocumentWriter } from './adapters/storage/local-document-writer.ts';
 import { S3DocumentWriter } from './adapters/storage/s3-document-writer.ts';
 
@@ -143,11 +144,25 @@ export async function composeDeps(
     rtoTargetMs: config.objectives.rto,
     now,
   };
+  // Built when asked: it needs the incidents and the alert sink, which are part of `deps` below.
+  const isolateDeps = (): IsolateDeps => ({
+    incidents: deps.incidents,
+    alerts: deps.alertSink,
+    service: restoreDeps.service,
+    isolateCommands: config.service.isolate,
+    dumper: config.database.url.startsWith('sqlite:') ? new SqliteDumper(config.database.url.slice('sqlite:'.length)) : new PostgresDumper(config.database.url),
+    documents: backupStorageDeps(config, store, repository).source,
+    envFile: config.secrets.env_file,
+    evidenceDir: config.secrets.evidence_dir,
+    systemName: config.system.name,
+    now,
+  });
   const gated: GatedProcedures = {
     plan: async (procedure, request) => {
       if (procedure === 'restore-db') return planRestoreDb(restoreDeps, request.backup ?? 'latest');
       if (procedure === 'restore-storage') return planRestoreStorage(restoreStorageDeps, request.backup ?? 'latest');
       if (procedure === 'restore-all') return planRestoreAll(restoreAllDeps);
+      if (procedure === 'isolate') return planIsolate(isolateDeps());
       if (procedure === 'restore-undo') return planRestoreUndo(restoreDeps);
       throw new DrError('COMMAND_NOT_BUILT', `${procedure} is not built yet; nothing was run.`);
     },
@@ -156,6 +171,7 @@ export async function composeDeps(
       if (plan.procedure === 'restore-undo') return restoreUndoRun(restoreDeps, plan, origin) as never;
       if (plan.procedure === 'restore-storage') return restoreStorageRun(restoreStorageDeps, plan, origin) as never;
       if (plan.procedure === 'restore-all') return restoreAllRun(restoreAllDeps, plan, origin);
+      if (plan.procedure === 'isolate') return isolateRun(isolateDeps(), plan, origin) as never;
       throw new DrError('COMMAND_NOT_BUILT', `${plan.procedure} is not built yet; nothing was run.`);
     },
   };

@@ -8,6 +8,7 @@ import { helpCommand } from './help.ts';
 import { historyCommand } from './history.ts';
 import { statusCommand } from './status.ts';
 import { alertsCommand } from './alerts.ts';
+import { isolateCommand } from './isolate.ts';
 import { incidentDeclareCommand, incidentNotifyCommand, incidentResolveCommand, incidentUpdateCommand } from './incident.ts';
 import { restoreAllCommand, restoreDbCommand, restoreStorageCommand, restoreUndoCommand } from './restore.ts';
 import type { CommandDefinition, HelpEntry, Risk } from './types.ts';
@@ -25,7 +26,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   restoreStorageCommand,
   restoreAllCommand,
   restoreUndoCommand,
-  planned('isolate', 'isolate', 'run the configured isolation commands (gated)', 'destructive'),
+  isolateCommand,
   planned('rotate-secrets', 'rotate-secrets [KEY ...]', 'generate new secrets into the env file (gated)', 'destructive'),
   verifyChecksumsCommand,
   verifyBackupCommand,

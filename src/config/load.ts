@@ -179,7 +179,7 @@ function resolvePaths(file: ConfigFile, baseDir: string): ConfigFile {
       repository: file.backups.repository.startsWith('s3://') ? file.backups.repository : local(file.backups.repository),
       config_paths: file.backups.config_paths.map(local),
     },
-    secrets: { ...file.secrets, env_file: local(file.secrets.env_file) },
+    secrets: { ...file.secrets, env_file: local(file.secrets.env_file), evidence_dir: local(file.secrets.evidence_dir) },
   };
 }
 

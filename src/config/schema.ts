@@ -109,6 +109,7 @@ export const configFileSchema = z
         env_file: text.default('.env'),
         keys: stringList.default(['SECRET_KEY', 'ENCRYPTION_KEY']),
         keep_previous: z.boolean({ error: 'expected true or false' }).default(true),
+        evidence_dir: text.default('./evidence'),
       })
       .strict()
       .prefault({}),

@@ -1,6 +1,6 @@
 /** An alert raised by the bot itself (DESIGN.md §7: failures of backup, verify and drill runs come from the engine). */
 export interface AlertEvent {
-  alert: 'backup_job_failure' | 'rpo_breach' | 'retention_violation' | 'run_interrupted';
+  alert: 'backup_job_failure' | 'rpo_breach' | 'retention_violation' | 'run_interrupted' | 'security_isolation';
   severity: 'critical' | 'warning';
   summary: string;
   details: Record<string, string>;

@@ -14,4 +14,6 @@ export interface ServiceControl {
   run(action: 'stop' | 'start' | 'migrate' | 'logs', signal?: AbortSignal): Promise<ServiceCommandResult>;
   /** Runs one arbitrary configured command (the `service.isolate` list). */
   runCommand(command: string, signal?: AbortSignal): Promise<ServiceCommandResult>;
+  /** Runs a configured action with all of its output written to `file` (mode 0600): evidence, not a tail. */
+  runToFile(action: 'logs', file: string, signal?: AbortSignal): Promise<ServiceCommandResult>;
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import type { ServiceCommandResult, ServiceControl } from '../../ports/service.ts';
 
 // Enough to see why a command failed; a chatty `docker-compose logs` must not fill the state store.
@@ -22,12 +23,17 @@ export class ShellServiceControl implements ServiceControl {
     return this.runCommand(this.commands[action], signal);
   }
 
-  runCommand(command: string, signal?: AbortSignal): Promise<ServiceCommandResult> {
+  runToFile(action: 'logs', file: string, signal?: AbortSignal): Promise<ServiceCommandResult> {
+    return this.runCommand(this.commands[action], signal, createWriteStream(file, { mode: 0o600 }));
+  }
+
+  runCommand(command: string, signal?: AbortSignal, copyTo?: NodeJS.WritableStream): Promise<ServiceCommandResult> {
     const started = Date.now();
     return new Promise((resolve) => {
       const child = spawn('/bin/sh', ['-c', command], { cwd: this.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = Buffer.alloc(0);
       const keep = (chunk: Buffer) => {
+        copyTo?.write(chunk);
         output = Buffer.concat([output, chunk]);
         if (output.length > OUTPUT_TAIL_BYTES * 2) output = output.subarray(output.length - OUTPUT_TAIL_BYTES);
       };
@@ -54,7 +60,9 @@ export class ShellServiceControl implements ServiceControl {
         clearTimeout(timer);
         signal?.removeEventListener('abort', stop);
         const tail = output.subarray(Math.max(0, output.length - OUTPUT_TAIL_BYTES)).toString('utf8');
-        resolve({ command, exitCode, timedOut, ms: Date.now() - started, output: (tail + extra).trimEnd() });
+        const result = { command, exitCode, timedOut, ms: Date.now() - started, output: (tail + extra).trimEnd() };
+        if (copyTo) copyTo.end(() => resolve(result));
+        else resolve(result);
       };
       child.once('error', (error) => finish(null, `\n${error.message}`));
       child.once('close', (code) => finish(code));

@@ -147,7 +147,7 @@ describe('defaults', () => {
     expect(config.backups.timezone).toBe('UTC');
     expect(config.backups.region).toBeUndefined();
     expect(config.objectives).toEqual({ rto: 4 * 3_600_000, rpo: 3_600_000 });
-    expect(config.secrets).toEqual({ env_file: path.join(dir, '.env'), keys: ['SECRET_KEY', 'ENCRYPTION_KEY'], keep_previous: true });
+    expect(config.secrets).toEqual({ env_file: path.join(dir, '.env'), keys: ['SECRET_KEY', 'ENCRYPTION_KEY'], keep_previous: true, evidence_dir: path.join(dir, 'evidence') });
     expect(config.service.stop).toBe('docker-compose down');
     expect(config.service.migrate).toBe('docker-compose exec -T backend alembic upgrade head');
     expect(config.service.isolate).toEqual(['ufw deny from any to any port 7000', 'ufw deny from any to any port 7001']);
