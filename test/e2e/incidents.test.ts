@@ -4,6 +4,8 @@ import type { SlackCall } from '../fakes/slack-api.ts';
 import { startTestBot, type TestBot } from '../helpers/bot.ts';
 import { runThroughGate } from '../helpers/gates.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
+import { clickButton } from '../helpers/slack-interactions.ts';
+import { ALERT_ACTION, ALERT_BLOCK } from '../../src/slack/ids.ts';
 
 const OPERATOR = 'U0OPERATOR';
 const APPROVER = 'U0APPROVER';
@@ -17,7 +19,7 @@ describe('incidents: one stakeholder thread from declare to resolve', () => {
       config: { slack: { roles: { operators: [OPERATOR], approvers: [APPROVER] } }, contacts: { security: 'S0SECURITY', management: 'U0CTO' }, service: { timeout: '15s' } },
     });
     await sandbox.startServer();
-    t = await startTestBot({ configPath: sandbox.configPath });
+    t = await startTestBot({ configPath: sandbox.configPath, env: { DR_ALERT_TOKEN: 'incident-test-token' } });
   }, 60_000);
   afterAll(async () => {
     await t?.close();
@@ -63,5 +65,31 @@ describe('incidents: one stakeholder thread from declare to resolve', () => {
     expect(JSON.parse((await t.command('incident notify press', { user: OPERATOR })).body).text).toContain('takes one of security, legal, tenants');
     expect(JSON.parse((await t.command('incident declare', { user: OPERATOR })).body).text).toContain('needs a title');
     expect(JSON.parse((await t.command('incident declare hello', { user: 'U0STRANGER' })).body).text).toContain('need a role');
+  });
+
+  it('acknowledges an alert from its message and declares an incident from it', async () => {
+    const response = await fetch(`${t.bot.url}/alerts`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer incident-test-token', 'content-type': 'application/json' },
+      body: JSON.stringify({ alert: 'health_endpoint_down', severity: 'critical', status: 'firing', summary: 'health answers 503' }),
+    });
+    expect(response.status).toBe(202);
+    const posted = await t.slack.waitFor((c) => c.method === 'chat.postMessage' && String(c.body.text).includes('health_endpoint_down'));
+    const ts = (posted.response as { ts: string }).ts;
+    const [alert] = await t.bot.deps.store.listAlerts({ states: ['firing'] });
+    const click = (user: string, actionId: string) => clickButton(t.bot.url, { user, channel: '#dr-critical', messageTs: ts, actionId, blockId: ALERT_BLOCK.actions, value: alert!.fingerprint });
+
+    await click('U0STRANGER', ALERT_ACTION.acknowledge);
+    await t.slack.waitFor((c) => c.method === 'chat.postEphemeral' && c.body.user === 'U0STRANGER');
+    expect((await t.bot.deps.store.getAlerts([alert!.fingerprint]))[0]!.state).toBe('firing');
+
+    await click(OPERATOR, ALERT_ACTION.declareIncident);
+    await t.slack.waitFor((c) => c.method === 'chat.postEphemeral' && c.body.user === OPERATOR && String(c.body.text).includes('declared'));
+    expect(await t.bot.deps.store.currentIncident()).toMatchObject({ title: 'health_endpoint_down: health answers 503', kind: 'operational' });
+
+    await click(OPERATOR, ALERT_ACTION.acknowledge);
+    const updated = await t.slack.waitFor((c) => c.method === 'chat.update' && c.body.ts === ts && String(c.body.text).includes('acknowledged'));
+    expect(JSON.stringify(updated.body.blocks)).toContain(`Acknowledged by <@${OPERATOR}>`);
+    expect(JSON.stringify(updated.body.blocks)).not.toContain(ALERT_ACTION.acknowledge);
   });
 });

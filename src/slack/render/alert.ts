@@ -55,7 +55,10 @@ function alertActions(alert: AlertRecord): ActionsBlock {
   return {
     type: 'actions',
     block_id: ALERT_BLOCK.actions,
-    elements: [{ type: 'button', action_id: ALERT_ACTION.acknowledge, style: 'primary', text: { type: 'plain_text', text: 'Acknowledge' }, value: alert.fingerprint }],
+    elements: [
+      { type: 'button', action_id: ALERT_ACTION.acknowledge, style: 'primary', text: { type: 'plain_text', text: 'Acknowledge' }, value: alert.fingerprint },
+      { type: 'button', action_id: ALERT_ACTION.declareIncident, text: { type: 'plain_text', text: 'Declare incident' }, value: alert.fingerprint },
+    ],
   };
 }
 
