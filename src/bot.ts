@@ -32,7 +32,13 @@ export interface RunningBot {
 }
 
 /** Wires config → state → ports → Slack + HTTP, and listens on PORT/HOST. */
-export async function startBot(config: Config, logger: Logger, options: { slackRetries?: number; schedules?: boolean } = {}): Promise<RunningBot> {
+export async function startBot(
+  config: Config,
+  logger: Logger,
+  // pagerCa: the only CA to trust for the Events API host, for a bot embedded in a process that could not be
+  // started with NODE_EXTRA_CA_CERTS (production sets that variable instead).
+  options: { slackRetries?: number; schedules?: boolean; pagerCa?: string } = {},
+): Promise<RunningBot> {
   const deps = await composeDeps(config, logger);
   let slack: SlackSurface;
   try {
@@ -41,7 +47,7 @@ export async function startBot(config: Config, logger: Logger, options: { slackR
     await deps.store.close();
     throw error;
   }
-  const pager = new EventsPager({ routingKey: config.env.pagerdutyRoutingKey, eventsUrl: config.env.pagerdutyEventsUrl });
+  const pager = new EventsPager({ routingKey: config.env.pagerdutyRoutingKey, eventsUrl: config.env.pagerdutyEventsUrl, ...(options.pagerCa ? { ca: options.pagerCa } : {}) });
   const outbox = startOutboxWorker({
     store: deps.store,
     owner: PROCESS_OWNER,

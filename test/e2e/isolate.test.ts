@@ -6,6 +6,7 @@ import type { Sandbox } from '../../sandbox/sandbox.ts';
 import { startTestBot, type TestBot } from '../helpers/bot.ts';
 import { askForPlan, confirmByTyping, finishedRun } from '../helpers/gates.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
+import { startPagerDutyFake, type PagerDutyFake } from '../fakes/pagerduty-fake.ts';
 
 const OPERATOR = 'U0OPERATOR';
 
@@ -13,11 +14,13 @@ describe('/dr isolate (runbook §3.4)', () => {
   let sandbox: Sandbox;
   let t: TestBot;
   let evidenceDir: string;
+  let pagerduty: PagerDutyFake;
   beforeAll(async () => {
     sandbox = await tempSandbox({ config: { slack: { roles: { operators: [OPERATOR] } }, service: { timeout: '20s' } } });
     evidenceDir = path.join(sandbox.dir, 'evidence');
     await sandbox.startServer();
-    t = await startTestBot({ configPath: sandbox.configPath, env: { PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY0000000000000000000000' } });
+    pagerduty = await startPagerDutyFake();
+    t = await startTestBot({ configPath: sandbox.configPath, env: { PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY0000000000000000000000', PAGERDUTY_EVENTS_URL: pagerduty.url }, pagerCa: pagerduty.caPem });
   }, 60_000);
   afterAll(async () => {
     await t?.close();
@@ -25,6 +28,7 @@ describe('/dr isolate (runbook §3.4)', () => {
     const { chmod } = await import('node:fs/promises');
     for (const folder of await readdir(evidenceDir).catch(() => [] as string[])) await chmod(path.join(evidenceDir, folder), 0o700).catch(() => {});
     await sandbox?.destroy();
+    await pagerduty?.close();
   });
 
   it('declares a security incident, preserves read-only evidence with a matching manifest, isolates, and raises the alarm', async () => {
@@ -52,6 +56,7 @@ describe('/dr isolate (runbook §3.4)', () => {
     expect((await readFile(path.join(dir, 'uploads-listing.csv'), 'utf8')).trim().split('\n')).toHaveLength(sandbox.counts.documents + 1);
 
     // The security incident is open, the alarm went to the security and critical channels, and PagerDuty is queued.
+    const secret = /SECRET_KEY=(.+)/.exec(await readFile(sandbox.envFile, 'utf8'))![1]!;
     const incident = await t.bot.deps.store.currentIncident();
     expect(incident).toMatchObject({ id: manifest.incident, kind: 'security' });
     const channels = new Set<unknown>();
@@ -60,11 +65,10 @@ describe('/dr isolate (runbook §3.4)', () => {
       return channels.size === 2;
     }, 15_000);
     expect(channels).toEqual(new Set(['#dr-critical', '#security-incidents']));
-    const pages = (await t.bot.deps.store.listOutbox({ target: 'pagerduty' })).map((m) => m.payload);
-    expect(pages).toContainEqual(expect.objectContaining({ kind: 'pagerduty', action: 'trigger' }));
+    const page = await pagerduty.waitFor((e) => e.body.event_action === 'trigger' && (e.body.payload as { class?: string }).class === 'security_isolation', 15_000);
+    expect((page.body.payload as { severity: string }).severity).toBe('critical');
+    expect(JSON.stringify(pagerduty.events)).not.toContain(secret);
     // No secret from the .env reached Slack.
-    const env = await readFile(sandbox.envFile, 'utf8');
-    const secret = /SECRET_KEY=(.+)/.exec(env)![1]!;
     expect(JSON.stringify(t.slack.calls)).not.toContain(secret);
   }, 90_000);
 });

@@ -24,7 +24,7 @@ export interface TestBot {
 }
 
 /** Starts the bot against `configPath` (a sandbox's dr.yml) with its own state file or DR_STATE URL. */
-export async function startTestBot(options: { configPath?: string; state?: string; env?: Record<string, string>; slackRetries?: number; schedules?: boolean } = {}): Promise<TestBot> {
+export async function startTestBot(options: { configPath?: string; state?: string; env?: Record<string, string>; slackRetries?: number; schedules?: boolean; pagerCa?: string } = {}): Promise<TestBot> {
   const slack = await startSlackFake();
   const stateDir = await mkdtemp(path.join(tmpdir(), 'dr-state-'));
   const { logger, lines: logs } = captureLogs();
@@ -39,7 +39,7 @@ export async function startTestBot(options: { configPath?: string; state?: strin
     ...(options.configPath ? { DR_CONFIG: options.configPath } : {}),
     ...options.env,
   });
-  const bot = await startBot(config, logger, { slackRetries: options.slackRetries ?? 3, schedules: options.schedules ?? false });
+  const bot = await startBot(config, logger, { slackRetries: options.slackRetries ?? 3, schedules: options.schedules ?? false, ...(options.pagerCa ? { pagerCa: options.pagerCa } : {}) });
   // Start-up's auth.test must be done, and forgotten, before a test starts counting Slack calls.
   await slack.waitFor((c) => c.method === 'auth.test');
   slack.calls.splice(0, slack.calls.length, ...slack.calls.filter((c) => c.method !== 'auth.test'));
