@@ -57,7 +57,7 @@ const MAX_PERMANENT_ATTEMPTS = 3;
 export function startOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
   const now = deps.now ?? (() => new Date());
   const leaseMs = deps.leaseMs ?? 5 * 60_000;
-  const batchSize = deps.batchSize ?? 100;
+  const batchSize = deps.batchSize ?? 500;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;

@@ -30,7 +30,8 @@ const PERMANENT = new Set(['channel_not_found', 'not_in_channel', 'is_archived',
  * defers the channel's remaining messages by Retry-After.
  */
 export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliverer {
-  const minInterval = deps.minIntervalMs ?? 1_000;
+  // A little over a second, so network jitter can never put two posts of one channel inside the same second.
+  const minInterval = deps.minIntervalMs ?? 1_050;
   const digestThreshold = deps.digestThreshold ?? 3;
   const lastSend = new Map<string, number>();
   const pace = async (channel: string) => {
