@@ -67,6 +67,7 @@ const stepMs = (run: Run, names: Set<string>) =>
 const healthyAtOnce: DmsEndpoints = {
   health: async () => ({ httpStatus: 200, status: 'healthy', components: {} }),
   metrics: async () => ({ httpStatus: 200, samples: 1 }),
+  scrape: async () => 'up 1\n',
 };
 
 /** Takes one real backup of the live database into a fresh repository, and returns the restore's dependencies. */

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import {
+  ageBackups,
   createSandbox,
   corruptDatabase,
   destroySandbox,
@@ -124,6 +125,15 @@ export function program(): Command {
     .action(async (dir: string) => {
       await corruptDatabase(await readManifest(dir));
       console.log('database corrupted');
+    });
+
+  cli.command('age-backups').argument('<dir>').argument('<hours>', 'how many hours older every backup should look')
+    .description('make the backups in the sandbox repository look older (stale backups: RPO and retention alerts)')
+    .action(async (dir: string, hours: string) => {
+      const h = Number(hours);
+      if (!Number.isFinite(h) || h < 0) throw new Error(`bad number of hours: ${hours}`);
+      const aged = await ageBackups(await readManifest(dir), h * 3_600_000);
+      console.log(`${aged} backups now look ${h} h older; rebuild dr-bot's catalog to see it (/dr backups --rebuild)`);
     });
 
   cli.command('destroy').argument('<dir>').description('stop the server, drop the database, remove the directory')

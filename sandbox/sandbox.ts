@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, readFile, rename, rm, writeFile, open as openFile, stat, unlink } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rm, writeFile, open as openFile, stat, unlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -78,6 +78,8 @@ export interface Sandbox {
   setFault(name: FaultName, value: number | boolean): Promise<void>;
   clearFaults(): Promise<void>;
   corruptDatabase(): Promise<void>;
+  /** Makes every backup in the sandbox's repository look `ms` older; returns how many (see ageBackups). */
+  ageBackups(ms: number): Promise<number>;
   destroy(): Promise<void>;
 }
 
@@ -599,6 +601,7 @@ function handle(m: SandboxManifest): Sandbox {
     setFault: (name, value) => setFault(m, name, value),
     clearFaults: () => writeFileAtomic(m.faultsFile, '{}\n'),
     corruptDatabase: () => corruptDatabase(m),
+    ageBackups: (ms) => ageBackups(m, ms),
     destroy: () => destroySandbox(m),
   };
 }
@@ -788,6 +791,33 @@ export async function corruptDatabase(m: SandboxManifest): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Stale backups: moves the start and finish times in every backup manifest of the sandbox's repository
+ * `ms` into the past, as if backups had stopped that long ago (RPO and retention alerts). dr-bot sees it
+ * once its catalog is rebuilt from the repository (`/dr backups --rebuild`). Returns how many were aged.
+ */
+export async function ageBackups(m: SandboxManifest, ms: number): Promise<number> {
+  if (!Number.isFinite(ms) || ms < 0) throw new Error('ageBackups expects a duration in ms >= 0');
+  // dr-bot's local repository layout: one <id>.json per backup under manifests/.
+  const dir = path.join(m.backupsDir, 'manifests');
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((name) => name.endsWith('.json'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  const earlier = (iso: unknown) => (typeof iso === 'string' ? new Date(Date.parse(iso) - ms).toISOString() : iso);
+  for (const name of names) {
+    const file = path.join(dir, name);
+    const manifest = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    manifest.started_at = earlier(manifest.started_at);
+    manifest.finished_at = earlier(manifest.finished_at);
+    await writeFileAtomic(file, JSON.stringify(manifest, null, 2) + '\n');
+  }
+  return names.length;
 }
 
 // Drops the sandbox database and every sibling a restore made from it (<db>_restore_*, <db>_pre_*).

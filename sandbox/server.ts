@@ -1,6 +1,8 @@
 // Health + Prometheus server of the sandbox DMS. Faults are re-read from faults.json on every request
 // so another process (a test, the CLI) can flip them while the server runs.
-import { statfs, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, statfs, stat } from 'node:fs/promises';
+import dotenv from 'dotenv';
 import http from 'node:http';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -22,6 +24,25 @@ export interface HealthBody {
   version: 'sandbox';
   timestamp: string;
   components: { database: ComponentHealth; storage: ComponentHealth };
+  /**
+   * Fingerprints (first 8 hex of SHA-256, never the values) of the secrets the server loaded from the
+   * sandbox's .env when it started: a restart after a rotation shows the new ones in use.
+   */
+  secrets?: Record<string, string>;
+}
+
+/** The secrets a DMS reads from its .env at start-up; the sandbox loads them the same way. */
+export const SANDBOX_SECRET_KEYS = ['SECRET_KEY', 'ENCRYPTION_KEY'] as const;
+
+/** Fingerprints of the sandbox secrets as the .env holds them now (a missing key or file is left out). */
+export async function loadSecretFingerprints(envFile: string): Promise<Record<string, string>> {
+  const values = await readFile(envFile, 'utf8').then((text) => dotenv.parse(text), () => ({} as Record<string, string>));
+  const loaded: Record<string, string> = {};
+  for (const key of SANDBOX_SECRET_KEYS) {
+    const value = values[key];
+    if (value !== undefined) loaded[key] = createHash('sha256').update(value).digest('hex').slice(0, 8);
+  }
+  return loaded;
 }
 
 const HEALTH_PATH = '/api/v1/monitoring/health';
@@ -190,6 +211,8 @@ export class SandboxMetrics {
 /** Starts the HTTP server of a sandbox on 127.0.0.1:manifest.port. */
 export async function startHttpServer(m: SandboxManifest): Promise<http.Server> {
   const metrics = new SandboxMetrics(m.seed);
+  // Read once, at start, as a real DMS does: a changed .env takes effect only after a restart.
+  const secrets = await loadSecretFingerprints(m.envFile);
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://sandbox');
     // Lets `start` verify that its own child answered and not a stranger on a reused port.
@@ -202,7 +225,7 @@ export async function startHttpServer(m: SandboxManifest): Promise<http.Server> 
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
       if (url.pathname === HEALTH_PATH) {
         const { code, body } = await health(m);
-        return send(code, 'application/json', JSON.stringify(body));
+        return send(code, 'application/json', JSON.stringify({ ...body, secrets }));
       }
       if (url.pathname === METRICS_PATH) {
         const text = await metrics.scrape(await readFaults(m.faultsFile));

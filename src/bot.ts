@@ -10,6 +10,7 @@ import { pagerDutyDeliverer } from './alerts/pagerduty-delivery.ts';
 import { parseAlertJson, parseAlertmanagerWebhook } from './alerts/ingest.ts';
 import { takeInSignals } from './alerts/ingest-signals.ts';
 import { remindAndEscalate } from './alerts/escalation.ts';
+import { probeScheduleDeps, startProbeCycle } from './alerts/probe-schedule.ts';
 import type { Config } from './config/load.ts';
 import { createHttpServer } from './http/server.ts';
 import { createSlackSurface, type SlackSurface } from './slack/app.ts';
@@ -37,7 +38,8 @@ export async function startBot(
   logger: Logger,
   // pagerCa: the only CA to trust for the Events API host, for a bot embedded in a process that could not be
   // started with NODE_EXTRA_CA_CERTS (production sets that variable instead).
-  options: { slackRetries?: number; schedules?: boolean; pagerCa?: string } = {},
+  // probes: the alert catalog's probe cycle; it follows `schedules` unless set (test bots run neither by default).
+  options: { slackRetries?: number; schedules?: boolean; probes?: boolean; pagerCa?: string } = {},
 ): Promise<RunningBot> {
   const deps = await composeDeps(config, logger);
   let slack: SlackSurface;
@@ -89,6 +91,7 @@ export async function startBot(
   const interruptedSweep = setInterval(() => void reportInterruptedRuns(deps, slack), STALE_RUN_MS);
   interruptedSweep.unref();
   const schedules = options.schedules === false ? undefined : await startBackupSchedules(deps, deps.alertSink);
+  const probes = (options.probes ?? options.schedules !== false) ? startProbeCycle(probeScheduleDeps(deps)) : undefined;
   return {
     server,
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
@@ -98,6 +101,8 @@ export async function startBot(
     async stop() {
       clearInterval(interruptedSweep);
       clearInterval(escalation);
+      // Before the outbox and the store: a cycle in progress still takes its signals in.
+      await probes?.stop();
       await outbox.stop();
       await schedules?.stop();
       server.closeAllConnections();

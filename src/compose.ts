@@ -57,6 +57,7 @@ import type { DatabaseRestorer, DocumentHasher, DocumentWriter } from './ports/d
 import { planRestoreStorage, restoreStorageRun, type RestoreStorageDeps } from './procedures/restore-storage.ts';
 import { planRestoreAll, restoreAllRun, type RestoreAllDeps } from './procedures/restore-all.ts';
 import { isolateRun, planIsolate, type IsolateDeps } from './procedures/isolate.ts';
+import { planRotateSecrets, rotateSecretsRun, type RotateSecretsDeps } from './procedures/rotate-secrets.ts';
 import { LocalDocumentWriter } from './adapters/storage/local-document-writer.ts';
 import { S3DocumentWriter } from './adapters/storage/s3-document-writer.ts';
 
@@ -157,6 +158,14 @@ export async function composeDeps(
     systemName: config.system.name,
     now,
   });
+  const rotateSecretsDeps: RotateSecretsDeps = {
+    store,
+    service: restoreDeps.service,
+    endpoints: status.endpoints,
+    secrets: { envFile: config.secrets.env_file, keys: config.secrets.keys, keepPrevious: config.secrets.keep_previous },
+    healthDeadlineMs: config.service.timeout,
+    now,
+  };
   const gated: GatedProcedures = {
     plan: async (procedure, request) => {
       if (procedure === 'restore-db') return planRestoreDb(restoreDeps, request.backup ?? 'latest');
@@ -164,6 +173,7 @@ export async function composeDeps(
       if (procedure === 'restore-all') return planRestoreAll(restoreAllDeps);
       if (procedure === 'isolate') return planIsolate(isolateDeps());
       if (procedure === 'restore-undo') return planRestoreUndo(restoreDeps);
+      if (procedure === 'rotate-secrets') return planRotateSecrets(rotateSecretsDeps, (request.keys ?? '').split(' ').filter(Boolean));
       throw new DrError('COMMAND_NOT_BUILT', `${procedure} is not built yet; nothing was run.`);
     },
     runSpec: (plan, origin) => {
@@ -172,6 +182,7 @@ export async function composeDeps(
       if (plan.procedure === 'restore-storage') return restoreStorageRun(restoreStorageDeps, plan, origin) as never;
       if (plan.procedure === 'restore-all') return restoreAllRun(restoreAllDeps, plan, origin);
       if (plan.procedure === 'isolate') return isolateRun(isolateDeps(), plan, origin) as never;
+      if (plan.procedure === 'rotate-secrets') return rotateSecretsRun(rotateSecretsDeps, plan, origin) as never;
       throw new DrError('COMMAND_NOT_BUILT', `${plan.procedure} is not built yet; nothing was run.`);
     },
   };

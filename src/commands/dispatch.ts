@@ -21,7 +21,7 @@ export type Prepared =
 export async function prepareCommand(deps: DispatchDeps, invocation: Invocation): Promise<Prepared> {
   let parsed: ParsedCommand;
   try {
-    parsed = parseCommand(invocation.text);
+    parsed = parseCommand(invocation.text, { config: deps.config });
   } catch (error) {
     return { ok: false, name: 'unknown', error: toDrError(error) };
   }

@@ -1,7 +1,7 @@
 import { closest } from 'fastest-levenshtein';
 import { DrError } from '../domain/errors.ts';
 import { COMMANDS } from './registry.ts';
-import type { CommandDefinition } from './types.ts';
+import type { CommandDefinition, ParseContext } from './types.ts';
 
 /** Longer text than any command needs is refused before it is looked at. */
 export const MAX_COMMAND_LENGTH = 1_000;
@@ -13,7 +13,7 @@ export interface ParsedCommand {
 }
 
 /** Turns `/dr` text into a registered command; throws DrError (unknown, malformed, too long) and never guesses. */
-export function parseCommand(text: string): ParsedCommand {
+export function parseCommand(text: string, context?: ParseContext): ParsedCommand {
   if (text.length > MAX_COMMAND_LENGTH) {
     throw new DrError('COMMAND_TOO_LONG', `That is ${text.length} characters; /dr commands are short (at most ${MAX_COMMAND_LENGTH}). Nothing was run.`, { hint: 'help' });
   }
@@ -27,7 +27,7 @@ export function parseCommand(text: string): ParsedCommand {
   if (!definition) throw unknownCommand(first, second);
 
   const args = words.slice(definition.name.split(' ').length);
-  return { definition, args: definition.parse ? definition.parse(args) : args };
+  return { definition, args: definition.parse ? definition.parse(args, context) : args };
 }
 
 function unknownCommand(first: string, second: string | undefined): DrError {

@@ -11,6 +11,7 @@ import { alertsCommand } from './alerts.ts';
 import { isolateCommand } from './isolate.ts';
 import { incidentDeclareCommand, incidentNotifyCommand, incidentResolveCommand, incidentUpdateCommand } from './incident.ts';
 import { restoreAllCommand, restoreDbCommand, restoreStorageCommand, restoreUndoCommand } from './restore.ts';
+import { rotateSecretsCommand } from './rotate-secrets.ts';
 import type { CommandDefinition, HelpEntry, Risk } from './types.ts';
 
 // The rest of DESIGN.md §4's grammar: listed (and marked) in help, refused with "not built yet" when run.
@@ -27,7 +28,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   restoreAllCommand,
   restoreUndoCommand,
   isolateCommand,
-  planned('rotate-secrets', 'rotate-secrets [KEY ...]', 'generate new secrets into the env file (gated)', 'destructive'),
+  rotateSecretsCommand,
   verifyChecksumsCommand,
   verifyBackupCommand,
   auditCommand,

@@ -121,6 +121,11 @@ export type CommandOutcome =
   | { kind: 'audit'; from: string; until: string; rowCount: number; csv: string }
   | { kind: 'backups'; rows: BackupRow[]; now: string; violations: string[]; rebuilt?: number; verification?: RepositoryVerification };
 
+/** What parsing may consult besides the words: the config (e.g. which secrets exist), so a refusal can come in the ack. */
+export interface ParseContext {
+  config: { secrets: { keys: readonly string[] } };
+}
+
 /** A `/dr` subcommand: its grammar, risk class, and (once built) what it runs. */
 export interface CommandDefinition<Args = unknown> {
   /** One or two words, e.g. `status`, `restore db`. */
@@ -129,8 +134,8 @@ export interface CommandDefinition<Args = unknown> {
   usage: string;
   summary: string;
   risk: Risk;
-  /** Turns the words after the name into arguments; throws COMMAND_MALFORMED. */
-  parse?: (args: readonly string[]) => Args;
+  /** Turns the words after the name into arguments; throws COMMAND_MALFORMED. `context` is there when a surface parses (not in bare parser tests). */
+  parse?: (args: readonly string[], context?: ParseContext) => Args;
   /** Absent while the command is not built yet; help marks it. */
   run?: (deps: CommandDeps, args: Args, invocation: Invocation) => Promise<CommandOutcome>;
   /** Long-running: Slack shows one message in the channel, updated in place with progress, then the result. */

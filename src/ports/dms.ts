@@ -13,6 +13,8 @@ export interface DmsDatabase {
   /** Where it is, with any password removed. */
   readonly location: string;
   probe(signal: AbortSignal): Promise<DatabaseFacts>;
+  /** Connect and `SELECT 1`, nothing more: cheap enough to run every minute (the integrity check of `probe` reads the whole database). */
+  ping(signal: AbortSignal): Promise<void>;
 }
 
 /** What a storage probe found. */
@@ -38,6 +40,8 @@ export interface DmsEndpoints {
   health(signal: AbortSignal): Promise<HealthFacts>;
   /** Number of samples in the Prometheus exposition. */
   metrics(signal: AbortSignal): Promise<{ httpStatus: number; samples: number }>;
+  /** The Prometheus exposition as text; rejects unless the endpoint answered 2xx. */
+  scrape(signal: AbortSignal): Promise<string>;
 }
 
 /** What a database copy holds, checked before it may count as a backup. */

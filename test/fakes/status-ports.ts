@@ -17,6 +17,8 @@ export interface StatusScript {
   database: Scripted<DatabaseFacts>;
   health: Scripted<HealthFacts>;
   metrics: Scripted<{ httpStatus: number; samples: number }>;
+  /** The Prometheus text the metrics endpoint answers. */
+  scrape: Scripted<string>;
   storage: Scripted<StorageFacts>;
   backups: Scripted<BackupSummary[]>;
 }
@@ -25,6 +27,7 @@ export const HEALTHY: StatusScript = {
   database: { value: { engine: 'sqlite', version: '3.45.0', integrity: 'ok', counts: { documents: 50, users: 10, tenants: 3 } } },
   health: { value: { httpStatus: 200, status: 'healthy', components: { database: { status: 'healthy' }, storage: { status: 'healthy' } } } },
   metrics: { value: { httpStatus: 200, samples: 120 } },
+  scrape: { value: '# TYPE up gauge\nup 1\n' },
   storage: { value: { kind: 'local', path: '/srv/uploads', usedPct: 40, freeBytes: 10 * 1024 ** 3, fileCount: 50, fileCountComplete: true } },
   backups: { value: [] },
 };
@@ -46,9 +49,18 @@ export const RECENT_DRILL: Run = {
 /** StatusDeps over scripted fakes, at a fixed clock. */
 export function fakeStatusDeps(overrides: Partial<StatusScript> = {}, extra: Partial<StatusDeps> = {}): StatusDeps {
   const script = { ...HEALTHY, ...overrides };
-  const database: DmsDatabase = { location: 'sqlite:/srv/alphha.db', probe: (signal) => play(script.database, signal) };
+  const database: DmsDatabase = {
+    location: 'sqlite:/srv/alphha.db',
+    probe: (signal) => play(script.database, signal),
+    // A database that answers the probe answers the ping: one script drives both.
+    ping: async (signal) => void (await play(script.database, signal)),
+  };
   const storage: DocumentStore = { location: '/srv/uploads', probe: (signal) => play(script.storage, signal) };
-  const endpoints: DmsEndpoints = { health: (signal) => play(script.health, signal), metrics: (signal) => play(script.metrics, signal) };
+  const endpoints: DmsEndpoints = {
+    health: (signal) => play(script.health, signal),
+    metrics: (signal) => play(script.metrics, signal),
+    scrape: (signal) => play(script.scrape, signal),
+  };
   const repository: BackupRepository = { location: '/srv/backups', listBackups: (signal) => play(script.backups, signal) };
   return {
     systemName: 'alphha-test',

@@ -1,3 +1,4 @@
+import { DrError } from '../../domain/errors.ts';
 import type { DmsEndpoints, HealthFacts } from '../../ports/dms.ts';
 
 // A health or metrics answer larger than this is not what the DMS sends; refuse rather than buffer it.
@@ -31,6 +32,13 @@ export class HttpDmsEndpoints implements DmsEndpoints {
     const response = await fetchText(this.metricsUrl, signal);
     const samples = response.text.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('#')).length;
     return { httpStatus: response.status, samples };
+  }
+
+  async scrape(signal: AbortSignal): Promise<string> {
+    const response = await fetchText(this.metricsUrl, signal);
+    // An error page is not an exposition: parsing it would read as "no traffic".
+    if (response.status < 200 || response.status >= 300) throw new DrError('PROBE_FAILED', `${this.metricsUrl} answered HTTP ${response.status}`);
+    return response.text;
   }
 }
 

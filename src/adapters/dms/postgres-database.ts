@@ -9,6 +9,20 @@ export class PostgresDmsDatabase implements DmsDatabase {
     return redactUrl(this.url);
   }
 
+  async ping(signal: AbortSignal): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: this.connectTimeoutMs, application_name: 'dr-bot probe' });
+    client.on('error', () => {});
+    const onAbort = () => void client.end().catch(() => {});
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      await client.end().catch(() => {});
+    }
+  }
+
   async probe(signal: AbortSignal): Promise<DatabaseFacts> {
     const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: this.connectTimeoutMs, application_name: 'dr-bot status' });
     // A client whose deadline passed is ended; its late errors must not surface as unhandled.

@@ -2,8 +2,8 @@ import { Worker } from 'node:worker_threads';
 import { DrError } from '../../domain/errors.ts';
 import type { DatabaseFacts, DmsDatabase } from '../../ports/dms.ts';
 
-type WorkerAnswer = { id: number; ok: true; facts: DatabaseFacts } | { id: number; ok: false; code?: string; message: string };
-type Waiter = { resolve: (facts: DatabaseFacts) => void; reject: (error: unknown) => void };
+type WorkerAnswer = { id: number; ok: true; facts?: DatabaseFacts } | { id: number; ok: false; code?: string; message: string };
+type Waiter = { mode: 'probe' | 'ping'; resolve: (facts: DatabaseFacts | undefined) => void; reject: (error: unknown) => void };
 
 // Codes where the file itself is damaged, as opposed to missing or locked.
 const CORRUPTION_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB']);
@@ -20,15 +20,25 @@ export class SqliteDmsDatabase implements DmsDatabase {
     return `sqlite:${this.file}`;
   }
 
-  probe(signal: AbortSignal): Promise<DatabaseFacts> {
+  async probe(signal: AbortSignal): Promise<DatabaseFacts> {
+    const facts = await this.ask('probe', signal);
+    if (!facts) throw new DrError('PROBE_FAILED', `the SQLite probe of ${this.file} answered without facts`);
+    return facts;
+  }
+
+  async ping(signal: AbortSignal): Promise<void> {
+    await this.ask('ping', signal);
+  }
+
+  private ask(mode: Waiter['mode'], signal: AbortSignal): Promise<DatabaseFacts | undefined> {
     return new Promise((resolve, reject) => {
       const id = (this.nextId += 1);
-      this.waiting.set(id, { resolve, reject });
+      this.waiting.set(id, { mode, resolve, reject });
       // A probe past its deadline is stuck inside SQLite: only killing the thread frees it.
       signal.addEventListener('abort', () => this.kill(signal.reason), { once: true });
       const worker = this.ensureWorker();
       worker.ref();
-      worker.postMessage({ id, file: this.file });
+      worker.postMessage({ id, file: this.file, mode });
     });
   }
 
@@ -52,7 +62,8 @@ export class SqliteDmsDatabase implements DmsDatabase {
     this.waiting.delete(answer.id);
     if (this.waiting.size === 0) this.worker?.unref();
     if (answer.ok) return waiter.resolve(answer.facts);
-    if (answer.code && CORRUPTION_CODES.has(answer.code)) {
+    // A damaged file is a finding of the full probe; to a ping it is simply a database that does not answer.
+    if (waiter.mode === 'probe' && answer.code && CORRUPTION_CODES.has(answer.code)) {
       return waiter.resolve({ engine: 'sqlite', version: 'unknown', integrity: `${answer.code}: ${answer.message}`, counts: { documents: 0, users: 0, tenants: 0 } });
     }
     waiter.reject(new DrError('PROBE_FAILED', `cannot open ${this.file}: ${answer.code ? `${answer.code}: ` : ''}${answer.message}`));

@@ -5,11 +5,17 @@
 import { parentPort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 
-parentPort.on('message', ({ id, file }) => {
+parentPort.on('message', ({ id, file, mode }) => {
   let db;
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
     db.pragma('busy_timeout = 2000');
+    if (mode === 'ping') {
+      // Reads the schema page: `select 1` alone would not touch the file, and would pass on a damaged header.
+      db.prepare('select count(*) from sqlite_master').get();
+      parentPort.postMessage({ id, ok: true });
+      return;
+    }
     const version = db.prepare('select sqlite_version() as v').get().v;
     const problems = db.pragma('quick_check(5)').map((row) => row.quick_check);
     const integrity = problems.length === 1 && problems[0] === 'ok' ? 'ok' : problems.join('; ');

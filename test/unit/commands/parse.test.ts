@@ -84,7 +84,6 @@ describe('the registry', () => {
 
   it('marks which commands are built', () => {
     expect(helpEntries().filter((e) => !e.built).map((e) => e.usage)).toEqual([
-      'rotate-secrets [KEY ...]',
       'checklist',
     ]);
   });
