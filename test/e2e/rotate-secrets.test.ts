@@ -8,6 +8,7 @@ import { fingerprint } from '../../src/config/secret.ts';
 import type { StateStore } from '../../src/ports/state-store.ts';
 import { startSlackFake, type SlackFake } from '../fakes/slack-api.ts';
 import { startTestBot, type TestBot } from '../helpers/bot.ts';
+import { startPagerDutyFake, type PagerDutyFake } from '../fakes/pagerduty-fake.ts';
 import { dr } from '../helpers/cli.ts';
 import { runThroughGate } from '../helpers/gates.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
@@ -46,13 +47,17 @@ function expectNoSecret(places: Array<[string, string]>, values: readonly string
 describe('/dr rotate-secrets through Slack', () => {
   let sandbox: Sandbox;
   let t: TestBot;
+  let pagerduty: PagerDutyFake;
   beforeAll(async () => {
     sandbox = await tempSandbox({ config: { slack: { roles: { operators: [OPERATOR], approvers: [APPROVER] } } } });
     await sandbox.startServer();
-    t = await startTestBot({ configPath: sandbox.configPath });
+    // Paging is on, so anything the rotation raised would reach the PagerDuty fake — and be scanned too.
+    pagerduty = await startPagerDutyFake();
+    t = await startTestBot({ configPath: sandbox.configPath, env: { PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY0000000000000000000000', PAGERDUTY_EVENTS_URL: pagerduty.url }, pagerCa: pagerduty.caPem });
   }, 60_000);
   afterAll(async () => {
     await t?.close();
+    await pagerduty?.close();
     await sandbox?.destroy();
   });
 
@@ -112,6 +117,7 @@ describe('/dr rotate-secrets through Slack', () => {
     const values = KEYS.flatMap((key) => [oldValues[key]!, newValues[key]!]);
     const places = await everythingShown(t.bot.deps.store, [
       ...t.slack.calls.map((call) => JSON.stringify(call)),
+      ...pagerduty.events.map((event) => JSON.stringify(event)),
       ...t.logs.map((line) => JSON.stringify(line)),
       await readFile(sandbox.manifest.logFile, 'utf8'),
     ]);
