@@ -34,8 +34,8 @@ export interface RestoreDbDeps {
 
 /** The steps of `restore db`, in order (restore all reuses them). */
 export const RESTORE_DB_STEPS = [
-  'fetch the backup and check its SHA-256',
-  'restore it into a new database beside the live one',
+  'fetch the backup',
+  'restore it into a new database beside the live one, checking its SHA-256 meanwhile',
   'check integrity and counts',
   'stop the service',
   'swap the restored database in (the old one is kept)',
@@ -107,17 +107,24 @@ export function restoreDbRun(deps: RestoreDbDeps, plan: Plan, who: { actor: stri
           if (!file) throw new DrError('RESTORE_FAILED', `${backupId} has no file in its manifest`);
           ctx.backup = backup;
           ctx.dumpFile = await deps.repository.localFile(file.key);
-          const actual = await sha256OfFile(ctx.dumpFile.path);
-          if (actual !== file.sha256) throw new DrError('RESTORE_FAILED', `${backupId} is damaged: ${file.key} has SHA-256 ${actual.slice(0, 12)}…, the manifest says ${file.sha256.slice(0, 12)}…`);
-          return `${backupId}, ${formatBytes(file.size_bytes)}, SHA-256 matches the manifest`;
+          return `${backupId}, ${formatBytes(file.size_bytes)}`;
         },
       },
       {
         name: RESTORE_DB_STEPS[1],
         run: async (ctx, signal) => {
-          ctx.scratch = await deps.restorer.restoreToScratch(ctx.dumpFile!.path, label, signal);
+          // The hash is read beside the restore rather than before it: a damaged dump is still caught before
+          // anything is swapped (the scratch copy is then dropped), and the restore is not kept waiting.
+          const file = ctx.backup!.files[0]!;
+          const [scratch, actual] = await Promise.allSettled([deps.restorer.restoreToScratch(ctx.dumpFile!.path, label, signal), sha256OfFile(ctx.dumpFile!.path)]);
+          if (scratch.status === 'fulfilled') ctx.scratch = scratch.value;
           await release();
-          return ctx.scratch.location;
+          if (actual.status === 'fulfilled' && actual.value !== file.sha256) {
+            throw new DrError('RESTORE_FAILED', `${backupId} is damaged: ${file.key} has SHA-256 ${actual.value.slice(0, 12)}…, the manifest says ${file.sha256.slice(0, 12)}…`);
+          }
+          if (actual.status === 'rejected') throw actual.reason;
+          if (scratch.status === 'rejected') throw scratch.reason;
+          return `${ctx.scratch!.location}; SHA-256 of the dump matches the manifest`;
         },
       },
       {

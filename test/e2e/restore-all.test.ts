@@ -39,8 +39,8 @@ describe('/dr restore all after a complete loss (runbook §3.3)', () => {
     expect(run.status).toBe('succeeded');
     expect(run.steps.map((s) => s.name)).toEqual([
       'fetch the config archive and check its SHA-256',
-      'fetch the backup and check its SHA-256',
-      'restore it into a new database beside the live one',
+      'fetch the backup',
+      'restore it into a new database beside the live one, checking its SHA-256 meanwhile',
       'check integrity and counts',
       'stop the service',
       'restore the configuration files',

@@ -55,6 +55,30 @@ describe('restore db from a terminal', () => {
     expect(result.stdout).toContain('--break-glass');
   });
 
+  it('refuses a damaged dump: caught by its SHA-256 before any swap, the half-restored copy removed, live untouched', async () => {
+    const { readdir, open: openFile, stat: statFile } = await import('node:fs/promises');
+    const store = await openStateStore(env.DR_STATE!);
+    const [backup] = await store.listCatalog({ kind: 'db' });
+    await store.close();
+    const dump = path.join(sandbox.manifest.backupsDir, backup!.files[0]!.key);
+    const original = await readFile(dump);
+    const handle = await openFile(dump, 'r+');
+    await handle.write(Buffer.from([original[original.length - 10]! ^ 0xff]), 0, 1, original.length - 10);
+    await handle.close();
+    const before = await sha256(livePath);
+    try {
+      const result = await dr(['restore', 'db', 'latest', '--confirm', 'alphha-sandbox', '--break-glass'], env);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toContain(`${backup!.id} is damaged`);
+      expect(await sha256(livePath)).toBe(before);
+      expect((await readdir(path.dirname(livePath))).filter((name) => name.includes('.restore-'))).toEqual([]);
+      expect((await statFile(livePath)).isFile()).toBe(true);
+    } finally {
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(dump, original);
+    }
+  });
+
   it('runs with --break-glass, announcing it in every channel and auditing it', async () => {
     await sandbox.corruptDatabase();
     const result = await dr(['restore', 'db', 'latest', '--confirm', 'alphha-sandbox', '--break-glass'], env);
@@ -101,6 +125,7 @@ describe('kill -9 during each step of a restore', () => {
       await sandbox.startServer().catch(() => {});
       await sandbox.corruptDatabase();
       const corrupted = await sha256(livePath);
+      const earlierRuns = new Set((await store.listRuns({ limit: 100 })).map((r) => r.id));
       const child = spawn(process.execPath, [path.join(ROOT, 'bin/dr.mjs'), 'restore', 'db', 'latest', '--confirm', 'alphha-sandbox', '--break-glass'], {
         cwd: ROOT,
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
@@ -111,7 +136,8 @@ describe('kill -9 during each step of a restore', () => {
       let target: string | undefined;
       const deadline = Date.now() + 30_000;
       while (Date.now() < deadline && child.exitCode === null) {
-        const [run] = await store.listRuns({ status: 'running', limit: 1 });
+        // Only this child's run: the runs of children killed before stay `running` until a bot marks them.
+        const run = (await store.listRuns({ status: 'running', limit: 20 })).find((r) => !earlierRuns.has(r.id));
         const current = run?.steps.findIndex((s) => s.status === 'running') ?? -1;
         if (run && current >= step) {
           child.kill('SIGKILL');
