@@ -14,7 +14,7 @@ export interface ProbeScheduleDeps {
 
 /** A running probe schedule. */
 export interface ProbeSchedule {
-  /** One probe cycle now, its signals taken in; resolves with the alerts that changed. Cycles never overlap. */
+  /** One probe cycle now, its signals taken in; resolves with the alerts that changed (a firing one seen again too). Cycles never overlap. */
   runOnce(): Promise<AlertRecord[]>;
   /** No further cycles; waits for the one in progress. */
   stop(): Promise<void>;
@@ -76,7 +76,12 @@ export function startProbeCycle(deps: ProbeScheduleDeps, intervalMs = 60_000): P
   const cycle = async (): Promise<AlertRecord[]> => {
     const signals = await runProbeCycle(deps.probes);
     const changed = await takeInSignals(deps.intake, signals);
-    for (const alert of changed) deps.logger.info({ alert: alert.alert, state: alert.state, severity: alert.severity, summary: alert.summary }, 'probe alert changed');
+    for (const alert of changed) {
+      // Logged when it fires or resolves, not each minute it is seen firing again.
+      if (alert.state === 'resolved' || alert.firingSince === alert.lastFiredAt) {
+        deps.logger.info({ alert: alert.alert, state: alert.state, severity: alert.severity, summary: alert.summary }, 'probe alert changed');
+      }
+    }
     return changed;
   };
   const runOnce = (): Promise<AlertRecord[]> => {

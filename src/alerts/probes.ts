@@ -110,6 +110,7 @@ interface KeptScrape {
 export class ProbeMemory {
   /** Oldest first, trimmed to what the failed-login window still needs. */
   readonly scrapes: KeptScrape[] = [];
+  /** The storage probe behind its hang guard, made by the first cycle. */
   storageProbe: ((signal: AbortSignal) => Promise<StorageFacts>) | undefined;
 
   /** Keeps a scrape, and forgets the ones no comparison will use again. */
@@ -214,7 +215,7 @@ function judgeDatabase(deps: ProbeCycleDeps, ping: Settled<void>, health: Settle
 }
 
 function judgeHealth(health: Settled<HealthFacts>): Verdict {
-  if (!health.ok) return firing('health_endpoint_down', `health endpoint unreachable: ${health.error}`);
+  if (!health.ok) return firing('health_endpoint_down', `health endpoint down: ${health.error}`);
   const facts = health.value;
   const answered = `health endpoint answered HTTP ${facts.httpStatus} (${facts.status}) in ${health.ms} ms`;
   if (facts.httpStatus >= 200 && facts.httpStatus < 300) return resolved('health_endpoint_down', answered);
@@ -271,13 +272,13 @@ function labelKey(labels: Record<string, string>): string {
 }
 
 /** How much each series of a counter grew between two scrapes; `reset` when one went down or vanished (the DMS restarted). */
-export type CounterDelta =
+type CounterDelta =
   | { kind: 'increase'; series: Array<{ labels: Record<string, string>; increase: number }> }
   | { kind: 'reset' }
   | { kind: 'missing' };
 
 /** Increase of every series from `before` to `after`; a series new in `after` grew from zero (labelled counters appear on first use). */
-export function counterDelta(before: SeriesMap | undefined, after: SeriesMap | undefined): CounterDelta {
+function counterDelta(before: SeriesMap | undefined, after: SeriesMap | undefined): CounterDelta {
   if (!before || !after) return { kind: 'missing' };
   for (const [key, old] of before) {
     const now = after.get(key);
@@ -433,7 +434,8 @@ function judgeRetention(deps: ProbeCycleDeps, verified: readonly BackupManifest[
   const violations = retentionViolations(candidates, deps.retention, deps.timeZone, now);
   const policy = `daily ${deps.retention.daily}, weekly ${deps.retention.weekly}, monthly ${deps.retention.monthly}`;
   if (violations.length > 0) return firing('retention_violation', `database backups break the retention policy (${policy}): ${violations.join('; ')}`);
-  return resolved('retention_violation', `${candidates.length} verified database backups meet the retention policy (${policy})`);
+  const kept = candidates.length === 1 ? '1 verified database backup meets' : `${candidates.length} verified database backups meet`;
+  return resolved('retention_violation', `${kept} the retention policy (${policy})`);
 }
 
 function sum(values: readonly number[]): number {

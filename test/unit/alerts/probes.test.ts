@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openStateStore } from '../../../src/adapters/state/kysely-store.ts';
+import { startProbeCycle } from '../../../src/alerts/probe-schedule.ts';
 import type { BackupManifest } from '../../../src/backup/manifest.ts';
 import type { AlertSignal } from '../../../src/domain/alert.ts';
 import { parseExposition } from '../../../src/alerts/metric-samples.ts';
@@ -14,6 +19,7 @@ import {
   type ProbeCycleDeps,
 } from '../../../src/alerts/probes.ts';
 import type { HealthFacts, StorageFacts } from '../../../src/ports/dms.ts';
+import { captureLogs } from '../../helpers/logs.ts';
 
 const START = Date.parse('2026-11-26T12:00:00Z');
 const HOUR = 3_600_000;
@@ -306,7 +312,7 @@ describe('runProbeCycle', () => {
     const deps = dms.deps();
     dms.health = new Error('http://dms/health unreachable: ECONNREFUSED');
     const unreachable = await runProbeCycle(deps);
-    expect(one(unreachable, 'health_endpoint_down')).toMatchObject({ status: 'firing', summary: 'health endpoint unreachable: http://dms/health unreachable: ECONNREFUSED' });
+    expect(one(unreachable, 'health_endpoint_down')).toMatchObject({ status: 'firing', summary: 'health endpoint down: http://dms/health unreachable: ECONNREFUSED' });
     // The database still answers its own ping: no database alert from a missing health answer.
     expect(one(unreachable, 'db_connection_failure').status).toBe('resolved');
     dms.health = { httpStatus: 503, status: 'unhealthy', components: { database: { status: 'healthy' }, storage: { status: 'unhealthy', detail: 'uploads missing' } } };
@@ -345,5 +351,53 @@ describe('runProbeCycle', () => {
     dms.noVerdicts = [];
     expect((await runProbeCycle(deps)).filter((s) => ['api_error_rate', 'latency_p95', 'failed_login_spike'].includes(s.alert))).toEqual([]);
     expect(dms.noVerdicts.map((n) => n.reason)).toEqual(Array(3).fill('metrics endpoint: http://dms/prometheus answered HTTP 500'));
+  });
+});
+
+describe('startProbeCycle', () => {
+  it('takes the signals of each cycle in, never runs two cycles at once, and stops after the one in progress', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'dr-probe-schedule-'));
+    const store = await openStateStore(path.join(dir, 'state.db'));
+    try {
+      const dms = new FakeDms();
+      dms.catalog = [];
+      let inFlight = 0;
+      let most = 0;
+      let cycles = 0;
+      const probes = dms.deps();
+      const ping = probes.database.ping.bind(probes.database);
+      probes.database = {
+        ...probes.database,
+        ping: async (signal) => {
+          cycles += 1;
+          inFlight += 1;
+          most = Math.max(most, inFlight);
+          await new Promise((resolve) => setTimeout(resolve, 40));
+          inFlight -= 1;
+          return ping(signal);
+        },
+      };
+      const { logger, lines } = captureLogs();
+      const routing = { channels: { critical: '#dr-critical', warning: '#dr-warnings', security: '#security-incidents' }, paging: false, email: false };
+      const schedule = startProbeCycle({ probes, intake: { store, routing, now: () => new Date() }, logger }, 25);
+      const [first, second] = await Promise.all([schedule.runOnce(), schedule.runOnce()]);
+      expect(first!.map((a) => `${a.alert}:${a.state}`).sort()).toEqual(['retention_violation:firing', 'rpo_breach:firing']);
+      // The second cycle, queued behind the first, saw them firing again: seen, not logged as a change.
+      expect(second!.map((a) => `${a.alert}:${a.state}:${a.fireCount}`).sort()).toEqual(['retention_violation:firing:1', 'rpo_breach:firing:1']);
+      expect(lines.filter((line) => line.msg === 'probe alert changed').map((line) => line.alert).sort()).toEqual(['retention_violation', 'rpo_breach']);
+      // The timer runs cycles too, never beside one in progress.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(cycles).toBeGreaterThan(2);
+      expect(most).toBe(1);
+      await schedule.stop();
+      const stoppedAt = cycles;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(cycles).toBe(stoppedAt);
+      expect(inFlight).toBe(0);
+      expect((await store.listAlerts({ states: ['firing'] })).map((a) => a.alert).sort()).toEqual(['retention_violation', 'rpo_breach']);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
