@@ -7,6 +7,8 @@ import { composeDeps, processOwnerAlive, PROCESS_OWNER } from './compose.ts';
 import { EventsPager } from './adapters/pagerduty/events-pager.ts';
 import { startOutboxWorker, type OutboxWorker } from './alerts/outbox-worker.ts';
 import { pagerDutyDeliverer } from './alerts/pagerduty-delivery.ts';
+import { emailDeliverer } from './alerts/email-delivery.ts';
+import { SmtpMailer } from './adapters/email/smtp-mailer.ts';
 import { parseAlertJson, parseAlertmanagerWebhook } from './alerts/ingest.ts';
 import { takeInSignals } from './alerts/ingest-signals.ts';
 import { remindAndEscalate } from './alerts/escalation.ts';
@@ -58,6 +60,7 @@ export async function startBot(
     deliverers: {
       slack: slack.alertDeliverer,
       ...(pager.configured ? { pagerduty: pagerDutyDeliverer({ pager, store: deps.store, source: config.system.name }) } : {}),
+      ...(config.email ? { email: emailDeliverer({ mailer: new SmtpMailer(config.email.smtp_url, config.email.from, config.email.to), store: deps.store, systemName: config.system.name }) } : {}),
     },
   });
   deps.outboxWake.listen(outbox.kick);
