@@ -6,6 +6,7 @@ import { errorLines } from '../render/error.ts';
 import { formatDuration } from '../config/duration.ts';
 import { formatBytes } from '../domain/format.ts';
 import type { Gate } from '../domain/gate.ts';
+import { RECOVERY_CHECKLIST } from '../domain/incident.ts';
 import type { Run } from '../domain/run.ts';
 import { alertLines, incidentLine, planFacts, RUN_MARK, runFacts, STEP_MARK } from '../render/plan.ts';
 
@@ -48,6 +49,11 @@ export function renderOutcome(outcome: CommandOutcome): string {
       return renderPlan(outcome.gate, new Date());
     case 'incident':
       return `${incidentLine(outcome)}\n`;
+    case 'checklist': {
+      const done = outcome.incident.checklist ?? {};
+      const lines = RECOVERY_CHECKLIST.map((item) => `  [${done[item.id] ? 'x' : ' '}] ${item.phase}: ${item.text}${done[item.id] ? ` (${done[item.id]!.by}, ${done[item.id]!.at})` : ''}`);
+      return `Recovery checklist of incident ${outcome.incident.id} (${outcome.incident.title}):\n${lines.join('\n')}\n`;
+    }
     case 'alerts':
       return `${[outcome.alerts.length === 0 ? '✅ No alert is firing.' : `${outcome.alerts.length} alert(s) open:`, ...alertLines(outcome.alerts, new Date(outcome.now)).map((l) => `  ${l}`)].join('\n')}\n`;
     case 'run':

@@ -8,14 +8,13 @@ import { helpCommand } from './help.ts';
 import { historyCommand } from './history.ts';
 import { statusCommand } from './status.ts';
 import { alertsCommand } from './alerts.ts';
+import { checklistCommand } from './checklist.ts';
 import { isolateCommand } from './isolate.ts';
 import { incidentDeclareCommand, incidentNotifyCommand, incidentResolveCommand, incidentUpdateCommand } from './incident.ts';
 import { restoreAllCommand, restoreDbCommand, restoreStorageCommand, restoreUndoCommand } from './restore.ts';
 import { rotateSecretsCommand } from './rotate-secrets.ts';
-import type { CommandDefinition, HelpEntry, Risk } from './types.ts';
+import type { CommandDefinition, HelpEntry } from './types.ts';
 
-// The rest of DESIGN.md §4's grammar: listed (and marked) in help, refused with "not built yet" when run.
-const planned = (name: string, usage: string, summary: string, risk: Risk): CommandDefinition => ({ name, usage, summary, risk });
 
 /** Every `/dr` subcommand, in the order help lists them. The one place a command is declared. */
 export const COMMANDS: readonly CommandDefinition[] = [
@@ -39,7 +38,7 @@ export const COMMANDS: readonly CommandDefinition[] = [
   incidentUpdateCommand,
   incidentResolveCommand,
   incidentNotifyCommand,
-  planned('checklist', 'checklist', 'the recovery checklist of the current incident', 'operate'),
+  checklistCommand,
 ];
 
 /** Help lines generated from the registry, so help can never disagree with what runs. */

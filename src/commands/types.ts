@@ -116,6 +116,7 @@ export type CommandOutcome =
   | { kind: 'plan'; gate: Gate }
   | { kind: 'alerts'; alerts: AlertRecord[]; now: string }
   | { kind: 'incident'; action: string; incident: Incident; resolution?: { downtimeMs: number; dataLossMs?: number } }
+  | { kind: 'checklist'; incident: Incident }
   | { kind: 'run'; run: Run }
   | { kind: 'checksums'; report: ChecksumReport }
   | { kind: 'audit'; from: string; until: string; rowCount: number; csv: string }

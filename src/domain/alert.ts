@@ -60,6 +60,8 @@ export type OutboxPayload =
   | { kind: 'slack_incident'; incidentId: string; channel: string }
   /** A line in an incident's thread (an update, a run summary, a notice, the resolution). */
   | { kind: 'slack_incident_note'; incidentId: string; channel: string; text: string }
+  /** The incident's checklist message, edited to its current ticks. */
+  | { kind: 'slack_checklist'; incidentId: string; channel: string }
   | { kind: 'email'; fingerprint: string; event: 'firing' | 'resolved' };
 
 /** An alert as it arrives (Alertmanager, POST /alerts, a probe), before it meets the stored state. */

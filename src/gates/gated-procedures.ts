@@ -3,7 +3,8 @@ import type { GatedProcedure, Plan } from '../domain/plan.ts';
 import type { Run } from '../domain/run.ts';
 import { executeRun, type EngineDeps, type RunObserver, type RunSpec } from '../procedures/engine.ts';
 import { finishGate, type GateDeps } from './gates.ts';
-import { noteToOpenIncident, type IncidentDeps } from '../procedures/incidents.ts';
+import { noteToOpenIncident, tickChecklist, type IncidentDeps } from '../procedures/incidents.ts';
+import { TICKED_BY_PROCEDURE } from '../domain/incident.ts';
 import { RUN_MARK, runFacts } from '../render/plan.ts';
 
 /** Who a run is for and where its checklist lives. */
@@ -35,6 +36,8 @@ export async function runGate(
   if (deps.incidents) {
     const facts = runFacts(run).map(([label, value]) => `• ${label}: ${value}`);
     await noteToOpenIncident(deps.incidents, [`${RUN_MARK[run.status]} ${gate.plan.title}: ${run.status} (run ${run.id})`, ...facts].join('\n')).catch(() => {});
+    // The checklist items this run did itself are ticked on the incident's checklist.
+    if (run.status === 'succeeded') await tickChecklist(deps.incidents, TICKED_BY_PROCEDURE[run.procedure] ?? [], 'dr-bot').catch(() => {});
   }
   return run;
 }

@@ -77,6 +77,8 @@ export interface StateStore {
   getIncident(id: string): Promise<Incident | undefined>;
   /** Saves a changed incident with the notifications it causes, in one transaction. */
   updateIncident(incident: Incident, outbox: readonly OutboxInput[]): Promise<void>;
+  /** Reads an incident, lets `decide` change it, saves it with its notifications: one transaction holding it. */
+  changeIncident(id: string, decide: (incident: Incident) => { incident: Incident; outbox: readonly OutboxInput[] } | undefined): Promise<Incident | undefined>;
   /** Queues notifications on their own (an update line, a run summary). */
   enqueue(outbox: readonly OutboxInput[]): Promise<void>;
   /** The ts of an incident's parent message, once posted. */

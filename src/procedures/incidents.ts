@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { formatDuration } from '../config/duration.ts';
 import type { OutboxInput } from '../domain/alert.ts';
 import { DrError } from '../domain/errors.ts';
-import { POST_RECOVERY_CHECKLIST, type Incident, type NoticeAudience } from '../domain/incident.ts';
+import { POST_RECOVERY_CHECKLIST, type ChecklistItemId, type Incident, type NoticeAudience } from '../domain/incident.ts';
 import type { StateStore } from '../ports/state-store.ts';
 
 /** What incidents need: the store, where stakeholders are, whom notices mention, the objectives, a clock. */
@@ -126,5 +126,49 @@ export async function notifyStakeholders(deps: IncidentDeps, audience: NoticeAud
   const text = NOTICES[audience].replace('{title}', escape(incident.title)).replace('{since}', incident.declaredAt);
   await deps.store.enqueue([note(incident, `📣 ${who}${text} (sent by <@${actor}>)`)]);
   deps.kick?.();
+  await tickChecklist(deps, ['notify'], actor);
   return incident;
+}
+
+function checklistRefresh(incident: Incident): OutboxInput[] {
+  const where = incident.checklistMessage;
+  return where ? [{ target: 'slack', orderKey: `checklist:${incident.id}`, payload: { kind: 'slack_checklist', incidentId: incident.id, channel: where.channel } }] : [];
+}
+
+/** Ticks checklist items the bot itself did (a successful restore, an isolation) on the open incident, if any. */
+export async function tickChecklist(deps: IncidentDeps, items: readonly ChecklistItemId[], by: string): Promise<void> {
+  const open = await deps.store.currentIncident();
+  if (!open || items.length === 0) return;
+  const at = deps.now().toISOString();
+  const changed = await deps.store.changeIncident(open.id, (incident) => {
+    const fresh = items.filter((item) => !incident.checklist?.[item]);
+    if (fresh.length === 0) return undefined;
+    const next: Incident = { ...incident, checklist: { ...incident.checklist, ...Object.fromEntries(fresh.map((item) => [item, { by, at }])) } };
+    return { incident: next, outbox: checklistRefresh(next) };
+  });
+  if (changed) deps.kick?.();
+}
+
+/** A person ticks or unticks one item of the open incident's checklist. */
+export async function setChecklistItem(deps: IncidentDeps, incidentId: string, item: ChecklistItemId, done: boolean, by: string): Promise<Incident> {
+  const at = deps.now().toISOString();
+  const changed = await deps.store.changeIncident(incidentId, (incident) => {
+    const checklist = { ...incident.checklist };
+    if (done) checklist[item] = checklist[item] ?? { by, at };
+    else delete checklist[item];
+    const next: Incident = { ...incident, checklist };
+    return { incident: next, outbox: [] };
+  });
+  if (!changed) throw new DrError('INCIDENT_STATE', 'That incident no longer exists.');
+  return changed;
+}
+
+/** The open incident whose checklist `/dr checklist` shows; refused without one. */
+export async function checklistIncident(deps: IncidentDeps): Promise<Incident> {
+  return openIncidentOrRefuse(deps);
+}
+
+/** Remembers where the checklist was posted, so the bot's own ticks edit that message. */
+export async function rememberChecklistMessage(deps: IncidentDeps, incidentId: string, where: { channel: string; ts: string }): Promise<void> {
+  await deps.store.changeIncident(incidentId, (incident) => ({ incident: { ...incident, checklistMessage: where }, outbox: [] }));
 }

@@ -6,6 +6,7 @@ import type { DeliveryOutcome, OutboxDeliverer } from '../alerts/outbox-worker.t
 import type { StateStore } from '../ports/state-store.ts';
 import { alertBlocks, digestBlocks, mention, type AlertContacts } from './render/alert.ts';
 import { incidentBlocks } from './render/incident.ts';
+import { checklistBlocks } from './render/checklist.ts';
 
 /** What the Slack side of the outbox needs. */
 export interface SlackAlertDeliveryDeps {
@@ -130,11 +131,16 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
   // An incident's parent message (posted once, then edited) and the lines of its thread, in order.
   const deliverIncident = async (message: OutboxMessage, report: (outcome: DeliveryOutcome) => Promise<void>): Promise<void> => {
     const payload = message.payload;
-    if (payload.kind !== 'slack_incident' && payload.kind !== 'slack_incident_note') return;
+    if (payload.kind !== 'slack_incident' && payload.kind !== 'slack_incident_note' && payload.kind !== 'slack_checklist') return;
     const incident = await deps.store.getIncident(payload.incidentId);
     if (!incident) return void (await report({ id: message.id, delivered: true }));
     try {
       await pace(payload.channel);
+      if (payload.kind === 'slack_checklist') {
+        const where = incident.checklistMessage;
+        if (where) await deps.client.chat.update({ channel: where.channel, ts: where.ts, ...checklistBlocks(incident) });
+        return void (await report({ id: message.id, delivered: true }));
+      }
       const thread = await deps.store.incidentThread(incident.id);
       if (payload.kind === 'slack_incident') {
         if (thread) await deps.client.chat.update({ channel: payload.channel, ts: thread, ...incidentBlocks(incident) });

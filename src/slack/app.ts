@@ -9,6 +9,7 @@ import { startGateExpirySweep } from './gate-expiry.ts';
 import { WebClient } from '@slack/web-api';
 import { slackAlertDeliverer } from './alert-delivery.ts';
 import { registerAlertListeners } from './listeners/alert.ts';
+import { registerChecklistListeners } from './listeners/checklist.ts';
 import type { OutboxDeliverer } from '../alerts/outbox-worker.ts';
 
 /** How the bot talks to Slack, and whether Slack's Web API has answered yet. */
@@ -80,6 +81,7 @@ export function createSlackSurface(deps: DispatchDeps, options: { retries?: numb
   registerSlashCommand(app, deps);
   registerGateListeners(app, deps);
   registerAlertListeners(app, deps);
+  registerChecklistListeners(app, deps);
 
   let stopped = false;
   let expirySweep: ReturnType<typeof startGateExpirySweep> | undefined;

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
 import type { SlackCall } from '../fakes/slack-api.ts';
-import { startTestBot, type TestBot } from '../helpers/bot.ts';
+import { startTestBot, TEST_SIGNING_SECRET, type TestBot } from '../helpers/bot.ts';
 import { runThroughGate } from '../helpers/gates.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
 import { clickButton } from '../helpers/slack-interactions.ts';
-import { ALERT_ACTION, ALERT_BLOCK } from '../../src/slack/ids.ts';
+import { ALERT_ACTION, ALERT_BLOCK, CHECKLIST_ACTION, CHECKLIST_BLOCK } from '../../src/slack/ids.ts';
+import { sendInteraction } from '../helpers/slack-requests.ts';
 
 const OPERATOR = 'U0OPERATOR';
 const APPROVER = 'U0APPROVER';
@@ -91,5 +92,43 @@ describe('incidents: one stakeholder thread from declare to resolve', () => {
     const updated = await t.slack.waitFor((c) => c.method === 'chat.update' && c.body.ts === ts && String(c.body.text).includes('acknowledged'));
     expect(JSON.stringify(updated.body.blocks)).toContain(`Acknowledged by <@${OPERATOR}>`);
     expect(JSON.stringify(updated.body.blocks)).not.toContain(ALERT_ACTION.acknowledge);
+    await t.command('incident resolve', { user: OPERATOR });
+    await expect.poll(async () => await t.bot.deps.store.currentIncident()).toBeUndefined();
   });
+
+  it('keeps the recovery checklist: ticks by people are stored with who, the bot ticks its own steps in place', async () => {
+    await t.command('incident declare Checklist drill', { user: OPERATOR });
+    await t.slack.waitFor((c) => c.method === 'chat.postMessage' && String(c.body.text).includes('Checklist drill'));
+    const before = t.slack.calls.length;
+    await t.command('checklist', { user: OPERATOR });
+    const posted = await t.slack.waitFor((c) => t.slack.calls.indexOf(c) >= before && c.method === 'chat.postMessage' && String(c.body.text).startsWith('Recovery checklist'));
+    const ts = (posted.response as { ts: string }).ts;
+    expect(String(posted.body.text)).toBe('Recovery checklist: 0 of 16 done');
+
+    // A person ticks "Identify incident scope" in the pre-recovery group.
+    await sendInteraction(t.bot.url, TEST_SIGNING_SECRET, {
+      type: 'block_actions',
+      user: { id: OPERATOR, username: 'op', name: 'op', team_id: 'T0FAKE0001' },
+      api_app_id: 'A0FAKEAPP1',
+      token: 'fake-verification-token',
+      container: { type: 'message', message_ts: ts, channel_id: 'C0OPS00001', is_ephemeral: false },
+      trigger_id: '1.2.3',
+      team: { id: 'T0FAKE0001', domain: 'fake-team' },
+      channel: { id: 'C0OPS00001', name: 'ops' },
+      message: { type: 'message', ts, text: '', blocks: posted.body.blocks },
+      actions: [{ type: 'checkboxes', action_id: CHECKLIST_ACTION.toggle, block_id: CHECKLIST_BLOCK.phase('Pre-recovery'), selected_options: [{ value: 'scope', text: { type: 'mrkdwn', text: 'Identify incident scope' } }], action_ts: '1.2' }],
+    });
+    await expect.poll(async () => (await t.bot.deps.store.currentIncident())?.checklist?.scope?.by).toBe(OPERATOR);
+    await t.slack.waitFor((c) => c.method === 'chat.update' && c.body.ts === ts && String(c.body.text) === 'Recovery checklist: 1 of 16 done');
+
+    // A restore run by the bot ticks what it did itself, editing the same message.
+    await t.bot.deps.backupDatabase();
+    const run = await runThroughGate(t, 'restore db latest', { requester: OPERATOR, approver: APPROVER }, 'alphha-sandbox');
+    expect(run.status).toBe('succeeded');
+    const updated = await t.slack.waitFor((c) => c.method === 'chat.update' && c.body.ts === ts && String(c.body.text) === 'Recovery checklist: 6 of 16 done', 15_000);
+    expect(JSON.stringify(updated.body.blocks)).toContain('done by dr-bot');
+    const ticks = (await t.bot.deps.store.currentIncident())!.checklist!;
+    expect(Object.keys(ticks).sort()).toEqual(['recovery_point', 'restore_db', 'scope', 'services_ok', 'stop_services', 'verify_integrity']);
+    await t.command('incident resolve', { user: OPERATOR });
+  }, 90_000);
 });

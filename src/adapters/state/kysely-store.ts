@@ -466,6 +466,20 @@ class KyselyStateStore implements StateStore {
     });
   }
 
+  async changeIncident(id: string, decide: (incident: Incident) => { incident: Incident; outbox: readonly OutboxInput[] } | undefined): Promise<Incident | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      let query = trx.selectFrom('incidents').select('incident').where('id', '=', id);
+      if (this.kind === 'postgres') query = query.forUpdate();
+      const row = await query.executeTakeFirst();
+      if (!row) return undefined;
+      const change = decide(JSON.parse(row.incident) as Incident);
+      if (!change) return undefined;
+      await trx.updateTable('incidents').set({ state: change.incident.state, incident: JSON.stringify(change.incident) }).where('id', '=', id).execute();
+      await this.insertOutbox(trx, change.outbox);
+      return change.incident;
+    });
+  }
+
   async enqueue(outbox: readonly OutboxInput[]): Promise<void> {
     await this.insertOutbox(this.db, outbox);
   }

@@ -7,6 +7,7 @@ import { startProgressMessage } from '../progress-message.ts';
 import { errorBlocks } from '../render/error.ts';
 import { outcomeBlocks } from '../render/outcome.ts';
 import { postGate } from './gate.ts';
+import { rememberChecklistMessage } from '../../procedures/incidents.ts';
 import { DrError, errorText } from '../../domain/errors.ts';
 
 // Work after the ack shares the event loop with the acks of later commands. Concurrent status runs share
@@ -37,6 +38,17 @@ export function registerSlashCommand(app: App, deps: DispatchDeps): void {
         deps.logger.warn({ err: errorText(error), gate: result.gate.id }, 'plan not posted in the channel; answering the requester instead');
         await respond({ response_type: 'ephemeral', ...outcomeBlocks(result) });
       });
+      return;
+    }
+    if (!(result instanceof DrError) && result.kind === 'checklist') {
+      // In the channel, remembered: the bot's own steps tick it in place later.
+      try {
+        const posted = await client.chat.postMessage({ channel: command.channel_id, ...outcomeBlocks(result) });
+        if (posted.ts) await rememberChecklistMessage(deps.incidents, result.incident.id, { channel: command.channel_id, ts: posted.ts });
+      } catch (error) {
+        deps.logger.warn({ err: errorText(error) }, 'checklist not posted in the channel; answering the requester instead');
+        await respond({ response_type: 'ephemeral', ...outcomeBlocks(result) });
+      }
       return;
     }
     await deliverAnswer(result, client, respond, command, progress).catch((error: unknown) => {

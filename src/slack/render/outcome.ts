@@ -8,6 +8,7 @@ import { historyBlocks } from './history.ts';
 import { statusBlocks } from './status.ts';
 import { gateBlocks } from './gate.ts';
 import { alertListBlocks } from './alert.ts';
+import { checklistBlocks } from './checklist.ts';
 import { incidentLine } from '../../render/plan.ts';
 import { escapeMrkdwn } from './mrkdwn.ts';
 import { runBlocks } from './run.ts';
@@ -33,6 +34,8 @@ export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: 
       const line = escapeMrkdwn(incidentLine(outcome));
       return { text: line, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `✅ ${line}` } }] };
     }
+    case 'checklist':
+      return checklistBlocks(outcome.incident);
     case 'plan':
       return gateBlocks(outcome.gate, new Date());
     case 'run':
