@@ -10,6 +10,7 @@ import { WebClient } from '@slack/web-api';
 import { slackAlertDeliverer } from './alert-delivery.ts';
 import { registerAlertListeners } from './listeners/alert.ts';
 import { registerChecklistListeners } from './listeners/checklist.ts';
+import { registerHomeListener } from './listeners/home.ts';
 import type { OutboxDeliverer } from '../alerts/outbox-worker.ts';
 
 /** How the bot talks to Slack, and whether Slack's Web API has answered yet. */
@@ -82,6 +83,7 @@ export function createSlackSurface(deps: DispatchDeps, options: { retries?: numb
   registerGateListeners(app, deps);
   registerAlertListeners(app, deps);
   registerChecklistListeners(app, deps);
+  registerHomeListener(app, deps);
 
   let stopped = false;
   let expirySweep: ReturnType<typeof startGateExpirySweep> | undefined;

@@ -21,6 +21,8 @@ describe('manifest.yml', () => {
     expect(command.url).toMatch(/\/slack\/events$/);
     expect(manifest.settings.interactivity).toMatchObject({ is_enabled: true, request_url: expect.stringMatching(/\/slack\/events$/) });
     expect(manifest.features.app_home.home_tab_enabled).toBe(true);
+    // The code listens for app_home_opened; Slack sends it only when subscribed.
+    expect(manifest.settings.event_subscriptions).toMatchObject({ request_url: expect.stringMatching(/\/slack\/events$/), bot_events: ['app_home_opened'] });
   });
 
   it('asks for exactly the bot scopes the code uses', () => {
