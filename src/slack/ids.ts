@@ -25,8 +25,8 @@ export const AUDIT_BLOCK = { summary: 'audit_summary' } as const;
 export const CHECKSUM_BLOCK = { result: 'checksum_result' } as const;
 
 /** Actions and blocks of a plan behind a confirmation gate (DESIGN.md §5). */
-export const GATE_ACTION = { confirm: 'gate_confirm', cancel: 'gate_cancel', approve: 'gate_approve', reject: 'gate_reject' } as const;
-export const GATE_BLOCK = { summary: 'gate_summary', facts: 'gate_facts', steps: 'gate_steps', state: 'gate_state', actions: 'gate_actions' } as const;
+export const GATE_ACTION = { confirm: 'gate_confirm', cancel: 'gate_cancel', approve: 'gate_approve', reject: 'gate_reject', declareIncident: 'gate_declare_incident' } as const;
+export const GATE_BLOCK = { summary: 'gate_summary', facts: 'gate_facts', steps: 'gate_steps', state: 'gate_state', actions: 'gate_actions', incidentOffer: 'gate_incident_offer' } as const;
 
 /** The modal where the system name is typed. */
 export const GATE_VIEW = { confirm: 'gate_confirm_modal', nameBlock: 'gate_name', nameInput: 'gate_name_input' } as const;

@@ -87,6 +87,18 @@ describe('confirmation gates through Slack', () => {
     expect((await t.bot.deps.store.listAudit()).some((e) => e.outcome === 'plan_expired' && (e.detail as { gateId?: string }).gateId === gateId)).toBe(true);
   });
 
+  it('offers to declare an incident under a plan made outside one, and declares it on click', async () => {
+    const { gateId, messageTs, message } = await askForPlan(t, 'restore db latest', OPERATOR);
+    expect(JSON.stringify(message.body.blocks)).toContain(GATE_ACTION.declareIncident);
+    await clickButton(t.bot.url, { user: OPERATOR, channel: CHANNEL, messageTs, actionId: GATE_ACTION.declareIncident, blockId: GATE_BLOCK.incidentOffer, value: gateId });
+    await expect.poll(async () => (await t.bot.deps.store.currentIncident())?.title).toMatch(/^Restore the DMS database from db-/);
+    // With an incident open, the next plan does not offer another.
+    const next = await askForPlan(t, 'restore db latest', OPERATOR);
+    expect(JSON.stringify(next.message.body.blocks)).not.toContain(GATE_ACTION.declareIncident);
+    await t.command('incident resolve', { user: OPERATOR });
+    await expect.poll(async () => await t.bot.deps.store.currentIncident()).toBeUndefined();
+  });
+
   it('refuses a backup id that does not exist, and a malformed one, changing nothing', async () => {
     const unknown = await t.command('restore db db-20200101T000000Z-abcd', { user: OPERATOR });
     await t.slack.waitFor((c) => c.method === 'response_url' && String(c.body.text).includes('There is no backup db-20200101T000000Z-abcd'));

@@ -7,7 +7,8 @@ import { approveGate, attachGateMessage, confirmableGate, confirmGate, openGate,
 import { runGate } from '../../gates/gated-procedures.ts';
 import { GATE_ACTION, GATE_VIEW } from '../ids.ts';
 import { errorBlocks } from '../render/error.ts';
-import { confirmModal, gateBlocks } from '../render/gate.ts';
+import { confirmModal, gateBlocks, incidentOfferBlocks } from '../render/gate.ts';
+import { declareIncident } from '../../procedures/incidents.ts';
 import { startRunMessage } from '../run-message.ts';
 
 /** Confirm → typed name → approvals → run: the Slack side of the gates; every decision is the gate module's. */
@@ -47,6 +48,20 @@ export function registerGateListeners(app: App, deps: DispatchDeps): void {
     const gate = await deps.store.getGate(gateId).catch(() => undefined);
     const who = actorOf(body, gate?.channel);
     await advance(client, who, () => approveGate(deps.gates, gateId, who, planHash));
+  });
+
+  app.action<BlockAction<ButtonAction>>(GATE_ACTION.declareIncident, async ({ ack, body, action, client }) => {
+    await ack();
+    const gate = await deps.store.getGate(action.value ?? '').catch(() => undefined);
+    const who = actorOf(body, gate?.channel);
+    if (!gate) return;
+    if (!(await deps.roles.holdsAny(who.actor))) return void (await tellUser(client, who, new DrError('NOT_AUTHORIZED', 'Only people listed in slack.roles can declare incidents.'), deps));
+    try {
+      const incident = await declareIncident(deps.incidents, { title: gate.plan.title, kind: gate.procedure === 'isolate' ? 'security' : 'operational', actor: who.actor });
+      await client.chat.postEphemeral({ channel: who.channel, user: who.actor, text: `Incident ${incident.id} declared; its thread is in ${incident.channel}.` }).catch(() => {});
+    } catch (error) {
+      await tellUser(client, who, toDrError(error), deps);
+    }
   });
 
   for (const actionId of [GATE_ACTION.reject, GATE_ACTION.cancel]) {
@@ -97,7 +112,9 @@ export function registerGateListeners(app: App, deps: DispatchDeps): void {
 /** Posts a new plan into its channel with its buttons, and remembers the message. */
 export async function postGate(client: WebClient, gate: Gate, deps: DispatchDeps, lead?: string): Promise<Gate> {
   const message = gateBlocks(gate, new Date());
-  const answer = await client.chat.postMessage({ channel: gate.channel, text: lead ? `${lead} ${message.text}` : message.text, blocks: lead ? [{ type: 'section', text: { type: 'mrkdwn', text: lead } }, ...message.blocks] : message.blocks });
+  const offer = (await deps.store.currentIncident().catch(() => undefined)) ? [] : incidentOfferBlocks(gate);
+  const blocks = [...(lead ? [{ type: 'section' as const, text: { type: 'mrkdwn' as const, text: lead } }] : []), ...message.blocks, ...offer];
+  const answer = await client.chat.postMessage({ channel: gate.channel, text: lead ? `${lead} ${message.text}` : message.text, blocks });
   return answer.ts ? attachGateMessage(deps.gates, gate, answer.ts) : gate;
 }
 

@@ -99,3 +99,15 @@ export function confirmModal(gate: Gate, systemName: string): ModalView {
     ],
   };
 }
+
+/** Offered under a destructive plan when no incident is open (DESIGN.md §8): one click opens the stakeholder thread. */
+export function incidentOfferBlocks(gate: Gate): KnownBlock[] {
+  return [
+    {
+      type: 'section',
+      block_id: GATE_BLOCK.incidentOffer,
+      text: { type: 'mrkdwn', text: 'No incident is open. Declare one so stakeholders follow this in one thread?' },
+      accessory: { type: 'button', action_id: GATE_ACTION.declareIncident, text: { type: 'plain_text', text: 'Declare incident' }, value: gate.id },
+    },
+  ];
+}
