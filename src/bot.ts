@@ -59,7 +59,7 @@ export async function startBot(
     logger: logger.child({ component: 'outbox' }),
     deliverers: {
       slack: slack.alertDeliverer,
-      ...(pager.configured ? { pagerduty: pagerDutyDeliverer({ pager, store: deps.store, source: config.system.name }) } : {}),
+      ...(pager.configured ? { pagerduty: pagerDutyDeliverer({ pager, store: deps.store, source: config.system.name, criticalChannel: config.slack.channels.critical }) } : {}),
       ...(config.email ? { email: emailDeliverer({ mailer: new SmtpMailer(config.email.smtp_url, config.email.from, config.email.to), store: deps.store, systemName: config.system.name }) } : {}),
     },
   });

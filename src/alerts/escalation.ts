@@ -25,6 +25,7 @@ export async function remindAndEscalate(deps: EscalationDeps): Promise<number> {
   const firing = await deps.store.listAlerts({ states: ['firing'], limit: 10_000 });
   const due = firing.filter((a) => reminderDue(a, now, deps) || escalationDue(a, now, deps));
   if (due.length === 0) return 0;
+  const incident = await deps.store.currentIncident();
   let queued = 0;
   await deps.store.changeAlerts(
     due.map((a) => a.fingerprint),
@@ -42,6 +43,14 @@ export async function remindAndEscalate(deps: EscalationDeps): Promise<number> {
           }
           if (escalationDue(alert, now, deps)) {
             outbox.push({ target: 'slack', orderKey: `slack:${deps.stakeholdersChannel}:${alert.fingerprint}:escalation`, payload: { kind: 'slack_escalation', fingerprint: alert.fingerprint, channel: deps.stakeholdersChannel } });
+            // An open incident's thread receives every escalation too (DESIGN.md §8).
+            if (incident) {
+              outbox.push({
+                target: 'slack',
+                orderKey: `incident:${incident.id}`,
+                payload: { kind: 'slack_incident_note', incidentId: incident.id, channel: incident.channel, text: `📣 Escalated: the critical alert *${alert.alert}* has fired since ${alert.firingSince} without acknowledgement.` },
+              });
+            }
             record = { ...record, escalatedAt: now.toISOString() };
           }
           queued += outbox.length;

@@ -46,6 +46,7 @@ export interface OutboxWorker {
 
 // Backoff for failures without a Retry-After: 1 s, 2 s, 4 s … capped, so delivery resumes soon after an outage.
 const MAX_BACKOFF_MS = 30_000;
+const MIN_RETRY_MS = 500;
 // A message failing permanently this many times is given up on (and reported); transient failures never are.
 const MAX_PERMANENT_ATTEMPTS = 3;
 
@@ -79,7 +80,8 @@ export function startOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
         return;
       }
       const dead = outcome.permanent === true && attempts >= MAX_PERMANENT_ATTEMPTS;
-      const delay = outcome.retryAfterMs ?? Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** Math.min(attempts - 1, 10));
+      // Never sooner than half a second: a far side answering `Retry-After: 0` must not make this spin.
+      const delay = Math.max(MIN_RETRY_MS, outcome.retryAfterMs ?? Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** Math.min(attempts - 1, 10)));
       await deps.store.settleOutbox(message.id, { status: dead ? 'dead' : 'pending', attempts, nextAttemptAt: new Date(now().getTime() + delay).toISOString(), lastError: outcome.error.slice(0, 500) });
       if (dead) {
         deps.logger.error({ outbox: message.id, target, err: outcome.error }, 'notification given up after permanent failures');
@@ -109,8 +111,9 @@ export function startOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
           }),
         ),
       );
-      // A full batch means more may be due right away.
-      if (results.some((n) => n >= batchSize)) again = true;
+      // Anything delivered may have unblocked the next message of its order key (a post's later edit): look again
+      // until a pass finds nothing due. Failures are rescheduled for later, so this ends.
+      if (results.some((n) => n > 0)) again = true;
     } while (again && !stopped);
   };
 

@@ -10,8 +10,8 @@ export interface PagerDeliveryDeps {
   store: StateStore;
   /** The affected system (`system.name`), PagerDuty's `source`. */
   source: string;
-  /** A link back to where people talk about it, e.g. the Slack channel. */
-  slackLink?: (fingerprint: string) => Promise<string | undefined>;
+  /** The channel critical alerts are posted in: the page links back to the alert's message there. */
+  criticalChannel?: string;
 }
 
 /**
@@ -32,7 +32,7 @@ export function pagerDutyDeliverer(deps: PagerDeliveryDeps): OutboxDeliverer {
         }
         try {
           if (payload.action === 'trigger') {
-            const link = await deps.slackLink?.(alert.fingerprint);
+            const link = deps.criticalChannel ? slackLink(deps.criticalChannel, await deps.store.alertMessage(alert.fingerprint, deps.criticalChannel)) : undefined;
             await deps.pager.send({
               action: 'trigger',
               dedupKey: alert.fingerprint,
@@ -57,4 +57,14 @@ export function pagerDutyDeliverer(deps: PagerDeliveryDeps): OutboxDeliverer {
       }
     },
   };
+}
+
+/**
+ * A link from the page to Slack: the alert's own message when it is already posted and the channel is
+ * configured by id (a permalink needs the id), otherwise the channel.
+ */
+export function slackLink(channel: string, ts: string | undefined): string {
+  if (ts && !ts.startsWith('digest:') && /^[CG][A-Z0-9]+$/.test(channel)) return `https://slack.com/archives/${channel}/p${ts.replace('.', '')}`;
+  if (ts?.startsWith('digest:') && /^[CG][A-Z0-9]+$/.test(channel)) return `https://slack.com/archives/${channel}/p${ts.slice('digest:'.length).replace('.', '')}`;
+  return `https://slack.com/app_redirect?channel=${encodeURIComponent(channel.replace(/^#/, ''))}`;
 }

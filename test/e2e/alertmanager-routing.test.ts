@@ -45,6 +45,7 @@ describe.skipIf(!hasAlertmanager)('a real Alertmanager → the bot → Slack and
     const key = trigger.body.dedup_key as string;
     expect(key).toMatch(/^[0-9a-f]{16}$/);
     expect(trigger.body.payload).toMatchObject({ severity: 'critical', source: 'alphha-dms', class: 'db_connection_failure' });
+    expect(trigger.body.links).toEqual([{ href: 'https://slack.com/app_redirect?channel=dr-critical', text: 'Slack message' }]);
 
     await alertmanager.resolve(labels);
     const ts = (posted.response as { ts: string }).ts;

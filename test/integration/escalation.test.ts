@@ -11,6 +11,7 @@ import type { StateStore } from '../../src/ports/state-store.ts';
 import { slackAlertDeliverer } from '../../src/slack/alert-delivery.ts';
 import { startSlackFake, type SlackFake } from '../fakes/slack-api.ts';
 import { captureLogs } from '../helpers/logs.ts';
+import { declareIncident } from '../../src/procedures/incidents.ts';
 
 const MINUTE = 60_000;
 const routing = { channels: { critical: '#dr-critical', warning: '#dr-warnings', security: '#security-incidents' }, paging: false, email: false };
@@ -82,5 +83,16 @@ describe('reminders and escalation, on a clock the test moves', () => {
     expect(await remindAndEscalate(escalation)).toBe(0);
     await deliver();
     expect(slack.callsTo('chat.postMessage').filter((c) => c.body.channel === '#dr-stakeholders')).toEqual([]);
+  });
+
+  it('also escalates into the open incident\'s thread', async () => {
+    const incident = await declareIncident({ store, stakeholdersChannel: '#dr-stakeholders', contacts: {}, objectives: { rtoMs: 4 * 3_600_000, rpoMs: 3_600_000 }, now: () => new Date(clock) }, { title: 'Database down', kind: 'operational', actor: 'U0ONCALL' });
+    await takeInSignals(intake, [{ fingerprint: 'fp3', alert: 'db_connection_failure', severity: 'critical', status: 'firing', summary: 'database down', labels: {}, source: 'probe' }]);
+    clock += 30 * MINUTE;
+    expect(await remindAndEscalate(escalation)).toBe(2);
+    await deliver();
+    const parent = slack.callsTo('chat.postMessage').find((c) => String(c.body.text).includes(incident.id))!;
+    const inThread = slack.callsTo('chat.postMessage').filter((c) => c.body.thread_ts === (parent.response as { ts: string }).ts && String(c.body.text).includes('Escalated'));
+    expect(inThread).toHaveLength(1);
   });
 });
