@@ -64,8 +64,15 @@ import { S3DocumentWriter } from './adapters/storage/s3-document-writer.ts';
 /** This process, as recorded on the runs it executes: `host.pid.random`. */
 export const PROCESS_OWNER = `${THIS_PROCESS}.${randomBytes(3).toString('hex')}`;
 
-/** Whether the process that owns a run still exists: known only for processes on this host. */
-export const processOwnerAlive = processAlive;
+/**
+ * Whether the process that owns a run (or a lease) still exists: known only for processes on this host. An
+ * owner with this process's host and pid but another random part is an earlier life of this pid (a container
+ * restarted as pid 1 again): dead.
+ */
+export function processOwnerAlive(owner: string): boolean | undefined {
+  if (owner.startsWith(`${THIS_PROCESS}.`) && owner !== PROCESS_OWNER) return false;
+  return processAlive(owner);
+}
 
 
 
@@ -195,6 +202,8 @@ export async function composeDeps(
       record(deps, { source: who.source, actor: who.actor, channel: who.channel, text: `${gate.plan.title} (${gate.id})` }, gate.procedure, event, { gateId: gate.id, planHash: gate.plan.hash, ...detail }),
     replan: (gate) => gated.plan(gate.procedure, gate.plan.request),
     holdsRole: (role, user) => roles.holds(role, user),
+    // Dead on this host by its pid; elsewhere, alive while its heartbeat is fresh.
+    runAlive: (run) => processOwnerAlive(run.owner) ?? Date.now() - Date.parse(run.heartbeatAt) < 60_000,
   };
   const outboxWake = createWakeSignal();
   const alertIntake: AlertIntakeDeps = {

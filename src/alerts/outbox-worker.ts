@@ -57,7 +57,8 @@ const MAX_PERMANENT_ATTEMPTS = 3;
  */
 export function startOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
   const now = deps.now ?? (() => new Date());
-  const leaseMs = deps.leaseMs ?? 5 * 60_000;
+  // Long enough for a full batch paced at one post per second per channel.
+  const leaseMs = deps.leaseMs ?? 15 * 60_000;
   const batchSize = deps.batchSize ?? 500;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -76,13 +77,13 @@ export function startOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       settled.add(outcome.id);
       const attempts = message.attempts + 1;
       if (outcome.delivered) {
-        await deps.store.settleOutbox(message.id, { status: 'delivered', attempts, deliveredAt: now().toISOString() });
+        await deps.store.settleOutbox(message.id, { status: 'delivered', attempts, deliveredAt: now().toISOString() }, deps.owner);
         return;
       }
       const dead = outcome.permanent === true && attempts >= MAX_PERMANENT_ATTEMPTS;
       // Never sooner than half a second: a far side answering `Retry-After: 0` must not make this spin.
       const delay = Math.max(MIN_RETRY_MS, outcome.retryAfterMs ?? Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** Math.min(attempts - 1, 10)));
-      await deps.store.settleOutbox(message.id, { status: dead ? 'dead' : 'pending', attempts, nextAttemptAt: new Date(now().getTime() + delay).toISOString(), lastError: outcome.error.slice(0, 500) });
+      await deps.store.settleOutbox(message.id, { status: dead ? 'dead' : 'pending', attempts, nextAttemptAt: new Date(now().getTime() + delay).toISOString(), lastError: outcome.error.slice(0, 500) }, deps.owner);
       if (dead) {
         deps.logger.error({ outbox: message.id, target, err: outcome.error }, 'notification given up after permanent failures');
         deps.onDead?.(message, outcome.error);

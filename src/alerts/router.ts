@@ -44,6 +44,12 @@ export function applySignal(existing: AlertRecord | undefined, signal: AlertSign
     return { record, outbox: notifications(record, routing, 'resolve') };
   }
   if (open) {
+    if (signal.severity === 'critical' && existing.severity === 'warning') {
+      // A warning that turns critical is the same alert, now paged, in the critical channel, escalating.
+      const { escalatedAt: _escalated, ...rest } = existing;
+      const record: AlertRecord = { ...rest, severity: 'critical', state: 'firing', lastFiredAt: now, summary: signal.summary, firingSince: now };
+      return { record, outbox: notifications(record, routing, 'trigger') };
+    }
     const changed = existing.summary !== signal.summary;
     const record: AlertRecord = { ...existing, lastFiredAt: now, summary: signal.summary };
     return { record, outbox: changed ? slackRefresh(record, routing) : [] };

@@ -35,7 +35,8 @@ export async function confirmAndRunOnTerminal(deps: DispatchDeps, gate: Gate, wh
     name = await prompt.question(`Type ${deps.config.system.name} to confirm: `);
     prompt.close();
   }
-  if (io.breakGlass && gate.approvalsNeeded > 0) {
+  // Announced only for a confirmation that will be accepted: a typo must not cry break-glass in every channel.
+  if (io.breakGlass && gate.approvalsNeeded > 0 && name.trim() === deps.config.system.name) {
     await io.announce(`:rotating_light: BREAK-GLASS: ${who.actor} is running "${gate.plan.title}" from a terminal without the ${gate.approvalsNeeded} approval(s) the gate requires (plan ${gate.plan.hash.slice(0, 12)}).`);
   }
   let progress;

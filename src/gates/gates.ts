@@ -4,7 +4,11 @@ import type { AuditSource } from '../domain/audit.ts';
 import { DrError } from '../domain/errors.ts';
 import type { Gate } from '../domain/gate.ts';
 import type { Plan } from '../domain/plan.ts';
+import type { Run } from '../domain/run.ts';
 import type { StateStore } from '../ports/state-store.ts';
+
+// Procedures that change the live system: never two at once.
+const DESTRUCTIVE_PROCEDURES = new Set(['restore-db', 'restore-storage', 'restore-all', 'restore-undo', 'isolate', 'rotate-secrets']);
 
 /** Who acts on a gate, and from where. */
 export interface GateActor {
@@ -22,6 +26,8 @@ export interface GateDeps {
   audit: (who: GateActor, event: string, gate: Gate, detail?: Record<string, unknown>) => Promise<void>;
   /** Makes the plan afresh from the same request, to tell whether the one shown is still what would run. */
   replan: (gate: Gate) => Promise<Plan>;
+  /** Whether a run recorded as `running` is really still going (its process alive); a crashed one blocks nothing. */
+  runAlive?: (run: Run) => boolean;
   /** Whether a Slack user holds a role (user ids, or members of the configured user groups). */
   holdsRole: (role: 'operators' | 'approvers', user: string) => Promise<boolean>;
 }
@@ -165,6 +171,13 @@ async function claimExecution(deps: GateDeps, gate: Gate, who: GateActor, change
       return { kind: 'void', gate: moved, newPlan: fresh };
     }
     throw raced();
+  }
+  // One destructive run at a time: two restores (or a restore and an undo) interleaving their stop, swap and
+  // start would leave nobody knowing which database is live.
+  const busy = (await deps.store.listRuns({ status: 'running', limit: 50 })).find((r) => DESTRUCTIVE_PROCEDURES.has(r.procedure) && (deps.runAlive?.(r) ?? true));
+  if (busy) {
+    await deps.audit(who, 'run_refused_busy', gate, { busyRun: busy.id });
+    throw new DrError('GATE_REFUSED', `${busy.procedure} (${busy.id}) is still running; this plan waits for it to end. Nothing more was run — confirm again when it has finished.`);
   }
   if (!(await deps.store.updateGate(gate.id, gate.version, { ...change, state: 'running' }))) throw raced();
   const moved = (await deps.store.getGate(gate.id))!;

@@ -60,8 +60,11 @@ export interface StateStore {
    * to be dead is taken over at once; such messages come back marked `retaken`.
    */
   claimOutbox(target: OutboxTarget, now: string, options: { owner: string; leaseUntil: string; limit: number; ownerAlive?: (owner: string) => boolean | undefined }): Promise<OutboxMessage[]>;
-  /** Records a delivery attempt's outcome (delivered, dead, or retry at `nextAttemptAt`) and releases the lease. */
-  settleOutbox(id: number, outcome: { status: OutboxMessage['status']; attempts: number; nextAttemptAt?: string; lastError?: string; deliveredAt?: string }): Promise<void>;
+  /**
+   * Records a delivery attempt's outcome (delivered, dead, or retry at `nextAttemptAt`) and releases the lease —
+   * only while `owner` still holds it (a replica whose lease was taken over must not undo the new holder's work).
+   */
+  settleOutbox(id: number, outcome: { status: OutboxMessage['status']; attempts: number; nextAttemptAt?: string; lastError?: string; deliveredAt?: string }, owner?: string): Promise<void>;
   /** Outbox messages, for tests and `/dr alerts`: by status, oldest first. */
   listOutbox(options?: { status?: OutboxMessage['status']; target?: OutboxTarget; limit?: number }): Promise<OutboxMessage[]>;
   /** Remembers which alerts one digest message lists, so it can be re-rendered when one of them changes. */

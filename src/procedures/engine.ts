@@ -66,10 +66,21 @@ export async function executeRun<Context>(deps: EngineDeps, spec: RunSpec<Contex
   // Writes go one after the other, each of the newest state: a heartbeat can never overwrite a later step.
   let writes: Promise<void> = Promise.resolve();
   const persist = () => (writes = writes.catch(() => {}).then(() => deps.store.updateRun(run)));
+  // A store that fails to record progress must not abort the procedure half-way (the service stopped, say):
+  // the failure is logged, and the next write carries the newest state anyway.
   const save = async (next: Run) => {
     run = next;
     observe(run);
-    await persist();
+    await persist().catch((error: unknown) => deps.logger.error({ run: run.id, err: errorText(error) }, 'run progress not saved; carrying on'));
+  };
+  // The figures so far (what was kept for undo, say) go into the record after every step, so a crash
+  // right after the swap still leaves them for `restore undo`.
+  const figuresSoFar = (): Record<string, unknown> => {
+    try {
+      return spec.summarize?.(spec.context, run) ?? {};
+    } catch {
+      return {};
+    }
   };
   observe(run);
   const heartbeat = setInterval(() => {
@@ -102,7 +113,9 @@ export async function executeRun<Context>(deps: EngineDeps, spec: RunSpec<Contex
           : [];
         return await finish('failed', { failedStep: step.name, reason, ...(recovery.length ? { recovery } : {}) });
       }
-      await save(withStep(run, index, { status: 'done', finishedAt: deps.now().toISOString(), ...(detail ? { detail } : {}) }));
+      const done = withStep(run, index, { status: 'done', finishedAt: deps.now().toISOString(), ...(detail ? { detail } : {}) });
+      run = done;
+      await save({ ...done, summary: { ...done.summary, ...figuresSoFar() } });
     }
     return await finish('succeeded', {});
   } finally {

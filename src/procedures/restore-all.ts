@@ -22,7 +22,7 @@ export interface RestoreAllDeps {
 
 const DNS_REMINDER = 'DNS is not automated: once the run is green, point the DMS host name at this system (runbook §3.3 step 5).';
 
-/** The plan of `restore all` (runbook §3.3): config → database → documents → migrations → start → health, one run. */
+/** The plan of `restore all` (runbook §3.3): config → database → documents → start → migrations → health, one run. */
 export async function planRestoreAll(deps: RestoreAllDeps): Promise<Plan> {
   const [db, storage, config] = await Promise.all([
     chooseBackup(deps.db.store, 'db', 'latest'),
@@ -50,7 +50,8 @@ export async function planRestoreAll(deps: RestoreAllDeps): Promise<Plan> {
 function restoreAllSteps(): string[] {
   const [fetchDb, restoreDb, checkDb, stop, swap, start, health] = RESTORE_DB_STEPS;
   const [storageHealth, findDocuments, writeBack, checkDocuments] = RESTORE_STORAGE_STEPS;
-  return ['fetch the config archive and check its SHA-256', fetchDb, restoreDb, checkDb, stop, 'restore the configuration files', swap, storageHealth, findDocuments, writeBack, 'run the migrations', start, health, checkDocuments];
+  // Migrations run once the service is up again: the usual `docker-compose exec … alembic upgrade` needs it running.
+  return ['fetch the config archive and check its SHA-256', fetchDb, restoreDb, checkDb, stop, 'restore the configuration files', swap, storageHealth, findDocuments, writeBack, start, 'run the migrations', health, checkDocuments];
 }
 
 /** The steps of a confirmed `restore all` plan: the database and storage restores' own steps, in runbook order. */

@@ -216,7 +216,7 @@ const UNDO_STEPS = ['check the kept database', 'stop the service', 'swap the kep
 
 /** The database the newest restore (or undo) replaced, and the run that kept it. */
 async function keptByNewestRestore(store: StateStore): Promise<{ run: Run; kept: DatabaseRef } | undefined> {
-  const runs = [...(await store.listRuns({ procedure: 'restore-db', limit: 20 })), ...(await store.listRuns({ procedure: 'restore-undo', limit: 20 }))];
+  const runs = (await Promise.all(['restore-db', 'restore-all', 'restore-undo'].map((procedure) => store.listRuns({ procedure, limit: 20 })))).flat();
   runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
   for (const run of runs) {
     const kept = run.summary.kept as DatabaseRef | undefined;

@@ -22,6 +22,9 @@ export interface SlackAlertDeliveryDeps {
   digestThreshold?: number;
 }
 
+// Slack's answers for a message that no longer exists (deleted by someone): it is posted again.
+const GONE = new Set(['message_not_found', 'cant_update_message']);
+
 // Slack errors that retrying cannot fix: the message is given up on after a few attempts and reported.
 const PERMANENT = new Set(['channel_not_found', 'not_in_channel', 'is_archived', 'invalid_blocks', 'msg_too_long', 'invalid_auth', 'account_inactive', 'missing_scope', 'restricted_action']);
 
@@ -102,7 +105,17 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
         if (ts?.startsWith('digest:')) {
           digestEdits.set(ts.slice('digest:'.length), [...(digestEdits.get(ts.slice('digest:'.length)) ?? []), message.id]);
         } else if (ts) {
-          await attempt([message.id], async () => void (await deps.client.chat.update({ channel, ts, ...alertBlocks(alert, deps.contacts) })));
+          await attempt([message.id], async () => {
+            try {
+              await deps.client.chat.update({ channel, ts, ...alertBlocks(alert, deps.contacts) });
+            } catch (error) {
+              // Someone deleted the message: post it again rather than block this alert's later changes forever.
+              if (!GONE.has((error as { data?: { error?: string } }).data?.error ?? '')) throw error;
+              const answer = await deps.client.chat.postMessage({ channel, ...alertBlocks(alert, deps.contacts), metadata: { event_type: 'dr_alert', event_payload: { fingerprint: alert.fingerprint } } });
+              await deps.store.setAlertMessage(alert.fingerprint, channel, answer.ts!);
+              existing.set(alert.fingerprint, answer.ts!);
+            }
+          });
         } else {
           await attempt([message.id], async () => {
             const answer = await deps.client.chat.postMessage({ channel, ...alertBlocks(alert, deps.contacts), metadata: { event_type: 'dr_alert', event_payload: { fingerprint: alert.fingerprint } } });
@@ -166,11 +179,20 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
         const channel = message.payload.channel;
         byChannel.set(channel, [...(byChannel.get(channel) ?? []), message]);
       }
-      // Channels in parallel (each has its own rate limit), messages of one channel in order.
+      // Channels in parallel (each has its own rate limit), messages of one channel in order. One channel
+      // failing outright fails only its own unreported messages: the others are still being sent.
+      const reported = new Set<number>();
+      const track = async (outcome: DeliveryOutcome) => {
+        reported.add(outcome.id);
+        await report(outcome);
+      };
+      const failRest = async (list: readonly OutboxMessage[], error: unknown) => {
+        for (const message of list) if (!reported.has(message.id)) await track({ id: message.id, delivered: false, ...classify(error) });
+      };
       await Promise.all([
-        ...[...byChannel].map(([channel, list]) => deliverChannel(channel, list, report)),
+        ...[...byChannel].map(([channel, list]) => deliverChannel(channel, list, track).catch((error: unknown) => failRest(list, error))),
         (async () => {
-          for (const message of incidentMessages) await deliverIncident(message, report);
+          for (const message of incidentMessages) await deliverIncident(message, track).catch((error: unknown) => failRest([message], error));
         })(),
       ]);
     },

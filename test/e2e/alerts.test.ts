@@ -97,4 +97,14 @@ describe('POST /alerts and the Slack side of routing', () => {
     expect(text).toContain('failed_login_spike');
     expect(text).not.toContain('outage_alert_0 ');
   });
+
+  it('posts an alert again when its message was deleted, instead of blocking its later changes', async () => {
+    await post(t, '/alerts', alert('deleted_message_alert', 'firing'));
+    const first = await t.slack.waitFor((c) => c.method === 'chat.postMessage' && String(c.body.text).includes('deleted_message_alert'));
+    t.slack.failNext('chat.update', { error: 'message_not_found' });
+    await post(t, '/alerts', alert('deleted_message_alert', 'resolved'));
+    const again = await t.slack.waitFor((c) => c.method === 'chat.postMessage' && String(c.body.text).includes('deleted_message_alert') && c !== first, 15_000);
+    expect(String(again.body.text)).toContain('resolved');
+    await expect.poll(async () => (await t.bot.deps.store.listOutbox({ status: 'pending' })).length).toBe(0);
+  });
 });

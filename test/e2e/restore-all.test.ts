@@ -48,8 +48,8 @@ describe('/dr restore all after a complete loss (runbook §3.3)', () => {
       'check storage health',
       'find missing or damaged documents',
       'write them back from the snapshot',
-      'run the migrations',
       'start the service',
+      'run the migrations',
       'wait for the health check',
       'check every document against the database',
     ]);

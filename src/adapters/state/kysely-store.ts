@@ -405,8 +405,8 @@ class KyselyStateStore implements StateStore {
     });
   }
 
-  async settleOutbox(id: number, outcome: { status: OutboxMessage['status']; attempts: number; nextAttemptAt?: string; lastError?: string; deliveredAt?: string }): Promise<void> {
-    await this.db
+  async settleOutbox(id: number, outcome: { status: OutboxMessage['status']; attempts: number; nextAttemptAt?: string; lastError?: string; deliveredAt?: string }, owner?: string): Promise<void> {
+    let update = this.db
       .updateTable('outbox')
       .set({
         status: outcome.status,
@@ -417,8 +417,9 @@ class KyselyStateStore implements StateStore {
         claimed_by: null,
         claimed_until: null,
       })
-      .where('id', '=', id)
-      .execute();
+      .where('id', '=', id);
+    if (owner) update = update.where('claimed_by', '=', owner);
+    await update.execute();
   }
 
   async listOutbox(options: { status?: OutboxMessage['status']; target?: OutboxTarget; limit?: number } = {}): Promise<OutboxMessage[]> {

@@ -206,6 +206,19 @@ describe('confirmGate', () => {
     expect(h.eventsNamed('run_started')).toHaveLength(0);
   });
 
+  it('refuses to start while another destructive run is still going, and not because of a crashed one', async () => {
+    const h = harness({ approvals: 0 });
+    const running = { id: 'run-busy', procedure: 'restore-db', actor: 'U', status: 'running' as const, startedAt: '2026-01-01T00:00:00.000Z', heartbeatAt: '2026-01-01T00:00:00.000Z', owner: 'elsewhere', steps: [], summary: {} };
+    await store.createRun(running);
+    const gate = await openGate(h.deps, h.plan, slack(REQUESTER));
+    await expect(confirmGate({ ...h.deps, runAlive: () => true }, gate.id, slack(OPERATOR), SYSTEM)).rejects.toMatchObject({ code: 'GATE_REFUSED', userMessage: expect.stringContaining('run-busy') });
+    expect((await h.stored(gate.id)).state).toBe('awaiting_confirmation');
+    expect(h.eventsNamed('run_refused_busy')).toHaveLength(1);
+    // A run whose process is gone blocks nothing.
+    expect((await confirmGate({ ...h.deps, runAlive: () => false }, gate.id, slack(OPERATOR), SYSTEM)).kind).toBe('execute');
+    await store.updateRun({ ...running, status: 'interrupted' });
+  });
+
   it('hands an approvals-0 gate straight to execution: kind execute, state running', async () => {
     const h = harness({ approvals: 0 });
     const gate = await openGate(h.deps, h.plan, slack(REQUESTER));

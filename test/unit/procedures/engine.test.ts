@@ -198,6 +198,41 @@ describe('executeRun', () => {
     }
   });
 
+  it('carries on when the store fails to record progress: every step runs, and the end is recorded once the store answers again', async () => {
+    const { deps } = engine();
+    let failures = 2;
+    const flaky = Object.create(store) as typeof store;
+    flaky.updateRun = (run: Run) => (failures-- > 0 ? Promise.reject(new Error('statement timeout')) : store.updateRun(run));
+    const ran: string[] = [];
+    const run = await executeRun({ ...deps, store: flaky }, {
+      procedure: 'restore-db',
+      actor: 'U1',
+      context: {},
+      steps: ['stop', 'swap', 'start'].map((name) => ({ name, run: async () => void ran.push(name) })),
+      summarize: () => ({ kept: 'the old one' }),
+    });
+    expect(ran).toEqual(['stop', 'swap', 'start']);
+    expect(run.status).toBe('succeeded');
+    expect(await storedRun(run.id)).toMatchObject({ status: 'succeeded', summary: { kept: 'the old one' } });
+  });
+
+  it('records the figures so far after every step, so a crash after the swap still leaves what was kept', async () => {
+    const { deps } = engine();
+    const context: { kept?: string } = {};
+    let seenMidway: Run | undefined;
+    await executeRun(deps, {
+      procedure: 'restore-db',
+      actor: 'U1',
+      context,
+      steps: [
+        { name: 'swap', run: async (ctx) => void (ctx.kept = 'db_pre_1') },
+        { name: 'start', run: async () => void (seenMidway = (await store.listRuns({ status: 'running' }))[0]) },
+      ],
+      summarize: (ctx) => (ctx.kept ? { kept: ctx.kept } : {}),
+    });
+    expect(seenMidway?.summary).toMatchObject({ kept: 'db_pre_1' });
+  });
+
   it('survives an onFailure that throws: the run still ends failed, with the clean-up error in recovery', async () => {
     const { deps } = engine();
     const run = await executeRun(deps, {
