@@ -68,7 +68,12 @@ export function applySignal(existing: AlertRecord | undefined, signal: AlertSign
     lastFiredAt: now,
     fireCount: (existing?.fireCount ?? 0) + 1,
   };
-  return { record, outbox: notifications(record, routing, 'trigger') };
+  const outbox = notifications(record, routing, 'trigger');
+  // An edit notifies nobody: a returning alert is also announced in its message's thread, to the channel.
+  if (existing) {
+    for (const channel of alertChannels(record, routing)) outbox.push({ target: 'slack', orderKey: `slack:${channel}:${record.fingerprint}`, payload: { kind: 'slack_alert_refired', fingerprint: record.fingerprint, channel } });
+  }
+  return { record, outbox };
 }
 
 /** Someone acknowledged the alert: the messages say who, PagerDuty stops paging, escalation stops. */

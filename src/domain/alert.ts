@@ -54,6 +54,8 @@ export type OutboxPayload =
   /** Shows the alert's current state in the channel: a post the first time, then edits of that same message. */
   | { kind: 'slack_alert'; fingerprint: string; channel: string }
   | { kind: 'slack_alert_reminder'; fingerprint: string; channel: string }
+  /** A resolved alert firing again: its old message is edited back to firing, and this says so out loud. */
+  | { kind: 'slack_alert_refired'; fingerprint: string; channel: string }
   | { kind: 'slack_escalation'; fingerprint: string; channel: string }
   | { kind: 'pagerduty'; fingerprint: string; action: 'trigger' | 'acknowledge' | 'resolve' }
   /** An incident's parent message in the stakeholder channel, posted once and edited in place. */

@@ -126,6 +126,9 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
       } else if (payload.kind === 'slack_alert_reminder') {
         const thread = ts && !ts.startsWith('digest:') ? { thread_ts: ts, reply_broadcast: true } : {};
         await attempt([message.id], async () => void (await deps.client.chat.postMessage({ channel, ...thread, text: `⏰ Still ${alert.state === 'firing' ? 'firing and not acknowledged' : alert.state}: *${alert.alert}* — ${alert.summary.slice(0, 300)}` })));
+      } else if (payload.kind === 'slack_alert_refired') {
+        const thread = ts && !ts.startsWith('digest:') ? { thread_ts: ts, reply_broadcast: true } : {};
+        await attempt([message.id], async () => void (await deps.client.chat.postMessage({ channel, ...thread, text: `🔁 Firing again (${alert.fireCount} times so far): *${alert.alert}* — ${alert.summary.slice(0, 300)}` })));
       } else if (payload.kind === 'slack_escalation') {
         const who = deps.contacts.management ? `${mention(deps.contacts.management)} ` : '';
         await attempt([message.id], async () => void (await deps.client.chat.postMessage({ channel, text: `📣 ${who}Escalation: the critical alert *${alert.alert}* has fired since ${alert.firingSince} and nobody has acknowledged it. ${alert.summary.slice(0, 300)}` })));

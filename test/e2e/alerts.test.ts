@@ -44,10 +44,14 @@ describe('POST /alerts and the Slack side of routing', () => {
     const resolved = await t.slack.waitFor((c) => c.method === 'chat.update' && c.body.ts === (posted.response as { ts: string }).ts);
     expect(String(resolved.body.text)).toContain('resolved');
     expect(t.slack.calls.filter((c) => c.method === 'chat.postMessage' && String(c.body.text).includes('db_connection_failure'))).toHaveLength(1);
-    // A flapping alert fires again: the same message comes back to firing, no new post.
+    // A flapping alert fires again: the same message comes back to firing, and a reply broadcast in its thread
+    // says so (an edit alone would notify nobody).
     await post(t, '/alerts', alert('db_connection_failure', 'firing', 'critical', { component: 'database' }));
     await t.slack.waitFor((c) => c.method === 'chat.update' && c.body.ts === (posted.response as { ts: string }).ts && String(c.body.text).includes('firing'));
-    expect(t.slack.calls.filter((c) => c.method === 'chat.postMessage' && String(c.body.text).includes('db_connection_failure'))).toHaveLength(1);
+    const refired = await t.slack.waitFor((c) => c.method === 'chat.postMessage' && String(c.body.text).startsWith('🔁 Firing again'));
+    // Form-encoded, as Slack receives it: the flag arrives as the text "true".
+    expect(refired.body).toMatchObject({ thread_ts: (posted.response as { ts: string }).ts, reply_broadcast: 'true' });
+    expect(t.slack.calls.filter((c) => c.method === 'chat.postMessage' && !c.body.thread_ts && String(c.body.text).includes('db_connection_failure'))).toHaveLength(1);
   });
 
   it('sends warnings to the warning channel and security alerts also to the security channel', async () => {
