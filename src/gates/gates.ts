@@ -164,6 +164,11 @@ export async function expireGates(deps: GateDeps, gates: readonly Gate[]): Promi
 // What led to it (the last approval, a broken glass) is audited only once it has really happened.
 async function claimExecution(deps: GateDeps, gate: Gate, who: GateActor, change: Partial<Gate>, leadingTo: Array<[string, Record<string, unknown>]>): Promise<GateProgress> {
   const fresh = await deps.replan(gate);
+  // Re-planning takes a moment: a gate that expired meanwhile still runs nothing.
+  if (Date.parse(gate.expiresAt) <= deps.now().getTime()) {
+    if (await deps.store.updateGate(gate.id, gate.version, { state: 'expired', closedReason: 'expired' })) await deps.audit(who, 'plan_expired', { ...gate, state: 'expired' });
+    throw new DrError('GATE_REFUSED', `This plan expired at ${gate.expiresAt}. Nothing was run; ask for a new plan.`);
+  }
   if (fresh.hash !== gate.plan.hash) {
     if (await deps.store.updateGate(gate.id, gate.version, { state: 'void', closedReason: 'the plan changed before it ran' })) {
       const moved = (await deps.store.getGate(gate.id))!;

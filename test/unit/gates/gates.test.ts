@@ -219,6 +219,16 @@ describe('confirmGate', () => {
     await store.updateRun({ ...running, status: 'interrupted' });
   });
 
+  it('runs nothing when the gate expires while the plan is being made again at the last step', async () => {
+    const h = harness({ approvals: 0 });
+    const gate = await openGate(h.deps, h.plan, slack(REQUESTER));
+    h.clock.now = T0 + FIFTEEN_MINUTES - 1;
+    const slowReplan = { ...h.deps, replan: async (g: Gate) => { h.clock.now = T0 + FIFTEEN_MINUTES + 1; return h.deps.replan(g); } };
+    await expect(confirmGate(slowReplan, gate.id, slack(OPERATOR), SYSTEM)).rejects.toMatchObject({ code: 'GATE_REFUSED', userMessage: expect.stringContaining('expired') });
+    expect((await h.stored(gate.id)).state).toBe('expired');
+    expect(h.eventsNamed('run_started')).toHaveLength(0);
+  });
+
   it('hands an approvals-0 gate straight to execution: kind execute, state running', async () => {
     const h = harness({ approvals: 0 });
     const gate = await openGate(h.deps, h.plan, slack(REQUESTER));
