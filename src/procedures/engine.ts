@@ -171,3 +171,12 @@ export async function markInterruptedRuns(
   }
   return marked;
 }
+
+/** The gate and Slack message a run belongs to, as the optional RunSpec fields that carry them. */
+export function runOriginFields(origin: { gateId?: string; channel?: string; messageTs?: string }): Pick<RunSpec<unknown>, 'gateId' | 'channel' | 'messageTs'> {
+  return {
+    ...(origin.gateId ? { gateId: origin.gateId } : {}),
+    ...(origin.channel ? { channel: origin.channel } : {}),
+    ...(origin.messageTs ? { messageTs: origin.messageTs } : {}),
+  };
+}

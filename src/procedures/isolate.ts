@@ -1,8 +1,5 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { chmod, copyFile, mkdir, open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { formatBytes } from '../domain/format.ts';
 import { DrError, errorText } from '../domain/errors.ts';
 import type { Incident } from '../domain/incident.ts';
@@ -10,10 +7,11 @@ import { sealPlan, type Plan } from '../domain/plan.ts';
 import type { AlertSink } from '../ports/alerts.ts';
 import type { DatabaseDumper, DocumentSource } from '../ports/dms.ts';
 import type { ServiceCommandResult, ServiceControl } from '../ports/service.ts';
-import type { RunSpec } from './engine.ts';
+import { type RunSpec, runOriginFields } from './engine.ts';
 import { declareIncident, noteToOpenIncident, type IncidentDeps } from './incidents.ts';
 import { expectedDurationMs, runLabel } from './plan-helpers.ts';
 import { describeServiceResult } from './service-steps.ts';
+import { sha256OfFile } from './file-hash.ts';
 
 /** What `isolate` needs (runbook §3.4): evidence sources, the isolation commands, and where to raise the alarm. */
 export interface IsolateDeps {
@@ -69,9 +67,7 @@ export function isolateRun(deps: IsolateDeps, plan: Plan, origin: { actor: strin
   return {
     procedure: 'isolate',
     actor: origin.actor,
-    ...(origin.gateId ? { gateId: origin.gateId } : {}),
-    ...(origin.channel ? { channel: origin.channel } : {}),
-    ...(origin.messageTs ? { messageTs: origin.messageTs } : {}),
+    ...runOriginFields(origin),
     context,
     steps: [
       {
@@ -157,7 +153,7 @@ async function preserveEvidence(deps: IsolateDeps, incident: Incident, actor: st
   const files = [];
   for (const name of (await readdir(dir)).sort()) {
     const file = path.join(dir, name);
-    files.push({ name, size_bytes: (await stat(file)).size, sha256: await sha256(file) });
+    files.push({ name, size_bytes: (await stat(file)).size, sha256: await sha256OfFile(file) });
   }
   const manifest = { incident: incident.id, system: deps.systemName, collected_by: actor, collected_at: collectedAt.toISOString(), files, notes };
   const manifestFile = path.join(dir, 'manifest.json');
@@ -171,11 +167,5 @@ async function preserveEvidence(deps: IsolateDeps, incident: Incident, actor: st
   // Read-only from here on: whoever looks at it later can trust it is what was collected.
   for (const name of await readdir(dir)) await chmod(path.join(dir, name), 0o400);
   await chmod(dir, 0o500);
-  return { dir, files: files.length, bytes: files.reduce((sum, f) => sum + f.size_bytes, 0), manifestSha256: await sha256(manifestFile) };
-}
-
-async function sha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
-  return hash.digest('hex');
+  return { dir, files: files.length, bytes: files.reduce((sum, f) => sum + f.size_bytes, 0), manifestSha256: await sha256OfFile(manifestFile) };
 }

@@ -1,14 +1,12 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import { DrError } from '../domain/errors.ts';
 import { sealPlan, type Plan } from '../domain/plan.ts';
 import type { ConfigArchiver } from '../ports/config-archive.ts';
-import type { RunSpec, StepDefinition } from './engine.ts';
+import { type RunSpec, type StepDefinition, runOriginFields } from './engine.ts';
 import { backupPointInTime, chooseBackup, expectedDurationMs, plannedBackup, runLabel } from './plan-helpers.ts';
 import { RESTORE_DB_STEPS, restoreDbRun, type RestoreDbDeps } from './restore-db.ts';
 import { RESTORE_STORAGE_STEPS, restoreStorageRun, type RestoreStorageDeps } from './restore-storage.ts';
 import { runServiceCommand } from './service-steps.ts';
+import { sha256OfFile } from './file-hash.ts';
 
 /** What `restore all` needs: the database and storage restores, and the config archive's reader. */
 export interface RestoreAllDeps {
@@ -98,9 +96,7 @@ export function restoreAllRun(deps: RestoreAllDeps, plan: Plan, origin: { actor:
   return {
     procedure: 'restore-all',
     actor: origin.actor,
-    ...(origin.gateId ? { gateId: origin.gateId } : {}),
-    ...(origin.channel ? { channel: origin.channel } : {}),
-    ...(origin.messageTs ? { messageTs: origin.messageTs } : {}),
+    ...runOriginFields(origin),
     context: {},
     steps,
     onFailure: async (_ignored, failedStep) => {
@@ -115,10 +111,3 @@ export function restoreAllRun(deps: RestoreAllDeps, plan: Plan, origin: { actor:
     }),
   };
 }
-
-async function sha256OfFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hash);
-  return hash.digest('hex');
-}
-

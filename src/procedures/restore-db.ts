@@ -1,6 +1,3 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import type { BackupManifest } from '../backup/manifest.ts';
 import { formatBytes } from '../domain/format.ts';
 import { DrError, errorText } from '../domain/errors.ts';
@@ -9,9 +6,10 @@ import type { Run } from '../domain/run.ts';
 import type { DatabaseRef, DatabaseRestorer, DmsEndpoints } from '../ports/dms.ts';
 import type { ServiceControl } from '../ports/service.ts';
 import type { StateStore } from '../ports/state-store.ts';
-import type { RunSpec } from './engine.ts';
+import { type RunSpec, runOriginFields } from './engine.ts';
 import { backupPointInTime, chooseBackup, expectedDurationMs, plannedBackup, runLabel } from './plan-helpers.ts';
 import { runServiceCommand, waitForHealthy } from './service-steps.ts';
+import { sha256OfFile } from './file-hash.ts';
 
 /** A stored backup file as a local path (the local repository's own file, or a download from S3). */
 export interface BackupFiles {
@@ -93,9 +91,7 @@ export function restoreDbRun(deps: RestoreDbDeps, plan: Plan, who: { actor: stri
   return {
     procedure: 'restore-db',
     actor: who.actor,
-    ...(who.gateId ? { gateId: who.gateId } : {}),
-    ...(who.channel ? { channel: who.channel } : {}),
-    ...(who.messageTs ? { messageTs: who.messageTs } : {}),
+    ...runOriginFields(who),
     context,
     steps: [
       {
@@ -143,11 +139,7 @@ export function restoreDbRun(deps: RestoreDbDeps, plan: Plan, who: { actor: stri
       },
       {
         name: RESTORE_DB_STEPS[3],
-        run: async (ctx, signal) => {
-          ctx.serviceStopped = true;
-          ctx.downtimeStartedAt = Date.now();
-          return runServiceCommand(deps.service, 'stop', signal);
-        },
+        run: (ctx, signal) => stopService(deps, ctx, signal),
       },
       {
         name: RESTORE_DB_STEPS[4],
@@ -160,12 +152,7 @@ export function restoreDbRun(deps: RestoreDbDeps, plan: Plan, who: { actor: stri
       },
       {
         name: RESTORE_DB_STEPS[5],
-        run: async (ctx, signal) => {
-          const line = await runServiceCommand(deps.service, 'start', signal);
-          ctx.serviceStarted = true;
-          ctx.downtimeMs = Date.now() - ctx.downtimeStartedAt!;
-          return line;
-        },
+        run: (ctx, signal) => startService(deps, ctx, signal),
       },
       { name: RESTORE_DB_STEPS[6], run: (_ctx, signal) => waitForHealthy(deps.endpoints, deps.healthDeadlineMs, signal) },
     ],
@@ -178,11 +165,8 @@ export function restoreDbRun(deps: RestoreDbDeps, plan: Plan, who: { actor: stri
           (error: unknown) => notes.push(`could not remove ${ctx.scratch!.location}: ${errorText(error)}`),
         );
       }
-      // The service must not stay down because a later step failed.
-      if (ctx.serviceStopped && !ctx.serviceStarted) {
-        const result = await deps.service.run('start').catch((error: unknown) => ({ exitCode: null, output: errorText(error) }));
-        notes.push(result.exitCode === 0 ? 'started the service again' : `could NOT start the service again: ${result.output.split('\n').at(-1) ?? ''}`);
-      }
+      const restarted = await startIfLeftStopped(deps, ctx);
+      if (restarted) notes.push(restarted);
       notes.push(ctx.swapped ? `the restored database is live${ctx.kept ? `; the old one is kept as ${ctx.kept.location}` : ''}` : 'the live database was not changed');
       return notes;
     },
@@ -206,11 +190,6 @@ function describeCounts(counts: { documents: number; users: number; tenants: num
   return `${counts.documents} documents, ${counts.users} users, ${counts.tenants} tenants`;
 }
 
-async function sha256OfFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hash);
-  return hash.digest('hex');
-}
 
 const UNDO_STEPS = ['check the kept database', 'stop the service', 'swap the kept database back in', 'start the service', 'wait for the health check'] as const;
 
@@ -253,9 +232,7 @@ export function restoreUndoRun(deps: RestoreDbDeps, plan: Plan, who: { actor: st
   return {
     procedure: 'restore-undo',
     actor: who.actor,
-    ...(who.gateId ? { gateId: who.gateId } : {}),
-    ...(who.channel ? { channel: who.channel } : {}),
-    ...(who.messageTs ? { messageTs: who.messageTs } : {}),
+    ...runOriginFields(who),
     context,
     steps: [
       {
@@ -272,11 +249,7 @@ export function restoreUndoRun(deps: RestoreDbDeps, plan: Plan, who: { actor: st
       },
       {
         name: UNDO_STEPS[1],
-        run: async (ctx, signal) => {
-          ctx.serviceStopped = true;
-          ctx.downtimeStartedAt = Date.now();
-          return runServiceCommand(deps.service, 'stop', signal);
-        },
+        run: (ctx, signal) => stopService(deps, ctx, signal),
       },
       {
         name: UNDO_STEPS[2],
@@ -288,21 +261,14 @@ export function restoreUndoRun(deps: RestoreDbDeps, plan: Plan, who: { actor: st
       },
       {
         name: UNDO_STEPS[3],
-        run: async (ctx, signal) => {
-          const line = await runServiceCommand(deps.service, 'start', signal);
-          ctx.serviceStarted = true;
-          ctx.downtimeMs = Date.now() - ctx.downtimeStartedAt!;
-          return line;
-        },
+        run: (ctx, signal) => startService(deps, ctx, signal),
       },
       { name: UNDO_STEPS[4], run: (_ctx, signal) => waitForHealthy(deps.endpoints, deps.healthDeadlineMs, signal) },
     ],
     onFailure: async (ctx) => {
       const notes: string[] = [];
-      if (ctx.serviceStopped && !ctx.serviceStarted) {
-        const result = await deps.service.run('start').catch((error: unknown) => ({ exitCode: null, output: errorText(error) }));
-        notes.push(result.exitCode === 0 ? 'started the service again' : `could NOT start the service again: ${result.output.split('\n').at(-1) ?? ''}`);
-      }
+      const restarted = await startIfLeftStopped(deps, ctx);
+      if (restarted) notes.push(restarted);
       notes.push(ctx.swapped ? `the kept database is live again${ctx.kept ? `; the replaced one is kept as ${ctx.kept.location}` : ''}` : 'the live database was not changed');
       return notes;
     },
@@ -313,4 +279,26 @@ export function restoreUndoRun(deps: RestoreDbDeps, plan: Plan, who: { actor: st
       ...(ctx.kept ? { kept: ctx.kept } : {}),
     }),
   };
+}
+
+/** Stops the service, noting when the downtime began. */
+async function stopService(deps: RestoreDbDeps, ctx: RestoreDbContext, signal: AbortSignal): Promise<string> {
+  ctx.serviceStopped = true;
+  ctx.downtimeStartedAt = Date.now();
+  return runServiceCommand(deps.service, 'stop', signal);
+}
+
+/** Starts the service again, measuring the downtime (stop → start). */
+async function startService(deps: RestoreDbDeps, ctx: RestoreDbContext, signal: AbortSignal): Promise<string> {
+  const line = await runServiceCommand(deps.service, 'start', signal);
+  ctx.serviceStarted = true;
+  ctx.downtimeMs = Date.now() - ctx.downtimeStartedAt!;
+  return line;
+}
+
+/** After a failure: the service must not stay down because a later step failed. Says what it did, if anything. */
+async function startIfLeftStopped(deps: RestoreDbDeps, ctx: RestoreDbContext): Promise<string | undefined> {
+  if (!ctx.serviceStopped || ctx.serviceStarted) return undefined;
+  const result = await deps.service.run('start').catch((error: unknown) => ({ exitCode: null, output: errorText(error) }));
+  return result.exitCode === 0 ? 'started the service again' : `could NOT start the service again: ${result.output.split('\n').at(-1) ?? ''}`;
 }

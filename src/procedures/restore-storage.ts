@@ -6,7 +6,7 @@ import type { DocumentChecksums, DocumentHasher, DocumentStore, DocumentWriter }
 import type { StateStore } from '../ports/state-store.ts';
 import { sealPlan, type Plan } from '../domain/plan.ts';
 import { formatBytes } from '../domain/format.ts';
-import type { RunSpec } from './engine.ts';
+import { type RunSpec, runOriginFields } from './engine.ts';
 import { backupPointInTime, chooseBackup, expectedDurationMs, plannedBackup } from './plan-helpers.ts';
 import { mapConcurrent } from './map-concurrent.ts';
 import { verifyChecksums, type ChecksumProblem } from './verify-checksums.ts';
@@ -193,9 +193,7 @@ export function restoreStorageRun(deps: RestoreStorageDeps, plan: Plan, origin: 
   return {
     procedure: 'restore-storage',
     actor: origin.actor,
-    ...(origin.gateId ? { gateId: origin.gateId } : {}),
-    ...(origin.channel ? { channel: origin.channel } : {}),
-    ...(origin.messageTs ? { messageTs: origin.messageTs } : {}),
+    ...runOriginFields(origin),
     context,
     steps: [
       {

@@ -10,7 +10,7 @@ import type { RunOrigin } from '../gates/gated-procedures.ts';
 import type { DmsEndpoints } from '../ports/dms.ts';
 import type { ServiceControl } from '../ports/service.ts';
 import type { StateStore } from '../ports/state-store.ts';
-import type { RunSpec, StepDefinition } from './engine.ts';
+import { type RunSpec, type StepDefinition, runOriginFields } from './engine.ts';
 import { expectedDurationMs, runLabel } from './plan-helpers.ts';
 import { describeServiceResult, runServiceCommand, waitForHealthy } from './service-steps.ts';
 
@@ -222,9 +222,7 @@ export function rotateSecretsRun(deps: RotateSecretsDeps, plan: Plan, origin: Ru
   return {
     procedure: 'rotate-secrets',
     actor: origin.actor,
-    ...(origin.gateId ? { gateId: origin.gateId } : {}),
-    ...(origin.channel ? { channel: origin.channel } : {}),
-    ...(origin.messageTs ? { messageTs: origin.messageTs } : {}),
+    ...runOriginFields(origin),
     context,
     steps: steps.map(guarded),
     onFailure: async (ctx) => {

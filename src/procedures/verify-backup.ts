@@ -1,6 +1,3 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import type { BackupManifest, RestoreTest } from '../backup/manifest.ts';
 import { DrError, errorText } from '../domain/errors.ts';
 import { formatBytes } from '../domain/format.ts';
@@ -10,6 +7,7 @@ import type { StateStore } from '../ports/state-store.ts';
 import { withDeadline } from './deadline.ts';
 import type { RunSpec, StepDefinition } from './engine.ts';
 import { chooseBackup, runLabel } from './plan-helpers.ts';
+import { sha256OfFile } from './file-hash.ts';
 
 /** The rows the runbook counts after a restore (§4.1). */
 export interface RowCounts {
@@ -309,11 +307,4 @@ export function describeGrowth(backup: RowCounts, live: RowCounts): string {
     .filter((c) => c.delta !== 0)
     .map((c) => `${c.delta > 0 ? '+' : '−'}${Math.abs(c.delta)} ${c.row}`);
   return changes.length ? `${changes.join(', ')} since the backup` : 'the same as the backup';
-}
-
-/** SHA-256 of a local file, read in 1 MiB chunks. */
-export async function sha256OfFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hash);
-  return hash.digest('hex');
 }
