@@ -20,6 +20,12 @@ export interface StoredFile {
   sha256: string;
 }
 
+/** Content to store as an object: a stream on demand, or a local file a local repository may copy itself. */
+export interface ObjectContent {
+  open(): Promise<NodeJS.ReadableStream>;
+  localPath?: string;
+}
+
 /** Where backups live: a local folder or an S3 bucket/prefix; each backup is known by its manifest. */
 export interface BackupRepository {
   readonly location: string;
@@ -62,8 +68,8 @@ export interface WritableBackupRepository extends ReadableBackupRepository {
   discard(pathOrKey: string): Promise<void>;
   /** Removes staging leftovers of interrupted backups; returns how many. */
   cleanStaging(): Promise<number>;
-  /** Stores a stream as a content-addressed object, hashing while it copies; an object already there is not stored twice. */
-  putObject(content: NodeJS.ReadableStream): Promise<{ sha256: string; sizeBytes: number; stored: boolean }>;
+  /** Stores content as a content-addressed object, hashing while it copies; an object already there is not stored twice. */
+  putObject(content: ObjectContent): Promise<{ sha256: string; sizeBytes: number; stored: boolean }>;
   /** SHA-256 of an object as read back now (verification). */
   hashObject(sha256: string): Promise<string>;
   /** Forgets a backup: its manifest first (so it stops existing at once), then its files. */

@@ -76,8 +76,11 @@ export interface DocumentEntry {
 /** The DMS's document files, listed and read for snapshots. */
 export interface DocumentSource {
   readonly location: string;
-  list(): AsyncIterable<DocumentEntry>;
+  /** Every document, a batch at a time (a folder, a page of keys): per-entry iteration costs more than the listing. */
+  list(): AsyncIterable<readonly DocumentEntry[]>;
   open(path: string): Promise<NodeJS.ReadableStream>;
+  /** The document's path on this machine, when it is a local file (a local repository then copies it itself). */
+  localPath?(path: string): string;
 }
 
 /** A document as the DMS database records it. */

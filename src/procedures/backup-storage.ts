@@ -5,7 +5,7 @@ import type { WritableBackupRepository } from '../ports/backup-repository.ts';
 import type { DocumentChecksums, DocumentEntry, DocumentSource } from '../ports/dms.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { ProgressUpdate } from '../commands/types.ts';
-import { mapConcurrent } from './map-concurrent.ts';
+import { createLimiter, mapConcurrent } from './map-concurrent.ts';
 
 /** What a document snapshot needs. */
 export interface BackupStorageDeps {
@@ -31,35 +31,65 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
   const started = deps.now();
   const id = newBackupId('storage', started, randomBytes(2).toString('hex'));
   try {
-    const [previous, expected] = await Promise.all([previousDocuments(deps), deps.checksums.load()]);
-    const entries: DocumentEntry[] = [];
-    for await (const entry of deps.source.list()) entries.push(entry);
-
-    const bytesTotal = entries.reduce((sum, e) => sum + e.sizeBytes, 0);
+    // The listing runs while the previous snapshot loads (a local source lists on worker threads), and changed
+    // files are stored as they are found; the DMS checksums load while those copies run.
+    const previousLoad = previousDocuments(deps);
+    previousLoad.catch(() => {});
+    const limit = createLimiter(deps.concurrency ?? 8);
+    const copies: Array<Promise<void>> = [];
+    let copyFailure: { error: unknown } | undefined;
+    const listed: Array<{ entry: DocumentEntry; sha256?: string }> = [];
+    let bytesListed = 0;
     let bytesDone = 0;
     let copiedFiles = 0;
     let copiedBytes = 0;
     const stored: string[] = [];
-    const documents = await mapConcurrent(entries, deps.concurrency ?? 8, async (entry): Promise<SnapshotDocument> => {
-      const before = previous.get(entry.path);
-      let sha256: string;
-      if (before && before.size_bytes === entry.sizeBytes && before.mtime_ms === entry.mtimeMs) {
-        sha256 = before.sha256;
-      } else {
-        const object = await deps.repository.putObject(await deps.source.open(entry.path));
-        sha256 = object.sha256;
-        copiedFiles += 1;
-        if (object.stored) {
-          copiedBytes += object.sizeBytes;
-          stored.push(object.sha256);
+    let listingDone = false;
+    const report = () => deps.progress?.({ step: 'storage snapshot', bytesDone, ...(listingDone ? { bytesTotal: bytesListed } : {}) });
+    for await (const batch of deps.source.list()) {
+      if (copyFailure) break;
+      const previous = await previousLoad;
+      for (const entry of batch) {
+        const item: (typeof listed)[number] = { entry };
+        listed.push(item);
+        bytesListed += entry.sizeBytes;
+        const before = previous.get(entry.path);
+        if (before && before.size_bytes === entry.sizeBytes && before.mtime_ms === entry.mtimeMs) {
+          item.sha256 = before.sha256;
+          bytesDone += entry.sizeBytes;
+          continue;
         }
+        const copy = limit(async () => {
+          if (copyFailure) return;
+          const localPath = deps.source.localPath?.(entry.path);
+          const object = await deps.repository.putObject({ open: () => deps.source.open(entry.path), ...(localPath === undefined ? {} : { localPath }) });
+          item.sha256 = object.sha256;
+          copiedFiles += 1;
+          if (object.stored) {
+            copiedBytes += object.sizeBytes;
+            stored.push(object.sha256);
+          }
+          bytesDone += entry.sizeBytes;
+          report();
+        });
+        // Settled at once: a failed copy stops the rest and is thrown below, never left unhandled.
+        copies.push(copy.catch((error: unknown) => void (copyFailure ??= { error })));
       }
-      bytesDone += entry.sizeBytes;
-      deps.progress?.({ step: 'storage snapshot', bytesDone, bytesTotal });
+    }
+    listingDone = true;
+    await previousLoad;
+    const expected = await deps.checksums.load();
+    await Promise.all(copies);
+    if (copyFailure) throw copyFailure.error;
+    report();
+
+    const documents = listed.map(({ entry, sha256 }): SnapshotDocument => {
+      if (sha256 === undefined) throw new DrError('BACKUP_FAILED', `${entry.path} was listed but never stored`);
       const want = expected.get(entry.path)?.sha256;
       const checksum = want === undefined ? 'unknown' : want === sha256 ? 'ok' : 'mismatch';
       return { path: entry.path, size_bytes: entry.sizeBytes, mtime_ms: entry.mtimeMs, sha256, checksum };
     });
+    const entries = listed.map((l) => l.entry);
 
     await mapConcurrent(stored, deps.concurrency ?? 8, async (sha256) => {
       const reread = await deps.repository.hashObject(sha256);

@@ -139,7 +139,9 @@ async function preserveEvidence(deps: IsolateDeps, incident: Incident, actor: st
   const listing = await open(path.join(dir, 'uploads-listing.csv'), 'w', 0o600);
   try {
     await listing.write('path,size_bytes,mtime\n');
-    for await (const entry of deps.documents.list()) await listing.write(`${JSON.stringify(entry.path)},${entry.sizeBytes},${new Date(entry.mtimeMs).toISOString()}\n`);
+    for await (const batch of deps.documents.list()) {
+      for (const entry of batch) await listing.write(`${JSON.stringify(entry.path)},${entry.sizeBytes},${new Date(entry.mtimeMs).toISOString()}\n`);
+    }
   } catch (error) {
     notes.push(`uploads listing incomplete: ${errorText(error)}`);
   } finally {

@@ -17,3 +17,19 @@ export async function mapConcurrent<T, R>(items: readonly T[], limit: number, wo
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
 }
+
+/** Runs the jobs given to it with at most `limit` in flight, the rest in arrival order. */
+export function createLimiter(limit: number): <R>(job: () => Promise<R>) => Promise<R> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async (job) => {
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    active += 1;
+    try {
+      return await job();
+    } finally {
+      active -= 1;
+      waiting.shift()?.();
+    }
+  };
+}

@@ -81,7 +81,7 @@ describe('prune: retention over snapshots, then mark and sweep of objects', () =
   });
 
   it('leaves unreferenced objects younger than the grace period for a snapshot in progress', async () => {
-    const orphan = await repository.putObject((await import('node:stream')).Readable.from([Buffer.from('written by a snapshot still running')]));
+    const orphan = await repository.putObject({ open: async () => (await import('node:stream')).Readable.from([Buffer.from('written by a snapshot still running')]) });
     const result = await pruneBackups({ repository, store, policy: { daily: 3, weekly: 1, monthly: 1 }, timeZone: 'UTC', now: () => new Date(), objectGraceMs: 3_600_000 });
     expect(result.sweptObjects).toBe(0);
     await expect(repository.hashObject(orphan.sha256)).resolves.toBe(orphan.sha256);

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
 import { processAlive, THIS_PROCESS } from '../process-owner.ts';
-import type { BackupSummary, LocalBackupFile, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
+import type { BackupSummary, LocalBackupFile, ObjectContent, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
+import { fsWorkers } from '../storage/fs-worker-pool.ts';
 
 // Staged files live inside the repository, on its filesystem, so committing one is a rename.
 const STAGING_DIR = '.staging';
@@ -16,7 +17,12 @@ export const OBJECTS_DIR = 'objects';
 export class LocalBackupRepository implements WritableBackupRepository {
   readonly commitMovesFile = true;
 
-  constructor(private readonly root: string) {}
+  // Local files are copied into objects, and objects re-hashed, on the file-system worker threads.
+  private readonly objectStaging: string;
+
+  constructor(private readonly root: string) {
+    this.objectStaging = path.join(root, STAGING_DIR, stagedName('objects'));
+  }
 
   get location(): string {
     return this.root;
@@ -101,10 +107,11 @@ export class LocalBackupRepository implements WritableBackupRepository {
     return removeAbandonedStaging(path.join(this.root, STAGING_DIR));
   }
 
-  async putObject(content: NodeJS.ReadableStream): Promise<{ sha256: string; sizeBytes: number; stored: boolean }> {
+  async putObject(content: ObjectContent): Promise<{ sha256: string; sizeBytes: number; stored: boolean }> {
+    if (content.localPath !== undefined) return fsWorkers.run('put', { file: content.localPath, objectsDir: path.join(this.root, OBJECTS_DIR), stagingDir: this.objectStaging });
     const staged = await this.stage('object');
     try {
-      const { sha256, sizeBytes } = await writeHashed(content, staged);
+      const { sha256, sizeBytes } = await writeHashed(await content.open(), staged);
       const target = this.objectPath(sha256);
       if (await exists(target)) {
         await rm(staged, { force: true });
@@ -122,8 +129,8 @@ export class LocalBackupRepository implements WritableBackupRepository {
     }
   }
 
-  hashObject(sha256: string): Promise<string> {
-    return sha256File(this.objectPath(sha256));
+  async hashObject(sha256: string): Promise<string> {
+    return (await fsWorkers.run('hash', { file: this.objectPath(sha256) })).sha256;
   }
 
   async readManifest(id: string): Promise<unknown> {

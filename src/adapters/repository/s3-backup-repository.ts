@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
-import type { BackupSummary, LocalBackupFile, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
+import type { BackupSummary, LocalBackupFile, StoredFile, WritableBackupRepository, ObjectContent } from '../../ports/backup-repository.ts';
 import { notFoundAs, removeAbandonedStaging, sha256File, stagedName, writeHashed } from './local-backup-repository.ts';
 
 // Files are produced on local disk first (hashing as they are written), then uploaded: S3 objects appear
@@ -77,10 +77,10 @@ export class S3BackupRepository implements WritableBackupRepository {
     return removeAbandonedStaging(path.join(STAGING_ROOT, this.bucket));
   }
 
-  async putObject(content: NodeJS.ReadableStream): Promise<{ sha256: string; sizeBytes: number; stored: boolean }> {
+  async putObject(content: ObjectContent): Promise<{ sha256: string; sizeBytes: number; stored: boolean }> {
     const staged = await this.stage('object');
     try {
-      const { sha256, sizeBytes } = await writeHashed(content, staged);
+      const { sha256, sizeBytes } = await writeHashed(await content.open(), staged);
       const key = this.objectKey(sha256);
       if (await this.exists(key)) {
         // Copy onto itself: a fresh LastModified keeps a running sweep from taking it.

@@ -1,6 +1,10 @@
-import { createReadStream, lstatSync, readdirSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type { DocumentEntry, DocumentSource } from '../../ports/dms.ts';
+import { fsWorkers, type FsTasks } from './fs-worker-pool.ts';
+
+// Folders handed to the workers at once: enough that they keep listing while the main thread is busy elsewhere.
+const FOLDERS_IN_FLIGHT = 256;
 
 /** The uploads folder as a snapshot source: regular files only (symlinks are not followed out of it). */
 export class LocalDocumentSource implements DocumentSource {
@@ -10,30 +14,40 @@ export class LocalDocumentSource implements DocumentSource {
     return this.root;
   }
 
-  async *list(): AsyncIterable<DocumentEntry> {
+  /**
+   * Folders are listed (readdir + lstat of each file) on worker threads, several at once: an awaited stat per
+   * file would cost a thread-pool round trip each, and a synchronous one would hold the event loop.
+   */
+  async *list(): AsyncIterable<DocumentEntry[]> {
     const pending = [''];
-    while (pending.length > 0) {
-      const relative = pending.pop() as string;
-      // One folder at a time, synchronously: an awaited stat per file costs a thread-pool round trip each
-      // (20,000 files: over a second), while a folder of stats takes about a millisecond. Yielding between
-      // folders keeps the event loop (Slack acks) moving.
-      const entries: DocumentEntry[] = [];
-      for (const entry of readdirSync(path.join(this.root, relative), { withFileTypes: true })) {
-        const child = relative ? `${relative}/${entry.name}` : entry.name;
-        if (entry.isDirectory()) pending.push(child);
-        else if (entry.isFile()) {
-          const stats = lstatSync(path.join(this.root, child));
-          entries.push({ path: child, sizeBytes: stats.size, mtimeMs: stats.mtimeMs });
-        }
+    // Settled, never rejected: a failure is thrown here, and folders still in flight cannot reject unheard.
+    const inFlight = new Map<number, Promise<{ key: number; relative: string; listing?: FsTasks['list']['result']; error?: unknown }>>();
+    let key = 0;
+    while (pending.length > 0 || inFlight.size > 0) {
+      while (pending.length > 0 && inFlight.size < FOLDERS_IN_FLIGHT) {
+        const relative = pending.pop() as string;
+        const k = (key += 1);
+        inFlight.set(k, fsWorkers.run('list', { dir: path.join(this.root, relative) }).then(
+          (listing) => ({ key: k, relative, listing }),
+          (error: unknown) => ({ key: k, relative, error }),
+        ));
       }
-      yield* entries;
-      await new Promise((resolve) => setImmediate(resolve));
+      const { key: done, relative, listing, error } = await Promise.race(inFlight.values());
+      inFlight.delete(done);
+      if (!listing) throw error;
+      const { files, dirs } = listing;
+      for (const name of dirs) pending.push(relative ? `${relative}/${name}` : name);
+      if (files.length > 0) yield files.map(([name, sizeBytes, mtimeMs]) => ({ path: relative ? `${relative}/${name}` : name, sizeBytes, mtimeMs }));
     }
   }
 
-  async open(relative: string): Promise<NodeJS.ReadableStream> {
+  localPath(relative: string): string {
     const full = path.resolve(this.root, relative);
     if (!full.startsWith(`${path.resolve(this.root)}${path.sep}`)) throw new Error(`path escapes the uploads folder: ${relative}`);
-    return createReadStream(full, { highWaterMark: 1024 * 1024 });
+    return full;
+  }
+
+  async open(relative: string): Promise<NodeJS.ReadableStream> {
+    return createReadStream(this.localPath(relative), { highWaterMark: 1024 * 1024 });
   }
 }

@@ -9,14 +9,16 @@ export class S3DocumentSource implements DocumentSource {
     return `s3://${this.bucket}`;
   }
 
-  async *list(): AsyncIterable<DocumentEntry> {
+  async *list(): AsyncIterable<DocumentEntry[]> {
     let token: string | undefined;
     do {
       const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, ContinuationToken: token }));
+      const batch: DocumentEntry[] = [];
       for (const object of page.Contents ?? []) {
         if (!object.Key || object.Key.endsWith('/')) continue;
-        yield { path: object.Key, sizeBytes: object.Size ?? 0, mtimeMs: object.LastModified?.getTime() ?? 0 };
+        batch.push({ path: object.Key, sizeBytes: object.Size ?? 0, mtimeMs: object.LastModified?.getTime() ?? 0 });
       }
+      if (batch.length > 0) yield batch;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   }

@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FsWorkerPool } from '../../../src/adapters/storage/fs-worker-pool.ts';
+
+const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+describe('FsWorkerPool', () => {
+  let dir: string;
+  let pool: FsWorkerPool;
+
+  // Its own two-worker pool per test; puts stage under dir/staging, as the local repository's do.
+  let staging: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'dr-fs-pool-'));
+    staging = path.join(dir, 'staging', 'objects');
+    pool = new FsWorkerPool({ size: 2 });
+  });
+  afterEach(async () => {
+    await pool.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('lists a folder: regular files with size and mtime, subfolders, and nothing else', async () => {
+    await mkdir(path.join(dir, 'uploads', 'tenant-1'), { recursive: true });
+    await writeFile(path.join(dir, 'uploads', 'a.pdf'), 'hello');
+    await utimes(path.join(dir, 'uploads', 'a.pdf'), new Date(1_700_000_000_000), new Date(1_700_000_000_000));
+    await symlink('/etc/passwd', path.join(dir, 'uploads', 'escape'));
+    const listing = await pool.run('list', { dir: path.join(dir, 'uploads') });
+    expect(listing).toEqual({ files: [['a.pdf', 5, 1_700_000_000_000]], dirs: ['tenant-1'] });
+  });
+
+  it('stores a file as an object named by its SHA-256, mode 0600, and a second copy of the same content not at all', async () => {
+    const source = path.join(dir, 'doc.bin');
+    const content = Buffer.alloc(3 * 1024 * 1024 + 7, 'x');
+    await writeFile(source, content);
+    const objectsDir = path.join(dir, 'objects');
+    const first = await pool.run('put', { file: source, objectsDir, stagingDir: staging });
+    expect(first).toEqual({ sha256: sha256(content), sizeBytes: content.length, stored: true });
+    const object = path.join(objectsDir, first.sha256.slice(0, 2), first.sha256);
+    expect((await readFile(object)).equals(content)).toBe(true);
+    expect((await stat(object)).mode & 0o777).toBe(0o600);
+    const again = await pool.run('put', { file: source, objectsDir, stagingDir: staging });
+    expect(again.stored).toBe(false);
+    const staged = await Promise.all((await readdir(path.join(dir, 'staging'))).map((d) => readdir(path.join(dir, 'staging', d))));
+    expect(staged.flat()).toEqual([]);
+  });
+
+  it('hashes a file, and reports a missing one with its error code', async () => {
+    await writeFile(path.join(dir, 'f'), 'abc');
+    await expect(pool.run('hash', { file: path.join(dir, 'f') })).resolves.toMatchObject({ sha256: sha256('abc'), size: 3 });
+    await expect(pool.run('hash', { file: path.join(dir, 'missing') })).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('runs many tasks at once on both workers and answers each its own', async () => {
+    const files = await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+      const file = path.join(dir, `f${i}`);
+      await writeFile(file, `content ${i}`);
+      return file;
+    }));
+    const hashes = await Promise.all(files.map((file) => pool.run('hash', { file })));
+    expect(hashes.map((h) => h.sha256)).toEqual(files.map((_, i) => sha256(`content ${i}`)));
+  });
+
+  it('stages each worker in a folder of its own, removes them when closed, and starts again on the next task', async () => {
+    await writeFile(path.join(dir, 'f'), 'abc');
+    await Promise.all(Array.from({ length: 8 }, () => pool.run('put', { file: path.join(dir, 'f'), objectsDir: path.join(dir, 'objects'), stagingDir: staging })));
+    expect((await readdir(path.join(dir, 'staging'))).sort()).toEqual([expect.stringMatching(/^objects-w\d+$/), expect.stringMatching(/^objects-w\d+$/)]);
+    await pool.close();
+    expect(await readdir(path.join(dir, 'staging'))).toEqual([]);
+    await expect(pool.run('hash', { file: path.join(dir, 'f') })).resolves.toMatchObject({ size: 3 });
+  });
+});
