@@ -5,7 +5,7 @@ import type { WritableBackupRepository } from '../ports/backup-repository.ts';
 import type { DocumentChecksums, DocumentEntry, DocumentSource } from '../ports/dms.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { ProgressUpdate } from '../commands/types.ts';
-import { createLimiter, mapConcurrent } from './map-concurrent.ts';
+import { createLimiter } from './map-concurrent.ts';
 
 /** What a document snapshot needs. */
 export interface BackupStorageDeps {
@@ -35,6 +35,7 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
     // files are stored as they are found; the DMS checksums load while those copies run.
     const previousLoad = previousDocuments(deps);
     previousLoad.catch(() => {});
+    let expectedLoad: ReturnType<DocumentChecksums['load']> | undefined;
     const limit = createLimiter(deps.concurrency ?? 8);
     const copies: Array<Promise<void>> = [];
     let copyFailure: { error: unknown } | undefined;
@@ -43,7 +44,6 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
     let bytesDone = 0;
     let copiedFiles = 0;
     let copiedBytes = 0;
-    const stored: string[] = [];
     let listingDone = false;
     const report = () => deps.progress?.({ step: 'storage snapshot', bytesDone, ...(listingDone ? { bytesTotal: bytesListed } : {}) });
     for await (const batch of deps.source.list()) {
@@ -66,8 +66,10 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
           item.sha256 = object.sha256;
           copiedFiles += 1;
           if (object.stored) {
+            // Read back as soon as it is stored, while other files are still being copied.
+            const reread = await deps.repository.hashObject(object.sha256);
+            if (reread !== object.sha256) throw new DrError('BACKUP_FAILED', `object ${object.sha256.slice(0, 8)} reads back as ${reread.slice(0, 8)}`);
             copiedBytes += object.sizeBytes;
-            stored.push(object.sha256);
           }
           bytesDone += entry.sizeBytes;
           report();
@@ -75,10 +77,16 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
         // Settled at once: a failed copy stops the rest and is thrown below, never left unhandled.
         copies.push(copy.catch((error: unknown) => void (copyFailure ??= { error })));
       }
+      // Started once the workers have folders to list and files to copy: a SQLite DMS answers synchronously,
+      // and this way its query overlaps their work instead of delaying it.
+      if (!expectedLoad) {
+        expectedLoad = deps.checksums.load();
+        expectedLoad.catch(() => {});
+      }
     }
     listingDone = true;
     await previousLoad;
-    const expected = await deps.checksums.load();
+    const expected = await (expectedLoad ?? deps.checksums.load());
     await Promise.all(copies);
     if (copyFailure) throw copyFailure.error;
     report();
@@ -90,11 +98,6 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
       return { path: entry.path, size_bytes: entry.sizeBytes, mtime_ms: entry.mtimeMs, sha256, checksum };
     });
     const entries = listed.map((l) => l.entry);
-
-    await mapConcurrent(stored, deps.concurrency ?? 8, async (sha256) => {
-      const reread = await deps.repository.hashObject(sha256);
-      if (reread !== sha256) throw new DrError('BACKUP_FAILED', `object ${sha256.slice(0, 8)} reads back as ${reread.slice(0, 8)}`);
-    });
 
     const onDisk = new Set(entries.map((e) => e.path));
     const mismatches = documents.filter((d) => d.checksum === 'mismatch').map((d) => d.path);

@@ -90,7 +90,8 @@ export class LocalBackupRepository implements WritableBackupRepository {
     const staged = await this.stage(`${id}.json`);
     const handle = await open(staged, 'wx', 0o600);
     try {
-      await handle.writeFile(`${JSON.stringify(manifest, null, 2)}\n`);
+      // Compact: a document snapshot's manifest lists every file, and is read back by the next snapshot.
+      await handle.writeFile(`${JSON.stringify(manifest)}\n`);
       await handle.sync();
     } finally {
       await handle.close();

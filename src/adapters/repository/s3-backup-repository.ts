@@ -64,7 +64,7 @@ export class S3BackupRepository implements WritableBackupRepository {
 
   async writeManifest(id: string, manifest: object): Promise<void> {
     await this.client.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: this.full(`${MANIFEST_DIR}/${id}.json`), Body: `${JSON.stringify(manifest, null, 2)}\n`, ContentType: 'application/json' }),
+      new PutObjectCommand({ Bucket: this.bucket, Key: this.full(`${MANIFEST_DIR}/${id}.json`), Body: `${JSON.stringify(manifest)}\n`, ContentType: 'application/json' }),
     );
   }
 
