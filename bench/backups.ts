@@ -27,7 +27,8 @@ import { DatabaseDocumentChecksums } from '../src/adapters/dms/document-checksum
 import { redactUrl } from '../src/adapters/dms/postgres-database.ts';
 import { PostgresDumper } from '../src/adapters/dms/postgres-dumper.ts';
 import { SqliteDumper } from '../src/adapters/dms/sqlite-dumper.ts';
-import { LocalBackupRepository, sha256File } from '../src/adapters/repository/local-backup-repository.ts';
+import { LocalBackupRepository } from '../src/adapters/repository/local-backup-repository.ts';
+import { sha256OfFile } from '../src/backup/file-hash.ts';
 import { openStateStore } from '../src/adapters/state/kysely-store.ts';
 import { LocalDocumentSource } from '../src/adapters/storage/local-document-source.ts';
 import type { BackupManifest } from '../src/backup/manifest.ts';
@@ -262,7 +263,7 @@ async function runChildJob(job: ChildJob): Promise<ChildReport> {
           for (const table of ['documents', 'users', 'tenants']) copy.prepare(`select count(*) as n from ${table}`).get();
         });
         copy.close();
-        await marks.time('sha256File (one read pass)', () => sha256File(job.out));
+        await marks.time('sha256OfFile (one read pass)', () => sha256OfFile(job.out));
       };
       break;
     }

@@ -12,7 +12,7 @@ import type { StateStore } from '../ports/state-store.ts';
 import type { RunSpec, StepDefinition } from './engine.ts';
 import { runLabel } from './plan-helpers.ts';
 import { writeBackDocuments, type DocumentToRestore } from './restore-storage.ts';
-import { sha256OfFile } from './file-hash.ts';
+import { sha256OfFile } from '../backup/file-hash.ts';
 import { cleanUpScratchRestore, scratchRestoreSteps, type ScratchRestore, type ScratchRestoreDeps } from './verify-backup.ts';
 
 /** What the monthly drill needs: the backups, scratch targets for each part, and the RTO it is measured against. */

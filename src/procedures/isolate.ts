@@ -11,7 +11,7 @@ import { type RunSpec, runOriginFields } from './engine.ts';
 import { declareIncident, noteToOpenIncident, type IncidentDeps } from './incidents.ts';
 import { expectedDurationMs, runLabel } from './plan-helpers.ts';
 import { describeServiceResult } from './service-steps.ts';
-import { sha256OfFile } from './file-hash.ts';
+import { sha256OfFile } from '../backup/file-hash.ts';
 
 /** What `isolate` needs (runbook §3.4): evidence sources, the isolation commands, and where to raise the alarm. */
 export interface IsolateDeps {

@@ -6,7 +6,7 @@ import { backupPointInTime, chooseBackup, expectedDurationMs, plannedBackup, run
 import { RESTORE_DB_STEPS, restoreDbRun, type RestoreDbDeps } from './restore-db.ts';
 import { RESTORE_STORAGE_STEPS, restoreStorageRun, type RestoreStorageDeps } from './restore-storage.ts';
 import { runServiceCommand } from './service-steps.ts';
-import { sha256OfFile } from './file-hash.ts';
+import { sha256OfFile } from '../backup/file-hash.ts';
 
 /** What `restore all` needs: the database and storage restores, and the config archive's reader. */
 export interface RestoreAllDeps {

@@ -9,7 +9,7 @@ import type { StateStore } from '../ports/state-store.ts';
 import { type RunSpec, runOriginFields } from './engine.ts';
 import { backupPointInTime, chooseBackup, expectedDurationMs, plannedBackup, runLabel } from './plan-helpers.ts';
 import { runServiceCommand, waitForHealthy } from './service-steps.ts';
-import { sha256OfFile } from './file-hash.ts';
+import { sha256OfFile } from '../backup/file-hash.ts';
 
 /** A stored backup file as a local path (the local repository's own file, or a download from S3). */
 export interface BackupFiles {

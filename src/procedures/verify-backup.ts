@@ -7,7 +7,7 @@ import type { StateStore } from '../ports/state-store.ts';
 import { withDeadline } from './deadline.ts';
 import type { RunSpec, StepDefinition } from './engine.ts';
 import { chooseBackup, runLabel } from './plan-helpers.ts';
-import { sha256OfFile } from './file-hash.ts';
+import { sha256OfFile } from '../backup/file-hash.ts';
 
 /** The rows the runbook counts after a restore (§4.1). */
 export interface RowCounts {

@@ -10,6 +10,8 @@ let copy;
 try {
   live = new Database(source, { readonly: true, fileMustExist: true });
   live.pragma('busy_timeout = 10000');
+  // Each page is read once: better-sqlite3's default 16 MB cache would only add to the peak memory.
+  live.pragma('cache_size = -1000');
   const version = live.prepare('select sqlite_version() as v').get().v;
   const result = await live.backup(dest, { progress: () => 0x7fffffff });
   live.close();

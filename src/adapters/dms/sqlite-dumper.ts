@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { DrError } from '../../domain/errors.ts';
 import type { DatabaseCopy, DatabaseDumper } from '../../ports/dms.ts';
-import { sha256File } from '../repository/local-backup-repository.ts';
+import { sha256OfFile } from '../../backup/file-hash.ts';
 
 type Answer =
   | { copied: true }
@@ -23,7 +23,7 @@ export class SqliteDumper implements DatabaseDumper {
       let hashing: Promise<string> | undefined;
       worker.on('message', (answer: Answer) => {
         if ('copied' in answer) {
-          hashing = sha256File(dest);
+          hashing = sha256OfFile(dest);
           hashing.catch(() => {});
           return;
         }

@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { access, chmod, constants, mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { sha256OfFile } from '../../backup/file-hash.ts';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
 import { processAlive, THIS_PROCESS } from '../process-owner.ts';
 import type { BackupSummary, LocalBackupFile, ObjectContent, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
@@ -68,7 +69,7 @@ export class LocalBackupRepository implements WritableBackupRepository {
   }
 
   async commit(stagedPath: string, key: string, knownSha256?: string): Promise<StoredFile> {
-    const sha256 = knownSha256 ?? (await sha256File(stagedPath));
+    const sha256 = knownSha256 ?? (await sha256OfFile(stagedPath));
     const target = this.pathOf(key);
     await mkdir(path.dirname(target), { recursive: true });
     await fsyncFile(stagedPath);
@@ -81,7 +82,7 @@ export class LocalBackupRepository implements WritableBackupRepository {
   }
 
   hash(key: string): Promise<string> {
-    return sha256File(this.pathOf(key));
+    return sha256OfFile(this.pathOf(key));
   }
 
   async writeManifest(id: string, manifest: object): Promise<void> {
@@ -238,13 +239,6 @@ export async function writeHashed(content: NodeJS.ReadableStream, file: string):
     createWriteStream(file, { mode: 0o600 }),
   );
   return { sha256: hash.digest('hex'), sizeBytes };
-}
-
-/** SHA-256 of a file, streamed. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), hash);
-  return hash.digest('hex');
 }
 
 /** A "not there" error as one message with code ENOENT; any other error unchanged. */

@@ -17,7 +17,8 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
 import type { BackupSummary, LocalBackupFile, StoredFile, WritableBackupRepository, ObjectContent } from '../../ports/backup-repository.ts';
-import { notFoundAs, removeAbandonedStaging, sha256File, stagedName, writeHashed } from './local-backup-repository.ts';
+import { sha256OfFile } from '../../backup/file-hash.ts';
+import { notFoundAs, removeAbandonedStaging, stagedName, writeHashed } from './local-backup-repository.ts';
 
 // Files are produced on local disk first (hashing as they are written), then uploaded: S3 objects appear
 // whole or not at all, and the manifest, uploaded last, is what makes a backup exist.
@@ -51,7 +52,7 @@ export class S3BackupRepository implements WritableBackupRepository {
   }
 
   async commit(stagedPath: string, key: string, knownSha256?: string): Promise<StoredFile> {
-    const sha256 = knownSha256 ?? (await sha256File(stagedPath));
+    const sha256 = knownSha256 ?? (await sha256OfFile(stagedPath));
     const { size } = await stat(stagedPath);
     await new Upload({ client: this.client, params: { Bucket: this.bucket, Key: this.full(key), Body: createReadStream(stagedPath), ContentLength: size } }).done();
     await rm(stagedPath, { force: true });
