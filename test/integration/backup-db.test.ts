@@ -150,6 +150,45 @@ describe.skipIf(!(await postgresAvailable()))('database backup (PostgreSQL, pg_d
       const live = await counts(sandbox.databaseUrl);
       expect(live.documents).toBe(sandbox.counts.documents);
       expect(await counts(target.url)).toEqual(live);
+      expect(manifest.verification.counts).toEqual({ documents: live.documents, users: live.users, tenants: live.tenants });
+    } finally {
+      await target.drop();
+    }
+  });
+
+  it('records the counts of the dump’s own snapshot while the DMS keeps inserting documents', async () => {
+    const writer = new pg.Client({ connectionString: sandbox.databaseUrl });
+    await writer.connect();
+    let writing = true;
+    let inserted = 0;
+    const writes = (async () => {
+      while (writing) {
+        await writer.query("insert into documents (id, tenant_id, file_path, checksum_sha256, size_bytes, created_at) select (select max(id) + 1 from documents), min(id), 'during-backup/' || $1::text || '.pdf', repeat('0', 64), 1, now() from tenants", [String(inserted)]);
+        inserted += 1;
+      }
+    })();
+    let backup: Awaited<ReturnType<typeof dr>>;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      backup = await dr(['backup', 'db'], env);
+    } finally {
+      writing = false;
+      await writes;
+      await writer.end();
+    }
+    expect(backup.code).toBe(0);
+    expect(inserted).toBeGreaterThan(10);
+    const id = /db backup (db-\S+):/.exec(backup.stdout)![1]!;
+    const manifest = JSON.parse(await readFile(path.join(sandbox.dir, 'backups', 'manifests', `${id}.json`), 'utf8')) as BackupManifest;
+    const target = await scratchDatabase('dr_restore_snapshot');
+    try {
+      await run('pg_restore', ['--no-owner', `--dbname=${target.url}`, path.join(sandbox.dir, 'backups', manifest.files[0]!.key)]);
+      const client = new pg.Client({ connectionString: target.url });
+      await client.connect();
+      const restored = (await client.query('select (select count(*) from documents)::int as documents, (select count(*) from users)::int as users, (select count(*) from tenants)::int as tenants')).rows[0];
+      await client.end();
+      expect(manifest.verification.counts).toEqual(restored);
+      expect(restored.documents).toBeGreaterThan(sandbox.counts.documents);
     } finally {
       await target.drop();
     }

@@ -4,6 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { sha256OfFile } from '../../backup/file-hash.ts';
 import { DrError } from '../../domain/errors.ts';
 import type { DatabaseCopy, DatabaseDumper } from '../../ports/dms.ts';
 import { redactUrl } from './postgres-database.ts';
@@ -43,7 +44,25 @@ export class PostgresDumper implements DatabaseDumper {
       throw new DrError('BACKUP_FAILED', `pg_dump ${dumpVersion.text} is older than the server (${serverVersion.text}); install pg_dump ${Math.floor(serverVersion.num / 10000)} or newer`);
     }
 
-    const child = spawn('pg_dump', ['--format=custom', '--no-password', `--dbname=${url}`], { env, stdio: ['ignore', 'pipe', 'pipe'], signal });
+    // pg_dump reads a snapshot this session exports, and the counts are taken in that same snapshot: the
+    // manifest's counts are then exactly the dump's, whatever the DMS writes meanwhile.
+    const snapshot = await exportSnapshot(this.databaseUrl);
+    try {
+      return await this.dumpSnapshot(file, signal, { url, env, dumpVersion, serverVersion, snapshot });
+    } finally {
+      await snapshot.release();
+    }
+  }
+
+  private async dumpSnapshot(
+    file: string,
+    signal: AbortSignal,
+    context: { url: string; env: NodeJS.ProcessEnv; dumpVersion: { text: string }; serverVersion: { text: string }; snapshot: ExportedSnapshot },
+  ): Promise<DatabaseCopy> {
+    const { url, env, dumpVersion, serverVersion, snapshot } = context;
+    const child = spawn('pg_dump', ['--format=custom', '--no-password', `--snapshot=${snapshot.id}`, `--dbname=${url}`], { env, stdio: ['ignore', 'pipe', 'pipe'], signal });
+    const counting = snapshot.counts();
+    counting.catch(() => {});
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
     const exited = new Promise<number | null>((resolve, reject) => {
@@ -66,14 +85,19 @@ export class PostgresDumper implements DatabaseDumper {
     const code = await exited;
     if (code !== 0) throw new DrError('BACKUP_FAILED', `pg_dump of ${redactUrl(this.databaseUrl)} exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' ')}`);
 
-    let integrity = 'ok';
-    try {
-      const listing = await runTool('pg_restore', ['--list', file], env, signal);
-      if (!/TABLE DATA/.test(listing)) integrity = 'pg_restore --list shows no table data';
-    } catch (error) {
-      integrity = `pg_restore --list failed: ${(error as Error).message}`;
-    }
-    return { engine: 'postgres', tools: { pg_dump: dumpVersion.text, server: serverVersion.text }, integrity, counts: undefined, sha256: hash.digest('hex') };
+    const streamed = hash.digest('hex');
+    // The finished file is read back beside pg_restore --list: both only read it, and the repository commits
+    // it by a rename, so this read of the bytes on disk is the backup's re-read.
+    const [listing, onDisk] = await Promise.all([
+      runTool('pg_restore', ['--list', file], env, signal).then(
+        (text) => (/TABLE DATA/.test(text) ? 'ok' : 'pg_restore --list shows no table data'),
+        (error: unknown) => `pg_restore --list failed: ${(error as Error).message}`,
+      ),
+      sha256OfFile(file),
+    ]);
+    if (onDisk !== streamed) throw new DrError('BACKUP_FAILED', `the dump reads back with SHA-256 ${onDisk.slice(0, 8)}, written as ${streamed.slice(0, 8)}`);
+    const counts = await counting.catch(() => undefined);
+    return { engine: 'postgres', tools: { pg_dump: dumpVersion.text, server: serverVersion.text }, integrity: listing, counts, sha256: onDisk, sha256FromDisk: true };
   }
 
   private async serverVersion(): Promise<{ num: number; text: string }> {
@@ -86,6 +110,42 @@ export class PostgresDumper implements DatabaseDumper {
     } finally {
       await client.end().catch(() => {});
     }
+  }
+}
+
+/** A snapshot exported by an open read-only transaction, for pg_dump --snapshot and our own counts. */
+interface ExportedSnapshot {
+  id: string;
+  /** Rows of the tables the runbook counts, as this snapshot sees them; undefined when the DMS lacks one. */
+  counts(): Promise<{ documents: number; users: number; tenants: number } | undefined>;
+  /** Ends the transaction (after pg_dump has finished with the snapshot). */
+  release(): Promise<void>;
+}
+
+async function exportSnapshot(databaseUrl: string): Promise<ExportedSnapshot> {
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000, application_name: 'dr-bot backup' });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const id = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
+    return {
+      id,
+      async counts() {
+        // Checked first: a failed statement would abort the transaction, and with it the exported snapshot.
+        const present = (await client.query<{ ok: boolean }>("SELECT to_regclass('documents') IS NOT NULL AND to_regclass('users') IS NOT NULL AND to_regclass('tenants') IS NOT NULL AS ok")).rows[0]!.ok;
+        if (!present) return undefined;
+        const row = (await client.query<{ documents: string; users: string; tenants: string }>('SELECT (SELECT count(*) FROM documents) AS documents, (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM tenants) AS tenants')).rows[0]!;
+        return { documents: Number(row.documents), users: Number(row.users), tenants: Number(row.tenants) };
+      },
+      async release() {
+        await client.query('ROLLBACK').catch(() => {});
+        await client.end().catch(() => {});
+      },
+    };
+  } catch (error) {
+    await client.end().catch(() => {});
+    throw new DrError('BACKUP_FAILED', `could not open a snapshot of ${redactUrl(databaseUrl)}: ${(error as Error).message}`);
   }
 }
 
