@@ -61,7 +61,7 @@ describe('restore storage: local uploads folder from a local repository', () => 
     repository = new LocalBackupRepository(path.join(sandbox.dir, 'backups'));
     manifest = await snapshot(sandbox, new LocalDocumentSource(sandbox.uploadsDir), repository, store);
     writer = new LocalDocumentWriter(sandbox.uploadsDir);
-    hasher = new LocalDocumentHasher(sandbox.uploadsDir, 2);
+    hasher = new LocalDocumentHasher(sandbox.uploadsDir);
   });
   afterAll(async () => {
     await hasher?.close();
