@@ -159,8 +159,15 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
       }
       const thread = await deps.store.incidentThread(incident.id);
       if (payload.kind === 'slack_incident') {
-        if (thread) await deps.client.chat.update({ channel: payload.channel, ts: thread, ...incidentBlocks(incident) });
-        else await deps.store.setIncidentThread(incident.id, (await deps.client.chat.postMessage({ channel: payload.channel, ...incidentBlocks(incident) })).ts!);
+        // A parent post whose deliverer died mid-way may have reached Slack: found by its metadata, it is edited
+        // (a failed lookup, e.g. a channel given by name, posts again rather than not at all).
+        const posted = thread ?? (message.retaken ? await findIncidentParent(deps.client, payload.channel, incident.id).catch(() => undefined) : undefined);
+        if (posted && !thread) await deps.store.setIncidentThread(incident.id, posted);
+        if (posted) await deps.client.chat.update({ channel: payload.channel, ts: posted, ...incidentBlocks(incident) });
+        else {
+          const answer = await deps.client.chat.postMessage({ channel: payload.channel, ...incidentBlocks(incident), metadata: { event_type: 'dr_incident', event_payload: { incident_id: incident.id } } });
+          await deps.store.setIncidentThread(incident.id, answer.ts!);
+        }
       } else {
         await deps.client.chat.postMessage({ channel: payload.channel, ...(thread ? { thread_ts: thread } : {}), text: payload.text });
       }
@@ -232,6 +239,16 @@ async function findPosted(client: WebClient, channel: string, wanted: ReadonlySe
     }
   }
   return found;
+}
+
+/** The parent message of an incident this bot already posted in the channel (from its message metadata). */
+async function findIncidentParent(client: WebClient, channel: string, incidentId: string): Promise<string | undefined> {
+  const answer = await client.conversations.history({ channel, limit: HISTORY_LOOKBACK, include_all_metadata: true });
+  const found = (answer.messages ?? []).find((m) => {
+    const metadata = m.metadata as { event_type?: string; event_payload?: Record<string, unknown> } | undefined;
+    return metadata?.event_type === 'dr_incident' && metadata.event_payload?.incident_id === incidentId;
+  });
+  return found?.ts;
 }
 
 /** A Slack failure as the outbox sees it: retry after Retry-After (429), give up (permanent), or back off. */
