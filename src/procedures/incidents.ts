@@ -4,6 +4,7 @@ import type { OutboxInput } from '../domain/alert.ts';
 import { DrError } from '../domain/errors.ts';
 import { POST_RECOVERY_CHECKLIST, type ChecklistItemId, type Incident, type NoticeAudience } from '../domain/incident.ts';
 import type { StateStore } from '../ports/state-store.ts';
+import { escapeMrkdwn, mention } from '../render/mrkdwn.ts';
 
 /** What incidents need: the store, where stakeholders are, whom notices mention, the objectives, a clock. */
 export interface IncidentDeps {
@@ -31,17 +32,9 @@ const NOTICES: Record<NoticeAudience, string> = {
   tenants: 'Tenant notice — we are aware of a disruption of the document system since {since} and are restoring service. We will update you as soon as we know more. (Incident "{title}".)',
 };
 
-// Mentions in the thread: a user group as a group, a user as a user.
-function mention(contact: string | undefined): string {
-  if (!contact) return '';
-  if (/^S[A-Z0-9]+$/.test(contact)) return `<!subteam^${contact}> `;
-  if (/^[UW][A-Z0-9]+$/.test(contact)) return `<@${contact}> `;
-  return '';
-}
-
-// User text goes into Slack mrkdwn: &, < and > must not become mentions or links.
-function escape(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+// A line of the thread that starts by mentioning a contact, when one is configured.
+function mentionFirst(contact: string | undefined): string {
+  return contact ? `${mention(contact)} ` : '';
 }
 
 function parentMessage(incident: Incident): OutboxInput {
@@ -70,10 +63,10 @@ export async function declareIncident(deps: IncidentDeps, request: { title: stri
     declaredBy: request.actor,
     channel: deps.stakeholdersChannel,
   };
-  const first = note(incident, `${request.kind === 'security' ? mention(deps.contacts.security) : ''}Declared by <@${request.actor}>. Updates follow here.`);
+  const first = note(incident, `${request.kind === 'security' ? mentionFirst(deps.contacts.security) : ''}Declared by <@${request.actor}>. Updates follow here.`);
   if (!(await deps.store.openIncident(incident, [parentMessage(incident), first]))) {
     const open = await deps.store.currentIncident();
-    throw new DrError('INCIDENT_STATE', `Incident ${open?.id ?? ''} ("${escape(open?.title ?? '')}") is still open; post to it with \`/dr incident update TEXT\` or resolve it first. Nothing was declared.`, { hint: 'incident update' });
+    throw new DrError('INCIDENT_STATE', `Incident ${open?.id ?? ''} ("${escapeMrkdwn(open?.title ?? '')}") is still open; post to it with \`/dr incident update TEXT\` or resolve it first. Nothing was declared.`, { hint: 'incident update' });
   }
   deps.kick?.();
   return incident;
@@ -82,7 +75,7 @@ export async function declareIncident(deps: IncidentDeps, request: { title: stri
 /** Posts an update into the open incident's thread. */
 export async function postIncidentUpdate(deps: IncidentDeps, text: string, actor: string): Promise<Incident> {
   const incident = await openIncidentOrRefuse(deps);
-  await deps.store.enqueue([note(incident, `📝 <@${actor}>: ${escape(text)}`)]);
+  await deps.store.enqueue([note(incident, `📝 <@${actor}>: ${escapeMrkdwn(text)}`)]);
   deps.kick?.();
   return incident;
 }
@@ -122,8 +115,8 @@ export async function resolveIncident(deps: IncidentDeps, actor: string): Promis
 /** Posts a stakeholder notice (security, legal, tenants) into the incident thread, mentioning who must act. */
 export async function notifyStakeholders(deps: IncidentDeps, audience: NoticeAudience, actor: string): Promise<Incident> {
   const incident = await openIncidentOrRefuse(deps);
-  const who = audience === 'security' ? mention(deps.contacts.security) : mention(deps.contacts.management);
-  const text = NOTICES[audience].replace('{title}', escape(incident.title)).replace('{since}', incident.declaredAt);
+  const who = audience === 'security' ? mentionFirst(deps.contacts.security) : mentionFirst(deps.contacts.management);
+  const text = NOTICES[audience].replace('{title}', escapeMrkdwn(incident.title)).replace('{since}', incident.declaredAt);
   await deps.store.enqueue([note(incident, `📣 ${who}${text} (sent by <@${actor}>)`)]);
   deps.kick?.();
   await tickChecklist(deps, ['notify'], actor);

@@ -4,7 +4,8 @@ import type { AlertRecord, OutboxMessage, OutboxPayload } from '../domain/alert.
 import { errorText } from '../domain/errors.ts';
 import type { DeliveryOutcome, OutboxDeliverer } from '../alerts/outbox-worker.ts';
 import type { StateStore } from '../ports/state-store.ts';
-import { alertBlocks, digestBlocks, mention, type AlertContacts } from './render/alert.ts';
+import { mention } from '../render/mrkdwn.ts';
+import { alertBlocks, digestBlocks, type AlertContacts } from './render/alert.ts';
 import { incidentBlocks } from './render/incident.ts';
 import { checklistBlocks } from './render/checklist.ts';
 

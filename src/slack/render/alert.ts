@@ -1,7 +1,7 @@
 import type { ActionsBlock, KnownBlock } from '@slack/types';
 import type { AlertRecord } from '../../domain/alert.ts';
 import { ALERT_ACTION, ALERT_BLOCK } from '../ids.ts';
-import { escapeMrkdwn } from './mrkdwn.ts';
+import { escapeMrkdwn, mention } from '../../render/mrkdwn.ts';
 import { alertLines } from '../../render/plan.ts';
 
 const STATE_ICON = { firing: '🚨', acknowledged: '👀', resolved: '✅' } as const;
@@ -10,13 +10,6 @@ const SEVERITY_ICON = { critical: '🔴', warning: '🟠' } as const;
 /** Who is mentioned on an alert: the DBA contact for database alerts. */
 export interface AlertContacts {
   dba?: string;
-}
-
-/** A user group id (`S…`) is mentioned as a group, a user id as a user, anything else as written. */
-export function mention(contact: string): string {
-  if (/^S[A-Z0-9]+$/.test(contact)) return `<!subteam^${contact}>`;
-  if (/^[UW][A-Z0-9]+$/.test(contact)) return `<@${contact}>`;
-  return escapeMrkdwn(contact);
 }
 
 /** Whether an alert is about the database (and so concerns the DBA). */

@@ -5,7 +5,7 @@ import { formatDuration } from '../../config/duration.ts';
 import type { RepositoryVerification } from '../../procedures/verify-backups.ts';
 import { formatBytes } from '../../domain/format.ts';
 import { BACKUP_BLOCK } from '../ids.ts';
-import { escapeMrkdwn } from './mrkdwn.ts';
+import { escapeMrkdwn } from '../../render/mrkdwn.ts';
 
 /** Block Kit for a finished `/dr backup`: what was taken and how it was proven. */
 export function backupTakenBlocks(taken: readonly BackupManifest[]): { text: string; blocks: KnownBlock[] } {

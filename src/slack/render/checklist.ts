@@ -1,7 +1,7 @@
 import type { KnownBlock, MrkdwnOption } from '@slack/types';
 import { RECOVERY_CHECKLIST, type Incident } from '../../domain/incident.ts';
 import { CHECKLIST_ACTION, CHECKLIST_BLOCK } from '../ids.ts';
-import { escapeMrkdwn } from './mrkdwn.ts';
+import { escapeMrkdwn } from '../../render/mrkdwn.ts';
 
 /** The runbook §7 checklist of an incident as checkboxes, ticked where done, saying who ticked each. */
 export function checklistBlocks(incident: Incident): { text: string; blocks: KnownBlock[] } {

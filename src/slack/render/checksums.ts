@@ -3,7 +3,7 @@ import { formatDuration } from '../../config/duration.ts';
 import { formatBytes } from '../../domain/format.ts';
 import type { ChecksumReport } from '../../procedures/verify-checksums.ts';
 import { CHECKSUM_BLOCK } from '../ids.ts';
-import { escapeMrkdwn } from './mrkdwn.ts';
+import { escapeMrkdwn } from '../../render/mrkdwn.ts';
 
 /** Problems listed in the message; beyond this many they travel as a CSV file. */
 export const LISTED_PROBLEMS = 50;

@@ -2,7 +2,7 @@ import type { KnownBlock } from '@slack/types';
 import type { DrError } from '../../domain/errors.ts';
 import { errorLines } from '../../render/error.ts';
 import { ERROR_BLOCK } from '../ids.ts';
-import { escapeMrkdwn } from './mrkdwn.ts';
+import { escapeMrkdwn } from '../../render/mrkdwn.ts';
 
 /** Block Kit for a refused or failed command (shown ephemerally). */
 export function errorBlocks(error: DrError): { text: string; blocks: KnownBlock[] } {

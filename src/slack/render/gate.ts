@@ -2,7 +2,7 @@ import type { ActionsBlock, KnownBlock, ModalView } from '@slack/types';
 import type { Gate } from '../../domain/gate.ts';
 import { planFacts } from '../../render/plan.ts';
 import { GATE_ACTION, GATE_BLOCK, GATE_VIEW } from '../ids.ts';
-import { escapeMrkdwn } from './mrkdwn.ts';
+import { escapeMrkdwn } from '../../render/mrkdwn.ts';
 
 /** The value an Approve button carries: the gate and the plan hash the approval binds to. */
 export function approvalValue(gate: Gate): string {

@@ -1,7 +1,7 @@
 import type { KnownBlock } from '@slack/types';
 import type { AuditEntry, ChainVerdict } from '../../domain/audit.ts';
 import { HISTORY_BLOCK } from '../ids.ts';
-import { escapeMrkdwn } from './mrkdwn.ts';
+import { escapeMrkdwn } from '../../render/mrkdwn.ts';
 
 /** Block Kit for `/dr history`: newest rows last, and the chain verdict when asked for. */
 export function historyBlocks(entries: readonly AuditEntry[], verdict: ChainVerdict | undefined): { text: string; blocks: KnownBlock[] } {

@@ -4,7 +4,7 @@ import type { Incident } from '../../domain/incident.ts';
 import type { Run } from '../../domain/run.ts';
 import { STATE_EMOJI, type StatusReport } from '../../domain/status.ts';
 import { alertLines } from '../../render/plan.ts';
-import { escapeMrkdwn } from './mrkdwn.ts';
+import { escapeMrkdwn } from '../../render/mrkdwn.ts';
 
 /** What the App Home dashboard shows (DESIGN.md §8). */
 export interface HomeDashboard {

@@ -1,6 +1,6 @@
 import type { KnownBlock } from '@slack/types';
 import type { Incident } from '../../domain/incident.ts';
-import { escapeMrkdwn } from './mrkdwn.ts';
+import { escapeMrkdwn } from '../../render/mrkdwn.ts';
 
 /** An incident's parent message in the stakeholder channel: what, since when, by whom, and where it stands. */
 export function incidentBlocks(incident: Incident): { text: string; blocks: KnownBlock[] } {

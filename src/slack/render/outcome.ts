@@ -10,7 +10,7 @@ import { gateBlocks } from './gate.ts';
 import { alertListBlocks } from './alert.ts';
 import { checklistBlocks } from './checklist.ts';
 import { incidentLine } from '../../render/plan.ts';
-import { escapeMrkdwn } from './mrkdwn.ts';
+import { escapeMrkdwn } from '../../render/mrkdwn.ts';
 import { runBlocks } from './run.ts';
 
 /** Picks the renderer for a command's outcome. */

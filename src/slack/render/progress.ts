@@ -3,7 +3,7 @@ import type { ProgressUpdate } from '../../commands/types.ts';
 import { formatDuration } from '../../config/duration.ts';
 import { formatBytes } from '../../domain/format.ts';
 import { PROGRESS_BLOCK } from '../ids.ts';
-import { escapeMrkdwn } from './mrkdwn.ts';
+import { escapeMrkdwn } from '../../render/mrkdwn.ts';
 
 /** Block Kit for a running command: what it is doing, bytes so far, rate and time left when the total is known. */
 export function progressBlocks(command: string, actor: string, update: ProgressUpdate | undefined, elapsedMs: number): { text: string; blocks: KnownBlock[] } {

@@ -3,7 +3,7 @@ import { formatDuration } from '../../config/duration.ts';
 import type { Run } from '../../domain/run.ts';
 import { RUN_MARK, runFacts, STEP_MARK } from '../../render/plan.ts';
 import { RUN_BLOCK } from '../ids.ts';
-import { escapeMrkdwn } from './mrkdwn.ts';
+import { escapeMrkdwn } from '../../render/mrkdwn.ts';
 
 /** A run's checklist: each step with its mark and elapsed time, then the summary once it ends. */
 export function runBlocks(run: Run, now: Date): { text: string; blocks: KnownBlock[] } {

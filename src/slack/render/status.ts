@@ -1,6 +1,6 @@
 import type { KnownBlock } from '@slack/types';
 import { STATE_EMOJI, STATE_HEADLINE, type StatusReport } from '../../domain/status.ts';
-import { escapeMrkdwn } from './mrkdwn.ts';
+import { escapeMrkdwn } from '../../render/mrkdwn.ts';
 import { STATUS_BLOCK } from '../ids.ts';
 
 
