@@ -52,6 +52,8 @@ const LABELS: Record<ProbeAlert, Record<string, string>> = {
 
 /** How far back failed logins are counted (`alerts.thresholds.failed_logins_10m`). */
 export const FAILED_LOGIN_WINDOW_MS = 10 * 60_000;
+/** Error rate and p95 latency are judged over this window, as `rate(…[5m])` would (DESIGN.md §7). */
+export const RATE_WINDOW_MS = 5 * 60_000;
 
 // The RPO warning level (DESIGN.md §7: "warning at 80 %").
 const RPO_WARNING_FRACTION = 0.8;
@@ -251,8 +253,7 @@ function judgeMetrics(deps: ProbeCycleDeps, scrape: Settled<{ exposition: Exposi
   };
   const kept = [...deps.memory.scrapes];
   deps.memory.keep(current);
-  const previous = kept.at(-1);
-  return [judgeErrorRate(deps, previous, current), judgeLatency(deps, previous, current), judgeFailedLogins(deps, kept, current)];
+  return [judgeErrorRate(deps, kept, current), judgeLatency(deps, kept, current), judgeFailedLogins(deps, kept, current)];
 }
 
 /** The series of one family, keyed by their labels; undefined when the exposition does not know the family at all. */
@@ -294,14 +295,15 @@ function missingMetric(name: string, key: string): string {
   return `metric ${name} is not in the DMS's exposition (alerts.metrics.${key})`;
 }
 
-function judgeErrorRate(deps: ProbeCycleDeps, previous: KeptScrape | undefined, current: KeptScrape): Verdict {
+function judgeErrorRate(deps: ProbeCycleDeps, kept: readonly KeptScrape[], current: KeptScrape): Verdict {
   const { requestsTotal, statusLabel } = deps.metricNames;
   if (!current.requests) return noVerdict('api_error_rate', missingMetric(requestsTotal, 'requests_total'));
-  if (!previous) return noVerdict('api_error_rate', FIRST_SCRAPE);
-  const delta = counterDelta(previous.requests, current.requests);
+  const baseline = windowBaseline(kept, current, RATE_WINDOW_MS, (scrape) => scrape.requests);
+  if (typeof baseline === 'string') return noVerdict('api_error_rate', baseline);
+  const delta = counterDelta(baseline.requests, current.requests);
   if (delta.kind === 'missing') return noVerdict('api_error_rate', FIRST_SCRAPE);
   if (delta.kind === 'reset') return noVerdict('api_error_rate', RESTARTED);
-  const window = seconds(current.at - previous.at);
+  const window = seconds(current.at - baseline.at);
   const total = sum(delta.series.map((s) => s.increase));
   const limit = deps.thresholds.apiErrorRatePct;
   // No traffic, no errors: Prometheus's 0/0 is no result, and an alert with no result resolves.
@@ -312,11 +314,12 @@ function judgeErrorRate(deps: ProbeCycleDeps, previous: KeptScrape | undefined, 
   return pct > limit ? firing('api_error_rate', measured) : resolved('api_error_rate', measured);
 }
 
-function judgeLatency(deps: ProbeCycleDeps, previous: KeptScrape | undefined, current: KeptScrape): Verdict {
+function judgeLatency(deps: ProbeCycleDeps, kept: readonly KeptScrape[], current: KeptScrape): Verdict {
   const name = deps.metricNames.latencyHistogram;
   if (!current.buckets) return noVerdict('latency_p95', missingMetric(name, 'latency_histogram'));
-  if (!previous) return noVerdict('latency_p95', FIRST_SCRAPE);
-  const delta = counterDelta(previous.buckets, current.buckets);
+  const baseline = windowBaseline(kept, current, RATE_WINDOW_MS, (scrape) => scrape.buckets);
+  if (typeof baseline === 'string') return noVerdict('latency_p95', baseline);
+  const delta = counterDelta(baseline.buckets, current.buckets);
   if (delta.kind === 'missing') return noVerdict('latency_p95', FIRST_SCRAPE);
   if (delta.kind === 'reset') return noVerdict('latency_p95', RESTARTED);
   // sum by (le): every method and path together, as `histogram_quantile(0.95, sum by (le) (rate(…)))`.
@@ -328,7 +331,7 @@ function judgeLatency(deps: ProbeCycleDeps, previous: KeptScrape | undefined, cu
     byBound.set(bound, (byBound.get(bound) ?? 0) + series.increase);
   }
   const buckets = [...byBound].map(([le, cumulative]) => ({ le, count: cumulative }));
-  const window = seconds(current.at - previous.at);
+  const window = seconds(current.at - baseline.at);
   const limit = deps.thresholds.latencyP95S;
   const observed = buckets.find((b) => b.le === Number.POSITIVE_INFINITY)?.count ?? 0;
   const p95 = histogramQuantile(0.95, buckets);
@@ -337,25 +340,32 @@ function judgeLatency(deps: ProbeCycleDeps, previous: KeptScrape | undefined, cu
   return p95 > limit ? firing('latency_p95', measured) : resolved('latency_p95', measured);
 }
 
-function judgeFailedLogins(deps: ProbeCycleDeps, kept: readonly KeptScrape[], current: KeptScrape): Verdict {
-  const name = deps.metricNames.failedLoginsTotal;
-  if (!current.failedLogins) return noVerdict('failed_login_spike', missingMetric(name, 'failed_logins_total'));
-  const usable = kept.filter((s) => s.failedLogins);
-  if (usable.length === 0) return noVerdict('failed_login_spike', FIRST_SCRAPE);
-  // The newest scrape at least ten minutes old; until there is one, the oldest (a shorter window, never a longer one).
-  const horizon = current.at - FAILED_LOGIN_WINDOW_MS;
+/**
+ * The scrape a counter's increase over the last `windowMs` is measured from: the newest kept scrape at least
+ * that old, or until there is one the oldest (a shorter window, never a longer one); after a restart only the
+ * scrapes since it count, as the counter started again from zero.
+ */
+function windowBaseline(kept: readonly KeptScrape[], current: KeptScrape, windowMs: number, series: (scrape: KeptScrape) => SeriesMap | undefined): KeptScrape | typeof FIRST_SCRAPE | typeof RESTARTED {
+  const usable = kept.filter((s) => series(s));
+  if (usable.length === 0) return FIRST_SCRAPE;
+  const horizon = current.at - windowMs;
   let from = 0;
   usable.forEach((scrape, index) => {
     if (scrape.at <= horizon) from = index;
   });
-  // After a restart only the scrapes since it count: the counter started again from zero.
   const chain = [...usable.slice(from), current];
   let start = 0;
   for (let i = 1; i < chain.length; i += 1) {
-    if (counterDelta(chain[i - 1]!.failedLogins, chain[i]!.failedLogins).kind === 'reset') start = i;
+    if (counterDelta(series(chain[i - 1]!), series(chain[i]!)).kind === 'reset') start = i;
   }
-  if (start === chain.length - 1) return noVerdict('failed_login_spike', RESTARTED);
-  const baseline = chain[start]!;
+  return start === chain.length - 1 ? RESTARTED : chain[start]!;
+}
+
+function judgeFailedLogins(deps: ProbeCycleDeps, kept: readonly KeptScrape[], current: KeptScrape): Verdict {
+  const name = deps.metricNames.failedLoginsTotal;
+  if (!current.failedLogins) return noVerdict('failed_login_spike', missingMetric(name, 'failed_logins_total'));
+  const baseline = windowBaseline(kept, current, FAILED_LOGIN_WINDOW_MS, (scrape) => scrape.failedLogins);
+  if (typeof baseline === 'string') return noVerdict('failed_login_spike', baseline);
   const delta = counterDelta(baseline.failedLogins, current.failedLogins);
   if (delta.kind !== 'increase') return noVerdict('failed_login_spike', RESTARTED);
   const failed = sum(delta.series.map((s) => s.increase));

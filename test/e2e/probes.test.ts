@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
 import { probeScheduleDeps, startProbeCycle, type ProbeSchedule, type ProbeScheduleDeps } from '../../src/alerts/probe-schedule.ts';
-import { probeFingerprint, type ProbeAlert } from '../../src/alerts/probes.ts';
+import { probeFingerprint, RATE_WINDOW_MS, type ProbeAlert } from '../../src/alerts/probes.ts';
 import { startPagerDutyFake, type PagerDutyFake } from '../fakes/pagerduty-fake.ts';
 import type { SlackCall } from '../fakes/slack-api.ts';
 import { startTestBot, type TestBot } from '../helpers/bot.ts';
@@ -125,24 +125,29 @@ describe('the probe cycle against a sandbox DMS: each catalog alert provoked, ro
     await paged('db_connection_failure', 'resolve');
   });
 
-  it('error_rate: 10 % of the requests between two scrapes answer 5xx → api_error_rate (critical, paged)', async () => {
+  it('error_rate: 10 % of the requests over five minutes answer 5xx → api_error_rate (critical, paged)', async () => {
     await sandbox.setFault('error_rate', 10);
+    // Five minutes on: the window holds only the faulty requests.
+    skewMs += RATE_WINDOW_MS;
     expect(await step()).toEqual({ fired: ['api_error_rate:critical'], resolved: [] });
     const post = await postOf('api_error_rate', 'critical', '#dr-critical');
-    expect(text(post)).toMatch(/5xx 10\.0 % of 200 requests over \d+(\.\d)? s \(threshold 5 %\)/);
+    expect(text(post)).toMatch(/5xx 10\.0 % of 200 requests over 3\d\d s \(threshold 5 %\)/);
     await paged('api_error_rate', 'trigger');
     await sandbox.clearFaults();
+    skewMs += RATE_WINDOW_MS;
     expect(await step()).toEqual({ fired: [], resolved: ['api_error_rate:critical'] });
     expect(text(await editOf(post, 'resolved'))).toMatch(/5xx 0\.0 % of 200 requests/);
   });
 
   it('latency: every request 3 s slower → latency_p95 (warning: #dr-warnings, no page), interpolated in its bucket', async () => {
     await sandbox.setFault('latency', 3);
+    skewMs += RATE_WINDOW_MS;
     expect(await step()).toEqual({ fired: ['latency_p95:warning'], resolved: [] });
     // All 200 observations fall in (2.5, 5]: rank 190 of 200 → 2.5 + 2.5 × 0.95.
     const post = await postOf('latency_p95', 'warning', '#dr-warnings');
-    expect(text(post)).toMatch(/p95 4\.88 s over 200 requests in \d+(\.\d)? s \(threshold 2 s\)/);
+    expect(text(post)).toMatch(/p95 4\.88 s over 200 requests in 3\d\d s \(threshold 2 s\)/);
     await sandbox.clearFaults();
+    skewMs += RATE_WINDOW_MS;
     expect(await step()).toEqual({ fired: [], resolved: ['latency_p95:warning'] });
     await editOf(post, 'resolved');
   });

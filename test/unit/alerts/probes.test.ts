@@ -185,23 +185,44 @@ describe('runProbeCycle', () => {
     expect(dms.noVerdicts.every((n) => n.routine && /first scrape/.test(n.reason))).toBe(true);
   });
 
-  it('rates 5xx over the requests between two scrapes (counter deltas, by the status label), with what it measured', async () => {
+  it('rates 5xx over the requests of the last five minutes (counter deltas, by the status label), with what it measured', async () => {
     const dms = new FakeDms();
     const deps = dms.deps();
     dms.metrics = { requests: { '200': 5_000, '500': 400 } };
     await runProbeCycle(deps);
     // 2,400 more requests, 288 of them 5xx; a 503 series appears for the first time and counts from zero.
-    dms.now += 60_000;
+    dms.now += 5 * 60_000;
     dms.metrics = { requests: { '200': 7_112, '500': 600, '503': 88 } };
     const fired = one(await runProbeCycle(deps), 'api_error_rate');
-    expect(fired).toMatchObject({ status: 'firing', severity: 'critical', summary: '5xx 12.0 % of 2,400 requests over 60 s (threshold 5 %)' });
-    dms.now += 60_000;
+    expect(fired).toMatchObject({ status: 'firing', severity: 'critical', summary: '5xx 12.0 % of 2,400 requests over 300 s (threshold 5 %)' });
+    dms.now += 5 * 60_000;
     dms.metrics = { requests: { '200': 9_012, '500': 650, '503': 88 } };
     const cleared = one(await runProbeCycle(deps), 'api_error_rate');
-    expect(cleared).toMatchObject({ status: 'resolved', fingerprint: fired.fingerprint, summary: '5xx 2.6 % of 1,950 requests over 60 s (threshold 5 %)' });
+    expect(cleared).toMatchObject({ status: 'resolved', fingerprint: fired.fingerprint, summary: '5xx 2.6 % of 1,950 requests over 300 s (threshold 5 %)' });
     // No requests at all: no errors either.
-    dms.now += 60_000;
-    expect(one(await runProbeCycle(deps), 'api_error_rate')).toMatchObject({ status: 'resolved', summary: 'no requests over 60 s (threshold 5 % 5xx)' });
+    dms.now += 5 * 60_000;
+    expect(one(await runProbeCycle(deps), 'api_error_rate')).toMatchObject({ status: 'resolved', summary: 'no requests over 300 s (threshold 5 % 5xx)' });
+  });
+
+  it('judges the error rate over five minutes of one-minute scrapes: one bad minute among good ones is diluted', async () => {
+    const dms = new FakeDms();
+    const deps = dms.deps();
+    let ok = 0;
+    let errors = 0;
+    // One scrape a minute; the returned signal is this cycle's api_error_rate verdict.
+    const minute = async (good: number, bad: number) => {
+      ok += good;
+      errors += bad;
+      dms.metrics = { requests: { '200': ok, '500': errors } };
+      const verdicts = find(await runProbeCycle(deps), 'api_error_rate');
+      dms.now += 60_000;
+      return verdicts[0];
+    };
+    for (let i = 0; i < 6; i += 1) await minute(1_000, 0);
+    // 12 % errors for a minute: 120 of the 5,000 requests since the scrape five minutes back is 2.4 %.
+    expect(await minute(880, 120)).toMatchObject({ status: 'resolved', summary: '5xx 2.4 % of 5,000 requests over 300 s (threshold 5 %)' });
+    expect(await minute(880, 120)).toMatchObject({ status: 'resolved', summary: '5xx 4.8 % of 5,000 requests over 300 s (threshold 5 %)' });
+    expect(await minute(880, 120)).toMatchObject({ status: 'firing', summary: '5xx 7.2 % of 5,000 requests over 300 s (threshold 5 %)' });
   });
 
   it('takes a counter that went down (or vanished) for a restart: no verdict that cycle, then rates from the new start', async () => {
@@ -236,14 +257,14 @@ describe('runProbeCycle', () => {
     dms.metrics = { requests: { '200': 10_000 }, buckets: { '0.1': 10_000, '0.5': 10_000, '1': 10_000, '2': 10_000, '2.5': 10_000, '5': 10_000, '+Inf': 10_000 } };
     await runProbeCycle(deps);
     // Then 200 slow ones: 20 in (1, 2], 180 in (2.5, 5]. rank 190 → (2.5, 5]: 170 of 180 → 2.5 + 2.5 × 170/180.
-    dms.now += 60_000;
+    dms.now += 5 * 60_000;
     dms.metrics = { requests: { '200': 10_200 }, buckets: { '0.1': 10_000, '0.5': 10_000, '1': 10_000, '2': 10_020, '2.5': 10_020, '5': 10_200, '+Inf': 10_200 } };
     const slow = one(await runProbeCycle(deps), 'latency_p95');
-    expect(slow).toMatchObject({ status: 'firing', severity: 'warning', summary: `p95 ${(2.5 + 2.5 * (170 / 180)).toFixed(2)} s over 200 requests in 60 s (threshold 2 s)` });
-    dms.now += 60_000;
+    expect(slow).toMatchObject({ status: 'firing', severity: 'warning', summary: `p95 ${(2.5 + 2.5 * (170 / 180)).toFixed(2)} s over 200 requests in 300 s (threshold 2 s)` });
+    dms.now += 5 * 60_000;
     dms.metrics = { requests: { '200': 10_300 }, buckets: { '0.1': 10_100, '0.5': 10_100, '1': 10_100, '2': 10_120, '2.5': 10_120, '5': 10_300, '+Inf': 10_300 } };
     const fast = one(await runProbeCycle(deps), 'latency_p95');
-    expect(fast).toMatchObject({ status: 'resolved', fingerprint: slow.fingerprint, summary: 'p95 0.10 s over 100 requests in 60 s (threshold 2 s)' });
+    expect(fast).toMatchObject({ status: 'resolved', fingerprint: slow.fingerprint, summary: 'p95 0.10 s over 100 requests in 300 s (threshold 2 s)' });
   });
 
   it('counts failed logins against the newest scrape at least ten minutes old (the oldest until there is one), as security', async () => {
