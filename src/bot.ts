@@ -136,7 +136,8 @@ async function reportInterruptedRuns(deps: DispatchDeps, slack: SlackSurface): P
   }
   for (const run of runs) {
     const after = lastFinishedStep(run) ?? 'no step had finished';
-    deps.logger.error({ run: run.id, procedure: run.procedure, after }, 'run was interrupted');
+    const cleanedUp = await deps.removeRunLeftovers(run).catch((error: unknown) => [`could not remove its leftovers: ${errorText(error)}`]);
+    deps.logger.error({ run: run.id, procedure: run.procedure, after, cleanedUp }, 'run was interrupted');
     await record(deps, { source: 'scheduler', actor: 'dr-bot', channel: run.channel ?? 'n/a', text: `${run.procedure} ${run.id}` }, run.procedure, 'run_interrupted', { runId: run.id, after });
     if (run.gateId) {
       const gate = await deps.store.getGate(run.gateId).catch(() => undefined);
@@ -146,7 +147,7 @@ async function reportInterruptedRuns(deps: DispatchDeps, slack: SlackSurface): P
       .raise({
         alert: 'run_interrupted',
         severity: 'critical',
-        summary: `${run.procedure} ${run.id} was interrupted (the bot stopped) after "${after}". It was not resumed; check /dr status before acting.`,
+        summary: `${run.procedure} ${run.id} was interrupted (the bot stopped) after "${after}". It was not resumed; check /dr status before acting.${cleanedUp.length ? ` At start-up the bot ${cleanedUp.join('; ')}.` : ''}`,
         details: { run: run.id, started: run.startedAt, 'started by': run.actor, 'last finished step': after },
         key: run.id,
       })

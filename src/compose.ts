@@ -45,7 +45,8 @@ import { createRoleDirectory } from './gates/roles.ts';
 import type { AlertIntakeDeps } from './alerts/ingest-signals.ts';
 import { createWakeSignal, outboxAlertSink } from './alerts/sink.ts';
 import type { GatedProcedures } from './gates/gated-procedures.ts';
-import { executeRun, type EngineDeps, type RunObserver } from './procedures/engine.ts';
+import { executeRun, type EngineDeps, type RunLeftovers, type RunObserver } from './procedures/engine.ts';
+import type { Run } from './domain/run.ts';
 import { chooseBackupToVerify, verifyBackupRun, type VerifyBackupDeps } from './procedures/verify-backup.ts';
 import { drillRun, type DrillDeps } from './procedures/drill.ts';
 import type { ProgressUpdate } from './commands/types.ts';
@@ -228,6 +229,7 @@ export async function composeDeps(
       kick: outboxWake.fire,
     },
     engine,
+    removeRunLeftovers: (run) => removeRunLeftovers(restoreDeps.restorer, run),
     config,
     store,
     status,
@@ -376,4 +378,17 @@ function backupRepository(config: Config): WritableBackupRepository {
   const { bucket, prefix } = parseS3Url(repository);
   const client = createS3Client({ region: config.backups.region ?? 'us-east-1', endpoint: config.backups.endpoint });
   return new S3BackupRepository(client, bucket, prefix);
+}
+
+/** Drops the scratch database an interrupted restore, verify or drill was filling (a no-op when there is none). */
+async function removeRunLeftovers(restorer: DatabaseRestorer, run: Run): Promise<string[]> {
+  const label = (run.summary.leftovers as RunLeftovers | undefined)?.scratchLabel;
+  if (!label) return [];
+  const scratch = restorer.scratchFor(label);
+  try {
+    await restorer.drop(scratch);
+    return [`removed its unfinished scratch database ${scratch.location} (if it was there)`];
+  } catch (error) {
+    return [`could not remove its scratch database ${scratch.location}: ${errorText(error)}`];
+  }
 }

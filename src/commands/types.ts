@@ -87,6 +87,8 @@ export interface CommandDeps {
   incidents: IncidentDeps;
   /** Runs procedures step by step, persisted. */
   engine: EngineDeps;
+  /** Removes what an interrupted run left behind (its scratch database); lines saying what was done. */
+  removeRunLeftovers: (run: Run) => Promise<string[]>;
 }
 
 /** One row of `/dr backups`: a catalogued backup and the retention rules that keep it. */

@@ -150,6 +150,8 @@ export interface DatabaseRestorer {
   swapIn(replacement: DatabaseRef, label: string): Promise<DatabaseRef | undefined>;
   /** Removes a database beside the live one (a scratch that will not be used); never the live one. */
   drop(target: DatabaseRef): Promise<void>;
+  /** The scratch database `restoreToScratch` makes for `label` (whether or not it exists). */
+  scratchFor(label: string): DatabaseRef;
 }
 
 /** The content a document must have: its SHA-256 and size. */

@@ -161,6 +161,7 @@ export function drillRun(deps: DrillDeps, origin: { actor: string }): RunSpec<Dr
   return {
     procedure: 'drill',
     actor: origin.actor,
+    leftovers: { scratchLabel: label },
     context: {},
     steps,
     onFailure: async (ctx) => {

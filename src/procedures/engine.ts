@@ -37,6 +37,14 @@ export interface RunSpec<Context> {
   onFailure?: (context: Context, failedStep: string) => Promise<string[]>;
   /** Figures for the summary once the run ends (duration is added by the engine). */
   summarize?: (context: Context, run: Run) => Record<string, unknown>;
+  /** What a crash of this run could leave behind, recorded with it before its first step: start-up removes it. */
+  leftovers?: RunLeftovers;
+}
+
+/** Names of what a run makes on its way and removes itself, unless it is killed first. */
+export interface RunLeftovers {
+  /** The label of the scratch database it restores into (`DatabaseRestorer.scratchFor`). */
+  scratchLabel?: string;
 }
 
 /** Told about every change of the run (to update its Slack checklist); never awaited by the steps. */
@@ -60,7 +68,7 @@ export async function executeRun<Context>(deps: EngineDeps, spec: RunSpec<Contex
     steps: spec.steps.map((step): StepRecord => ({ name: step.name, status: 'pending' })),
     ...(spec.channel ? { channel: spec.channel } : {}),
     ...(spec.messageTs ? { messageTs: spec.messageTs } : {}),
-    summary: {},
+    summary: spec.leftovers ? { leftovers: spec.leftovers } : {},
   };
   await deps.store.createRun(run);
   // Writes go one after the other, each of the newest state: a heartbeat can never overwrite a later step.

@@ -97,6 +97,7 @@ export function restoreAllRun(deps: RestoreAllDeps, plan: Plan, origin: { actor:
     procedure: 'restore-all',
     actor: origin.actor,
     ...runOriginFields(origin),
+    ...(db.leftovers ? { leftovers: db.leftovers } : {}),
     context: {},
     steps,
     onFailure: async (_ignored, failedStep) => {

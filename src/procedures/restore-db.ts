@@ -92,6 +92,7 @@ export function restoreDbRun(deps: RestoreDbDeps, plan: Plan, who: { actor: stri
     procedure: 'restore-db',
     actor: who.actor,
     ...runOriginFields(who),
+    leftovers: { scratchLabel: label },
     context,
     steps: [
       {

@@ -168,7 +168,8 @@ interface VerifyBackupContext {
  * nor counted towards the RPO.
  */
 export function verifyBackupRun(deps: VerifyBackupDeps, backup: BackupManifest, origin: { actor: string }): RunSpec<VerifyBackupContext> {
-  const scratch = scratchRestoreSteps(deps, runLabel(deps.now()));
+  const label = runLabel(deps.now());
+  const scratch = scratchRestoreSteps(deps, label);
   const onDb = (step: StepDefinition<ScratchRestore>, name: string): StepDefinition<VerifyBackupContext> => ({ name, run: (ctx, signal) => step.run(ctx.db, signal) });
   const steps: StepDefinition<VerifyBackupContext>[] = [
     onDb(scratch.fetch, VERIFY_BACKUP_STEPS[0]),
@@ -196,6 +197,7 @@ export function verifyBackupRun(deps: VerifyBackupDeps, backup: BackupManifest, 
   return {
     procedure: 'verify-backup',
     actor: origin.actor,
+    leftovers: { scratchLabel: label },
     context: { db: { backup } },
     steps: steps.map(rememberingFailure),
     onFailure: async (ctx, failedStep) => {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,6 +158,10 @@ describe('kill -9 during each step of a restore', () => {
     expect(killedDuring.size).toBeGreaterThanOrEqual(4);
     expect([...killedDuring]).toEqual(expect.arrayContaining(['stop the service', 'start the service', 'wait for the health check']));
 
+    // A run killed before its swap left its restored copy beside the live file (the kill during "stop the service", at least).
+    const scratchFiles = async () => (await readdir(path.dirname(livePath))).filter((name) => name.startsWith(`${path.basename(livePath)}.restore-`));
+    expect((await scratchFiles()).length).toBeGreaterThan(0);
+
     // The bot finds every killed run at start-up, marks it interrupted with its last finished step, and says so.
     const t = await startTestBot({ configPath: sandbox.configPath, state: env.DR_STATE! });
     try {
@@ -169,6 +173,9 @@ describe('kill -9 during each step of a restore', () => {
       expect(interrupted.every((r) => typeof r.summary.interruptedAfter === 'string')).toBe(true);
       const alert = await t.slack.waitFor((c) => c.method === 'chat.postMessage' && c.body.channel === '#dr-critical' && String(c.body.text).includes('run_interrupted'));
       expect(String(alert.body.text)).toContain('was interrupted');
+      // Every run recorded the scratch database it would fill before its first step; start-up dropped them all.
+      expect(interrupted.every((r) => typeof (r.summary.leftovers as { scratchLabel?: unknown } | undefined)?.scratchLabel === 'string')).toBe(true);
+      await expect.poll(scratchFiles, { timeout: 15_000 }).toEqual([]);
     } finally {
       await t.close();
     }

@@ -114,6 +114,7 @@ describe('SqliteRestorer (real SQLite files)', () => {
 
     const scratch = await restorer.restoreToScratch(dump, '20260102T030405Z', signal());
     expect(scratch).toEqual({ engine: 'sqlite', name: `${live}.restore-20260102T030405Z`, location: `sqlite:${live}.restore-20260102T030405Z` });
+    expect(restorer.scratchFor('20260102T030405Z')).toEqual(scratch);
     expect(await restorer.inspect(scratch, signal())).toEqual({ integrity: 'ok', counts: original });
     // Complete (no temp name left), in the live file's journal mode and permissions, and nothing pending beside it.
     expect(existsSync(`${scratch.name}.partial`)).toBe(false);
@@ -412,7 +413,10 @@ describe.skipIf(!hasPostgres)('PostgresRestorer (real PostgreSQL)', () => {
     // A scratch database that is already there is not restored over.
     const scratch = await restorer.restoreToScratch(dump, 'twice', signal());
     await expect(restorer.restoreToScratch(dump, 'twice', signal())).rejects.toThrow(/already exists/);
-    await restorer.drop(scratch);
+    // What start-up drops for an interrupted run is named from its label alone; dropping it twice is harmless.
+    expect(restorer.scratchFor('twice')).toEqual(scratch);
+    await restorer.drop(restorer.scratchFor('twice'));
+    await restorer.drop(restorer.scratchFor('twice'));
     expect(await databases()).toEqual([database]);
   });
 

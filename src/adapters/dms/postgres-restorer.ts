@@ -142,6 +142,11 @@ export class PostgresRestorer implements DatabaseRestorer {
     return liveExisted ? this.ref(kept) : undefined;
   }
 
+  scratchFor(label: string): DatabaseRef {
+    assertRestoreLabel(label);
+    return this.ref(siblingName(this.database, 'restore', label));
+  }
+
   async drop(target: DatabaseRef): Promise<void> {
     await this.dropDatabase(this.sibling(target, 'drop'));
   }

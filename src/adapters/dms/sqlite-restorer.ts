@@ -44,7 +44,7 @@ export class SqliteRestorer implements DatabaseRestorer {
 
   async restoreToScratch(dumpFile: string, label: string, signal: AbortSignal): Promise<DatabaseRef> {
     assertRestoreLabel(label);
-    const target = `${this.live}.restore-${label}`;
+    const target = this.scratchFor(label).name;
     if (await exists(target)) throw new DrError('RESTORE_FAILED', `${target} already exists; drop it or use another label`);
     if (!(await hasSqliteHeader(dumpFile))) throw new DrError('RESTORE_FAILED', `${dumpFile} is not a SQLite database file`);
     // Written under a temporary name and renamed when complete, so `target` is never a partial copy.
@@ -145,6 +145,11 @@ export class SqliteRestorer implements DatabaseRestorer {
     await rename(source, this.live);
     await fsync(path.dirname(this.live));
     return undefined;
+  }
+
+  scratchFor(label: string): DatabaseRef {
+    assertRestoreLabel(label);
+    return ref(`${this.live}.restore-${label}`);
   }
 
   async drop(target: DatabaseRef): Promise<void> {

@@ -47,6 +47,24 @@ async function storedRun(id: string): Promise<Run> {
 const statuses = (run: Run) => run.steps.map((s) => s.status);
 
 describe('executeRun', () => {
+  it('records what a crash would leave behind with the run, before its first step starts', async () => {
+    const { deps } = engine();
+    let seen: Run | undefined;
+    let runId = '';
+    await executeRun(
+      deps,
+      {
+        procedure: 'restore-db',
+        actor: 'U1',
+        context: {},
+        leftovers: { scratchLabel: '20261126T030000Z' },
+        steps: [{ name: 'restore beside the live database', run: async () => void (seen = await storedRun(runId)) }],
+      },
+      (run) => (runId = run.id),
+    );
+    expect(seen?.summary.leftovers).toEqual({ scratchLabel: '20261126T030000Z' });
+  });
+
   it('runs the steps in order over one context, persisting each step as running before it starts, and ends succeeded', async () => {
     const { deps, clock } = engine();
     interface Context {
