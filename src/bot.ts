@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { DispatchDeps } from './commands/dispatch.ts';
+import { withDeadline } from './procedures/deadline.ts';
 import { composeDeps, processOwnerAlive, PROCESS_OWNER } from './compose.ts';
 import { EventsPager } from './adapters/pagerduty/events-pager.ts';
 import { startOutboxWorker, type OutboxWorker } from './alerts/outbox-worker.ts';
@@ -121,6 +122,8 @@ const ESCALATION_PASS_MS = 30_000;
 
 // A heartbeat older than this means the replica running the run (on another host) is gone.
 const STALE_RUN_MS = 60_000;
+// Start-up is not held up long by a database that does not answer (likely, mid-disaster).
+const LEFTOVER_DEADLINE_MS = 15_000;
 
 /**
  * Runs left `running` by a crash are marked `interrupted` with their last finished step and reported to the
@@ -136,7 +139,12 @@ async function reportInterruptedRuns(deps: DispatchDeps, slack: SlackSurface): P
   }
   for (const run of runs) {
     const after = lastFinishedStep(run) ?? 'no step had finished';
-    const cleanedUp = await deps.removeRunLeftovers(run).catch((error: unknown) => [`could not remove its leftovers: ${errorText(error)}`]);
+    // Only a run whose process is known to be gone (this host, pid dead) has its scratch dropped: a stale
+    // heartbeat from another host may be a slow replica still restoring into it.
+    const cleanedUp =
+      processOwnerAlive(run.owner) === false
+        ? await withDeadline(LEFTOVER_DEADLINE_MS, () => deps.removeRunLeftovers(run)).catch((error: unknown) => [`could not remove its leftovers: ${errorText(error)}`])
+        : [];
     deps.logger.error({ run: run.id, procedure: run.procedure, after, cleanedUp }, 'run was interrupted');
     await record(deps, { source: 'scheduler', actor: 'dr-bot', channel: run.channel ?? 'n/a', text: `${run.procedure} ${run.id}` }, run.procedure, 'run_interrupted', { runId: run.id, after });
     if (run.gateId) {

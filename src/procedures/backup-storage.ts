@@ -38,66 +38,82 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
     let expectedLoad: ReturnType<DocumentChecksums['load']> | undefined;
     const limit = createLimiter(deps.concurrency ?? 8);
     const copies: Array<Promise<void>> = [];
-    let copyFailure: { error: unknown } | undefined;
-    const listed: Array<{ entry: DocumentEntry; sha256?: string }> = [];
+    // Set on the first failure (a copy, the listing, a load): queued copies then do nothing.
+    let stopped: { error: unknown } | undefined;
+    const listed: Array<{ entry: DocumentEntry; sha256?: string; vanished?: boolean }> = [];
     let bytesListed = 0;
     let bytesDone = 0;
     let copiedFiles = 0;
     let copiedBytes = 0;
     let listingDone = false;
     const report = () => deps.progress?.({ step: 'storage snapshot', bytesDone, ...(listingDone ? { bytesTotal: bytesListed } : {}) });
-    for await (const batch of deps.source.list()) {
-      if (copyFailure) break;
-      const previous = await previousLoad;
-      for (const entry of batch) {
-        const item: (typeof listed)[number] = { entry };
-        listed.push(item);
-        bytesListed += entry.sizeBytes;
-        const before = previous.get(entry.path);
-        if (before && before.size_bytes === entry.sizeBytes && before.mtime_ms === entry.mtimeMs) {
-          item.sha256 = before.sha256;
-          bytesDone += entry.sizeBytes;
-          continue;
-        }
-        const copy = limit(async () => {
-          if (copyFailure) return;
-          const localPath = deps.source.localPath?.(entry.path);
-          const object = await deps.repository.putObject({ open: () => deps.source.open(entry.path), ...(localPath === undefined ? {} : { localPath }) });
-          item.sha256 = object.sha256;
-          copiedFiles += 1;
-          if (object.stored) {
-            // Read back as soon as it is stored, while other files are still being copied.
-            const reread = await deps.repository.hashObject(object.sha256);
-            if (reread !== object.sha256) throw new DrError('BACKUP_FAILED', `object ${object.sha256.slice(0, 8)} reads back as ${reread.slice(0, 8)}`);
-            copiedBytes += object.sizeBytes;
+    const copy = async (item: (typeof listed)[number]): Promise<void> => {
+      if (stopped) return;
+      const { entry } = item;
+      const localPath = deps.source.localPath?.(entry.path);
+      let object: Awaited<ReturnType<WritableBackupRepository['putObject']>>;
+      try {
+        object = await deps.repository.putObject({ open: () => deps.source.open(entry.path), ...(localPath === undefined ? {} : { localPath }) });
+      } catch (error) {
+        // Deleted since it was listed: the snapshot holds what is there, and the DMS check names it missing.
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && localPath !== undefined) return void (item.vanished = true);
+        throw error;
+      }
+      item.sha256 = object.sha256;
+      copiedFiles += 1;
+      if (object.stored) {
+        // Read back as soon as it is stored, while other files are still being copied.
+        const reread = await deps.repository.hashObject(object.sha256);
+        if (reread !== object.sha256) throw new DrError('BACKUP_FAILED', `object ${object.sha256.slice(0, 8)} reads back as ${reread.slice(0, 8)}`);
+        copiedBytes += object.sizeBytes;
+      }
+      bytesDone += entry.sizeBytes;
+      report();
+    };
+    let expected = new Map() as Awaited<ReturnType<DocumentChecksums['load']>>;
+    try {
+      for await (const batch of deps.source.list()) {
+        if (stopped) break;
+        const previous = await previousLoad;
+        for (const entry of batch) {
+          const item: (typeof listed)[number] = { entry };
+          listed.push(item);
+          bytesListed += entry.sizeBytes;
+          const before = previous.get(entry.path);
+          if (before && before.size_bytes === entry.sizeBytes && before.mtime_ms === entry.mtimeMs) {
+            item.sha256 = before.sha256;
+            bytesDone += entry.sizeBytes;
+            continue;
           }
-          bytesDone += entry.sizeBytes;
-          report();
-        });
-        // Settled at once: a failed copy stops the rest and is thrown below, never left unhandled.
-        copies.push(copy.catch((error: unknown) => void (copyFailure ??= { error })));
+          // Settled at once: a failed copy stops the rest and is thrown below, never left unhandled.
+          copies.push(limit(() => copy(item)).catch((error: unknown) => void (stopped ??= { error })));
+        }
+        // Started once the workers have folders to list and files to copy: a SQLite DMS answers synchronously,
+        // and this way its query overlaps their work instead of delaying it.
+        if (!expectedLoad) {
+          expectedLoad = deps.checksums.load();
+          expectedLoad.catch(() => {});
+        }
       }
-      // Started once the workers have folders to list and files to copy: a SQLite DMS answers synchronously,
-      // and this way its query overlaps their work instead of delaying it.
-      if (!expectedLoad) {
-        expectedLoad = deps.checksums.load();
-        expectedLoad.catch(() => {});
-      }
+      listingDone = true;
+      await previousLoad;
+      expected = await (expectedLoad ?? deps.checksums.load());
+    } catch (error) {
+      stopped ??= { error };
+    } finally {
+      // Nothing of this run keeps copying after it has failed (or succeeded).
+      await Promise.allSettled(copies);
     }
-    listingDone = true;
-    await previousLoad;
-    const expected = await (expectedLoad ?? deps.checksums.load());
-    await Promise.all(copies);
-    if (copyFailure) throw copyFailure.error;
+    if (stopped) throw stopped.error;
     report();
 
-    const documents = listed.map(({ entry, sha256 }): SnapshotDocument => {
+    const documents = listed.filter((item) => !item.vanished).map(({ entry, sha256 }): SnapshotDocument => {
       if (sha256 === undefined) throw new DrError('BACKUP_FAILED', `${entry.path} was listed but never stored`);
       const want = expected.get(entry.path)?.sha256;
       const checksum = want === undefined ? 'unknown' : want === sha256 ? 'ok' : 'mismatch';
       return { path: entry.path, size_bytes: entry.sizeBytes, mtime_ms: entry.mtimeMs, sha256, checksum };
     });
-    const entries = listed.map((l) => l.entry);
+    const entries = listed.filter((item) => !item.vanished).map((item) => item.entry);
 
     const onDisk = new Set(entries.map((e) => e.path));
     const mismatches = documents.filter((d) => d.checksum === 'mismatch').map((d) => d.path);

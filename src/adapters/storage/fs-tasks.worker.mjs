@@ -3,7 +3,7 @@
 // avoid a thread-pool round trip per call, which for thousands of small files is most of the time.
 // Plain JS: no TypeScript loader needed.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort, threadId } from 'node:worker_threads';
 
@@ -23,15 +23,25 @@ function stagingDirFor(prefix) {
 }
 
 // One folder: its regular files with size and mtime, and its subfolders (symlinks and the rest are skipped).
-function list({ dir }) {
+function list({ dir, mayVanish }) {
   const files = [];
   const dirs = [];
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (error) {
+    // A subfolder removed since its parent was listed holds nothing to back up; a missing root is an error.
+    if (mayVanish && error?.code === 'ENOENT') return { files, dirs };
+    throw error;
+  }
   // Plain concatenation: path.join per file costs a fifth of the listing.
   const prefix = dir.endsWith('/') ? dir : `${dir}/`;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+  for (const entry of entries) {
     if (entry.isDirectory()) dirs.push(entry.name);
     else if (entry.isFile()) {
-      const stats = lstatSync(prefix + entry.name);
+      // Deleted between readdir and lstat: not there to back up.
+      const stats = lstatSync(prefix + entry.name, { throwIfNoEntry: false });
+      if (!stats) continue;
       files.push([entry.name, stats.size, stats.mtimeMs]);
     }
   }
@@ -50,8 +60,18 @@ function hashFd(fd, onChunk) {
   return { sha256: hash.digest('hex'), size };
 }
 
+// Opens a regular file without following a symlink, or hanging on a FIFO, swapped in since it was listed.
+function openRegular(file) {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw Object.assign(new Error(`${file} is not a regular file`), { code: 'ENOTREG' });
+  }
+  return fd;
+}
+
 function hash({ file }) {
-  const fd = openSync(file, 'r');
+  const fd = openRegular(file);
   try {
     return { ...hashFd(fd), mode: fstatSync(fd).mode };
   } finally {
@@ -59,14 +79,28 @@ function hash({ file }) {
   }
 }
 
+// A folder this worker made may have been removed since (a clean-up on another host): on ENOENT it is made again.
+function retryingOnMissingDir(dir, forget, action) {
+  try {
+    return action();
+  } catch (error) {
+    if (error?.code !== 'ENOENT') throw error;
+    forget();
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return action();
+  }
+}
+
 // Copies a file into a staged object (mode 0600) hashing it on the way, then renames it under its SHA-256;
 // content already stored is not stored twice, but its object is touched so a running sweep keeps it.
 function put({ file, objectsDir, stagingDir }) {
-  const temp = path.join(stagingDirFor(stagingDir), String((staged += 1)));
-  const source = openSync(file, 'r');
-  let result;
+  const source = openRegular(file);
+  let temp;
   try {
-    const out = openSync(temp, 'wx', 0o600);
+    const dir = stagingDirFor(stagingDir);
+    temp = path.join(dir, String((staged += 1)));
+    const out = retryingOnMissingDir(dir, () => stagingDirs.delete(dir), () => openSync(temp, 'wx', 0o600));
+    let result;
     try {
       result = hashFd(source, (chunk) => {
         for (let written = 0; written < chunk.length; ) written += writeSync(out, chunk, written);
@@ -74,26 +108,31 @@ function put({ file, objectsDir, stagingDir }) {
     } finally {
       closeSync(out);
     }
-  } catch (error) {
-    rmSync(temp, { force: true });
-    throw error;
+    const target = path.join(objectsDir, result.sha256.slice(0, 2), result.sha256);
+    if (existsSync(target)) {
+      try {
+        // Touched before the staged copy goes: a sweep running now sees it young and keeps it.
+        const now = new Date();
+        utimesSync(target, now, now);
+        unlinkSync(temp);
+        return { sha256: result.sha256, sizeBytes: result.size, stored: false };
+      } catch (error) {
+        // Swept in between: stored again below.
+        if (error?.code !== 'ENOENT') throw error;
+      }
+    }
+    const fan = path.dirname(target);
+    if (!madeDirs.has(fan)) {
+      mkdirSync(fan, { recursive: true });
+      madeDirs.add(fan);
+    }
+    retryingOnMissingDir(fan, () => madeDirs.delete(fan), () => renameSync(temp, target));
+    temp = undefined;
+    return { sha256: result.sha256, sizeBytes: result.size, stored: true };
   } finally {
+    if (temp) rmSync(temp, { force: true });
     closeSync(source);
   }
-  const target = path.join(objectsDir, result.sha256.slice(0, 2), result.sha256);
-  if (existsSync(target)) {
-    unlinkSync(temp);
-    const now = new Date();
-    utimesSync(target, now, now);
-    return { sha256: result.sha256, sizeBytes: result.size, stored: false };
-  }
-  const fan = path.dirname(target);
-  if (!madeDirs.has(fan)) {
-    mkdirSync(fan, { recursive: true });
-    madeDirs.add(fan);
-  }
-  renameSync(temp, target);
-  return { sha256: result.sha256, sizeBytes: result.size, stored: true };
 }
 
 const tasks = { list, hash, put };

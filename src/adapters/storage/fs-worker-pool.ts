@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 
 /** What the file-system workers can do (see fs-tasks.worker.mjs). */
 export interface FsTasks {
-  list: { args: { dir: string }; result: { files: Array<[name: string, size: number, mtimeMs: number]>; dirs: string[] } };
+  list: { args: { dir: string; mayVanish?: boolean }; result: { files: Array<[name: string, size: number, mtimeMs: number]>; dirs: string[] } };
   hash: { args: { file: string }; result: { sha256: string; size: number; mode: number } };
   /** `stagingDir` is a prefix: each worker stages in `<prefix>-w<thread id>`. */
   put: { args: { file: string; objectsDir: string; stagingDir: string }; result: { sha256: string; sizeBytes: number; stored: boolean } };

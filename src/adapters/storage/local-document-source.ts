@@ -27,7 +27,7 @@ export class LocalDocumentSource implements DocumentSource {
       while (pending.length > 0 && inFlight.size < FOLDERS_IN_FLIGHT) {
         const relative = pending.pop() as string;
         const k = (key += 1);
-        inFlight.set(k, fsWorkers.run('list', { dir: path.join(this.root, relative) }).then(
+        inFlight.set(k, fsWorkers.run('list', { dir: path.join(this.root, relative), mayVanish: relative !== '' }).then(
           (listing) => ({ key: k, relative, listing }),
           (error: unknown) => ({ key: k, relative, error }),
         ));

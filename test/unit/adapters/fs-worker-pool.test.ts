@@ -48,6 +48,25 @@ describe('FsWorkerPool', () => {
     expect(staged.flat()).toEqual([]);
   });
 
+  it('stages again when its staging folder was removed behind its back (a clean-up elsewhere)', async () => {
+    await writeFile(path.join(dir, 'a'), 'first');
+    await writeFile(path.join(dir, 'b'), 'second');
+    const objectsDir = path.join(dir, 'objects');
+    await pool.run('put', { file: path.join(dir, 'a'), objectsDir, stagingDir: staging });
+    await rm(path.join(dir, 'staging'), { recursive: true, force: true });
+    await rm(objectsDir, { recursive: true, force: true });
+    await expect(pool.run('put', { file: path.join(dir, 'b'), objectsDir, stagingDir: staging })).resolves.toMatchObject({ sha256: sha256('second'), stored: true });
+    await expect(pool.run('put', { file: path.join(dir, 'a'), objectsDir, stagingDir: staging })).resolves.toMatchObject({ sha256: sha256('first'), stored: true });
+  });
+
+  it('copies nothing through a symlink, and skips a subfolder that vanished since its parent was listed', async () => {
+    await writeFile(path.join(dir, 'secret'), 'not a document');
+    await symlink(path.join(dir, 'secret'), path.join(dir, 'link'));
+    await expect(pool.run('put', { file: path.join(dir, 'link'), objectsDir: path.join(dir, 'objects'), stagingDir: staging })).rejects.toMatchObject({ code: 'ELOOP' });
+    await expect(pool.run('list', { dir: path.join(dir, 'gone'), mayVanish: true })).resolves.toEqual({ files: [], dirs: [] });
+    await expect(pool.run('list', { dir: path.join(dir, 'gone') })).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('hashes a file, and reports a missing one with its error code', async () => {
     await writeFile(path.join(dir, 'f'), 'abc');
     await expect(pool.run('hash', { file: path.join(dir, 'f') })).resolves.toMatchObject({ sha256: sha256('abc'), size: 3 });
