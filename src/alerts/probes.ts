@@ -290,6 +290,7 @@ function counterDelta(before: SeriesMap | undefined, after: SeriesMap | undefine
 
 const FIRST_SCRAPE = 'first scrape of the DMS metrics: a rate needs a second one';
 const RESTARTED = 'a counter went down (the DMS restarted): no verdict until the next scrape';
+const AFTER_GAP = 'the metrics were not scraped for a while: a rate needs a second scrape since';
 
 function missingMetric(name: string, key: string): string {
   return `metric ${name} is not in the DMS's exposition (alerts.metrics.${key})`;
@@ -345,7 +346,7 @@ function judgeLatency(deps: ProbeCycleDeps, kept: readonly KeptScrape[], current
  * that old, or until there is one the oldest (a shorter window, never a longer one); after a restart only the
  * scrapes since it count, as the counter started again from zero.
  */
-function windowBaseline(kept: readonly KeptScrape[], current: KeptScrape, windowMs: number, series: (scrape: KeptScrape) => SeriesMap | undefined): KeptScrape | typeof FIRST_SCRAPE | typeof RESTARTED {
+function windowBaseline(kept: readonly KeptScrape[], current: KeptScrape, windowMs: number, series: (scrape: KeptScrape) => SeriesMap | undefined): KeptScrape | typeof FIRST_SCRAPE | typeof RESTARTED | typeof AFTER_GAP {
   const usable = kept.filter((s) => series(s));
   if (usable.length === 0) return FIRST_SCRAPE;
   const horizon = current.at - windowMs;
@@ -353,6 +354,11 @@ function windowBaseline(kept: readonly KeptScrape[], current: KeptScrape, window
   usable.forEach((scrape, index) => {
     if (scrape.at <= horizon) from = index;
   });
+  // After a gap in the scrapes (the endpoint was down), a baseline from long before would average the gap in.
+  if (current.at - usable[from]!.at > 2 * windowMs) {
+    if (from + 1 >= usable.length) return AFTER_GAP;
+    from += 1;
+  }
   const chain = [...usable.slice(from), current];
   let start = 0;
   for (let i = 1; i < chain.length; i += 1) {

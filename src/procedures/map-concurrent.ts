@@ -23,13 +23,15 @@ export function createLimiter(limit: number): <R>(job: () => Promise<R>) => Prom
   let active = 0;
   const waiting: Array<() => void> = [];
   return async (job) => {
+    // A finishing job hands its slot straight to the next waiter, so no newcomer slips in between.
     if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    active += 1;
+    else active += 1;
     try {
       return await job();
     } finally {
-      active -= 1;
-      waiting.shift()?.();
+      const next = waiting.shift();
+      if (next) next();
+      else active -= 1;
     }
   };
 }

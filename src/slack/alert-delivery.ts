@@ -160,9 +160,10 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
       }
       const thread = await deps.store.incidentThread(incident.id);
       if (payload.kind === 'slack_incident') {
-        // A parent post whose deliverer died mid-way may have reached Slack: found by its metadata, it is edited
+        // A parent post whose deliverer died mid-way, or whose answer was lost, may have reached Slack: found by
+        // its metadata, it is edited
         // (a failed lookup, e.g. a channel given by name, posts again rather than not at all).
-        const posted = thread ?? (message.retaken ? await findIncidentParent(deps.client, payload.channel, incident.id).catch(() => undefined) : undefined);
+        const posted = thread ?? (message.retaken || message.attempts > 0 ? await findIncidentParent(deps.client, payload.channel, incident.id).catch(() => undefined) : undefined);
         if (posted && !thread) await deps.store.setIncidentThread(incident.id, posted);
         if (posted) await deps.client.chat.update({ channel: payload.channel, ts: posted, ...incidentBlocks(incident) });
         else {

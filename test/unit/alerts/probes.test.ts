@@ -225,6 +225,21 @@ describe('runProbeCycle', () => {
     expect(await minute(880, 120)).toMatchObject({ status: 'firing', summary: '5xx 7.2 % of 5,000 requests over 300 s (threshold 5 %)' });
   });
 
+  it('does not average a gap in the scrapes into the rate: after one, it rates from the first scrape since', async () => {
+    const dms = new FakeDms();
+    const deps = dms.deps();
+    dms.metrics = { requests: { '200': 1_000_000, '500': 0 } };
+    await runProbeCycle(deps);
+    // The metrics endpoint was away for half an hour; a burst of errors now is not hidden by the hours before.
+    dms.now += 30 * 60_000;
+    dms.metrics = { requests: { '200': 1_001_000, '500': 0 } };
+    expect(find(await runProbeCycle(deps), 'api_error_rate')).toEqual([]);
+    expect(dms.noVerdicts.find((n) => n.alert === 'api_error_rate' && /not scraped for a while/.test(n.reason))).toBeDefined();
+    dms.now += 60_000;
+    dms.metrics = { requests: { '200': 1_001_900, '500': 100 } };
+    expect(one(await runProbeCycle(deps), 'api_error_rate')).toMatchObject({ status: 'firing', summary: '5xx 10.0 % of 1,000 requests over 60 s (threshold 5 %)' });
+  });
+
   it('takes a counter that went down (or vanished) for a restart: no verdict that cycle, then rates from the new start', async () => {
     const dms = new FakeDms();
     const deps = dms.deps();
