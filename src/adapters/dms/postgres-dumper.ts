@@ -83,6 +83,9 @@ export class PostgresDumper implements DatabaseDumper {
       throw error;
     }
     const code = await exited;
+    // pg_dump is done with the snapshot: the transaction holding it (and vacuum back) ends before the checks.
+    const counts = await counting.catch(() => undefined);
+    await snapshot.release();
     if (code !== 0) throw new DrError('BACKUP_FAILED', `pg_dump of ${redactUrl(this.databaseUrl)} exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' ')}`);
 
     const streamed = hash.digest('hex');
@@ -96,7 +99,6 @@ export class PostgresDumper implements DatabaseDumper {
       sha256OfFile(file),
     ]);
     if (onDisk !== streamed) throw new DrError('BACKUP_FAILED', `the dump reads back with SHA-256 ${onDisk.slice(0, 8)}, written as ${streamed.slice(0, 8)}`);
-    const counts = await counting.catch(() => undefined);
     return { engine: 'postgres', tools: { pg_dump: dumpVersion.text, server: serverVersion.text }, integrity: listing, counts, sha256: onDisk, sha256FromDisk: true };
   }
 
@@ -138,10 +140,8 @@ async function exportSnapshot(databaseUrl: string): Promise<ExportedSnapshot> {
         const row = (await client.query<{ documents: string; users: string; tenants: string }>('SELECT (SELECT count(*) FROM documents) AS documents, (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM tenants) AS tenants')).rows[0]!;
         return { documents: Number(row.documents), users: Number(row.users), tenants: Number(row.tenants) };
       },
-      async release() {
-        await client.query('ROLLBACK').catch(() => {});
-        await client.end().catch(() => {});
-      },
+      // Ending the session ends the transaction; released twice, the second call does nothing.
+      release: once(() => client.end().catch(() => {})),
     };
   } catch (error) {
     await client.end().catch(() => {});
@@ -155,4 +155,9 @@ async function toolVersion(tool: string, env: NodeJS.ProcessEnv): Promise<{ majo
   });
   const text = /(\d+(?:\.\d+)*)/.exec(out)?.[1] ?? 'unknown';
   return { major: Number(text.split('.')[0]), text };
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= fn());
 }
