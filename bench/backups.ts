@@ -152,6 +152,9 @@ class TimedRepository extends LocalBackupRepository {
   override hashObject(sha256: string): Promise<string> {
     return this.marks.time('repo.hashObject (re-read)', () => super.hashObject(sha256));
   }
+  override flushObjects(stored: readonly string[]): Promise<void> {
+    return this.marks.time('repo.flushObjects (syncfs)', () => super.flushObjects(stored));
+  }
 }
 
 /** Times the catalog calls of a state store in place. */

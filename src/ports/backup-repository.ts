@@ -72,6 +72,8 @@ export interface WritableBackupRepository extends ReadableBackupRepository {
   putObject(content: ObjectContent): Promise<{ sha256: string; sizeBytes: number; stored: boolean }>;
   /** SHA-256 of an object as read back now (verification). */
   hashObject(sha256: string): Promise<string>;
+  /** Makes the objects stored so far durable, before a manifest names them (a no-op where a store is durable once answered). */
+  flushObjects(stored: readonly string[]): Promise<void>;
   /** Forgets a backup: its manifest first (so it stops existing at once), then its files. */
   removeBackup(id: string, keys: readonly string[]): Promise<void>;
   /** Every stored object, for the sweep. */

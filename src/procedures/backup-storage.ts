@@ -45,6 +45,7 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
     let bytesDone = 0;
     let copiedFiles = 0;
     let copiedBytes = 0;
+    const stored: string[] = [];
     let listingDone = false;
     const report = () => deps.progress?.({ step: 'storage snapshot', bytesDone, ...(listingDone ? { bytesTotal: bytesListed } : {}) });
     const copy = async (item: (typeof listed)[number]): Promise<void> => {
@@ -66,6 +67,7 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
         const reread = await deps.repository.hashObject(object.sha256);
         if (reread !== object.sha256) throw new DrError('BACKUP_FAILED', `object ${object.sha256.slice(0, 8)} reads back as ${reread.slice(0, 8)}`);
         copiedBytes += object.sizeBytes;
+        stored.push(object.sha256);
       }
       bytesDone += entry.sizeBytes;
       report();
@@ -140,6 +142,8 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
       },
       documents: documents.sort((a, b) => (a.path < b.path ? -1 : 1)),
     };
+    // The manifest is what makes the snapshot exist: every object it names is on disk first.
+    await deps.repository.flushObjects(stored);
     await deps.repository.writeManifest(id, manifest);
     try {
       await deps.store.recordBackup({ ...manifest, documents: undefined });

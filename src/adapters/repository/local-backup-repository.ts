@@ -1,13 +1,17 @@
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { access, chmod, constants, mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import { sha256OfFile } from '../../backup/file-hash.ts';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
 import { processAlive, THIS_PROCESS } from '../process-owner.ts';
 import type { BackupSummary, LocalBackupFile, ObjectContent, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
 import { fsWorkers } from '../storage/fs-worker-pool.ts';
+
+const execFileAsync = promisify(execFile);
 
 // Staged files live inside the repository, on its filesystem, so committing one is a rename.
 const STAGING_DIR = '.staging';
@@ -128,6 +132,20 @@ export class LocalBackupRepository implements WritableBackupRepository {
     } catch (error) {
       await rm(staged, { force: true });
       throw error;
+    }
+  }
+
+  /**
+   * One `sync --file-system` (syncfs) flushes every object and folder entry written since, far cheaper than an
+   * fsync per object; where that tool is missing, each object and its folder is fsynced.
+   */
+  async flushObjects(stored: readonly string[]): Promise<void> {
+    if (stored.length === 0) return;
+    try {
+      await execFileAsync('sync', ['--file-system', path.join(this.root, OBJECTS_DIR)]);
+    } catch {
+      for (const sha256 of stored) await fsyncFile(this.objectPath(sha256));
+      for (const dir of new Set(stored.map((sha256) => path.dirname(this.objectPath(sha256))))) await fsyncDir(dir);
     }
   }
 
