@@ -60,15 +60,17 @@ export class FsWorkerPool {
 
   private start(): Slot[] {
     const size = Math.max(1, Math.min(this.options.size ?? Number.POSITIVE_INFINITY, availableParallelism()));
-    return Array.from({ length: size }, () => {
-      const worker = new Worker(new URL('./fs-tasks.worker.mjs', import.meta.url), { execArgv: [] });
-      const slot: Slot = { worker, busy: 0 };
-      worker.unref();
-      worker.on('message', (answer: Answer) => this.settle(answer));
-      worker.on('error', (error) => this.failAll(slot, error));
-      worker.on('exit', (code) => this.failAll(slot, new Error(`file-system worker exited (code ${code})`)));
-      return slot;
-    });
+    return Array.from({ length: size }, () => this.startWorker());
+  }
+
+  private startWorker(): Slot {
+    const worker = new Worker(new URL('./fs-tasks.worker.mjs', import.meta.url), { execArgv: [] });
+    const slot: Slot = { worker, busy: 0 };
+    worker.unref();
+    worker.on('message', (answer: Answer) => this.settle(answer));
+    worker.on('error', (error) => this.failAll(slot, error));
+    worker.on('exit', (code) => this.failAll(slot, new Error(`file-system worker exited (code ${code})`)));
+    return slot;
   }
 
   private settle(answer: Answer): void {
@@ -80,7 +82,7 @@ export class FsWorkerPool {
     else waiter.resolve(answer.result);
   }
 
-  // A crashed worker fails its own tasks and is replaced at the next start.
+  // A crashed worker fails only its own tasks, and a fresh one takes its place; the others carry on.
   private failAll(slot: Slot, error: Error): void {
     for (const [id, waiter] of this.waiting) {
       if (waiter.slot !== slot) continue;
@@ -88,11 +90,8 @@ export class FsWorkerPool {
       waiter.reject(error);
     }
     slot.busy = 0;
-    if (this.slots?.includes(slot)) {
-      const others = this.slots.filter((s) => s !== slot);
-      for (const other of others) void other.worker.terminate();
-      this.slots = undefined;
-    }
+    const index = this.slots?.indexOf(slot) ?? -1;
+    if (this.slots && index >= 0) this.slots[index] = this.startWorker();
   }
 
   private release(slot: Slot): void {

@@ -67,6 +67,22 @@ describe('FsWorkerPool', () => {
     await expect(pool.run('list', { dir: path.join(dir, 'gone') })).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
+  it('replaces a worker that died, failing only its own tasks', async () => {
+    const big = path.join(dir, 'big');
+    await writeFile(big, Buffer.alloc(64 * 1024 * 1024, 1));
+    await writeFile(path.join(dir, 'small'), 'abc');
+    const slots = (pool as unknown as { slots?: Array<{ worker: { terminate(): Promise<number> } }> });
+    await pool.run('hash', { file: path.join(dir, 'small') });
+    // One task on each worker; the first worker is then killed under its task.
+    const onFirst = pool.run('hash', { file: big });
+    const onSecond = pool.run('hash', { file: big });
+    await slots.slots![0]!.worker.terminate();
+    await expect(onFirst).rejects.toThrow(/worker exited/);
+    await expect(onSecond).resolves.toMatchObject({ size: 64 * 1024 * 1024 });
+    const after = await Promise.all(Array.from({ length: 6 }, () => pool.run('hash', { file: path.join(dir, 'small') })));
+    expect(after.map((h) => h.sha256)).toEqual(Array(6).fill(sha256('abc')));
+  });
+
   it('hashes a file, and reports a missing one with its error code', async () => {
     await writeFile(path.join(dir, 'f'), 'abc');
     await expect(pool.run('hash', { file: path.join(dir, 'f') })).resolves.toMatchObject({ sha256: sha256('abc'), size: 3 });
