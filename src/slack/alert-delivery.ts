@@ -221,22 +221,28 @@ function isAlertMessage(message: OutboxMessage): message is AlertMessage {
 // How far back a crashed delivery's post is looked for: a burst is one digest, so a few hundred messages suffice.
 const HISTORY_LOOKBACK = 200;
 
+/** The channel's recent messages that carry metadata of this bot's posts: how a post lost in a crash is found again. */
+async function postsWithMetadata(client: WebClient, channel: string): Promise<Array<{ ts: string; type: string; payload: Record<string, unknown> }>> {
+  const answer = await client.conversations.history({ channel, limit: HISTORY_LOOKBACK, include_all_metadata: true });
+  return (answer.messages ?? []).flatMap((message) => {
+    const metadata = message.metadata as { event_type?: string; event_payload?: Record<string, unknown> } | undefined;
+    return message.ts && metadata?.event_type && metadata.event_payload ? [{ ts: message.ts, type: metadata.event_type, payload: metadata.event_payload }] : [];
+  });
+}
+
 /**
  * Alert messages this bot already posted in the channel, by fingerprint (from the message metadata of single
  * posts and digests). Only asked for messages whose earlier delivery may have got through.
  */
 async function findPosted(client: WebClient, channel: string, wanted: ReadonlySet<string>): Promise<Map<string, string>> {
   const found = new Map<string, string>();
-  const answer = await client.conversations.history({ channel, limit: HISTORY_LOOKBACK, include_all_metadata: true });
-  for (const message of answer.messages ?? []) {
-    const metadata = message.metadata as { event_type?: string; event_payload?: Record<string, unknown> } | undefined;
-    if (!message.ts || !metadata?.event_payload) continue;
-    if (metadata.event_type === 'dr_alert') {
-      const fingerprint = String(metadata.event_payload.fingerprint);
-      if (wanted.has(fingerprint) && !found.has(fingerprint)) found.set(fingerprint, message.ts);
-    } else if (metadata.event_type === 'dr_alert_digest') {
-      for (const fingerprint of String(metadata.event_payload.fingerprints).split(',')) {
-        if (wanted.has(fingerprint) && !found.has(fingerprint)) found.set(fingerprint, `digest:${message.ts}`);
+  for (const post of await postsWithMetadata(client, channel)) {
+    if (post.type === 'dr_alert') {
+      const fingerprint = String(post.payload.fingerprint);
+      if (wanted.has(fingerprint) && !found.has(fingerprint)) found.set(fingerprint, post.ts);
+    } else if (post.type === 'dr_alert_digest') {
+      for (const fingerprint of String(post.payload.fingerprints).split(',')) {
+        if (wanted.has(fingerprint) && !found.has(fingerprint)) found.set(fingerprint, `digest:${post.ts}`);
       }
     }
   }
@@ -245,12 +251,7 @@ async function findPosted(client: WebClient, channel: string, wanted: ReadonlySe
 
 /** The parent message of an incident this bot already posted in the channel (from its message metadata). */
 async function findIncidentParent(client: WebClient, channel: string, incidentId: string): Promise<string | undefined> {
-  const answer = await client.conversations.history({ channel, limit: HISTORY_LOOKBACK, include_all_metadata: true });
-  const found = (answer.messages ?? []).find((m) => {
-    const metadata = m.metadata as { event_type?: string; event_payload?: Record<string, unknown> } | undefined;
-    return metadata?.event_type === 'dr_incident' && metadata.event_payload?.incident_id === incidentId;
-  });
-  return found?.ts;
+  return (await postsWithMetadata(client, channel)).find((post) => post.type === 'dr_incident' && post.payload.incident_id === incidentId)?.ts;
 }
 
 /** A Slack failure as the outbox sees it: retry after Retry-After (429), give up (permanent), or back off. */

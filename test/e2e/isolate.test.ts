@@ -3,7 +3,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
-import { startTestBot, type TestBot } from '../helpers/bot.ts';
+import { pagingInto, startTestBot, type TestBot } from '../helpers/bot.ts';
 import { askForPlan, confirmByTyping, finishedRun } from '../helpers/gates.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
 import { startPagerDutyFake, type PagerDutyFake } from '../fakes/pagerduty-fake.ts';
@@ -20,7 +20,7 @@ describe('/dr isolate (runbook §3.4)', () => {
     evidenceDir = path.join(sandbox.dir, 'evidence');
     await sandbox.startServer();
     pagerduty = await startPagerDutyFake();
-    t = await startTestBot({ configPath: sandbox.configPath, env: { PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY0000000000000000000000', PAGERDUTY_EVENTS_URL: pagerduty.url }, pagerCa: pagerduty.caPem });
+    t = await startTestBot({ configPath: sandbox.configPath, ...pagingInto(pagerduty) });
   }, 60_000);
   afterAll(async () => {
     await t?.close();

@@ -4,7 +4,7 @@ import { probeScheduleDeps, startProbeCycle, type ProbeSchedule, type ProbeSched
 import { probeFingerprint, RATE_WINDOW_MS, type ProbeAlert } from '../../src/alerts/probes.ts';
 import { startPagerDutyFake, type PagerDutyFake } from '../fakes/pagerduty-fake.ts';
 import type { SlackCall } from '../fakes/slack-api.ts';
-import { startTestBot, type TestBot } from '../helpers/bot.ts';
+import { pagingInto, startTestBot, type TestBot } from '../helpers/bot.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
 
 const WAIT = 20_000;
@@ -27,11 +27,7 @@ describe('the probe cycle against a sandbox DMS: each catalog alert provoked, ro
     });
     await sandbox.startServer();
     pagerduty = await startPagerDutyFake();
-    t = await startTestBot({
-      configPath: sandbox.configPath,
-      env: { PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY0000000000000000000000', PAGERDUTY_EVENTS_URL: pagerduty.url },
-      pagerCa: pagerduty.caPem,
-    });
+    t = await startTestBot({ configPath: sandbox.configPath, ...pagingInto(pagerduty) });
     probes = probeScheduleDeps(t.bot.deps, { now: () => new Date(Date.now() + skewMs) });
     // A day-long interval: the test runs every cycle itself with runOnce.
     cycle = startProbeCycle(probes, 86_400_000);

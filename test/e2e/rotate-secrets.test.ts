@@ -7,7 +7,7 @@ import { openStateStore } from '../../src/adapters/state/kysely-store.ts';
 import { fingerprint } from '../../src/config/secret.ts';
 import type { StateStore } from '../../src/ports/state-store.ts';
 import { startSlackFake, type SlackFake } from '../fakes/slack-api.ts';
-import { startTestBot, type TestBot } from '../helpers/bot.ts';
+import { pagingInto, startTestBot, type TestBot } from '../helpers/bot.ts';
 import { startPagerDutyFake, type PagerDutyFake } from '../fakes/pagerduty-fake.ts';
 import { dr } from '../helpers/cli.ts';
 import { runThroughGate } from '../helpers/gates.ts';
@@ -53,7 +53,7 @@ describe('/dr rotate-secrets through Slack', () => {
     await sandbox.startServer();
     // Paging is on, so anything the rotation raised would reach the PagerDuty fake — and be scanned too.
     pagerduty = await startPagerDutyFake();
-    t = await startTestBot({ configPath: sandbox.configPath, env: { PAGERDUTY_ROUTING_KEY: 'R0UTINGKEY0000000000000000000000', PAGERDUTY_EVENTS_URL: pagerduty.url }, pagerCa: pagerduty.caPem });
+    t = await startTestBot({ configPath: sandbox.configPath, ...pagingInto(pagerduty) });
   }, 60_000);
   afterAll(async () => {
     await t?.close();

@@ -78,3 +78,11 @@ export function useSandboxBot(options: { corrupt?: boolean; serverDown?: boolean
   });
   return { sandbox: () => sandbox!, t: () => testBot! };
 }
+
+/** A routing key the PagerDuty fake accepts (the Events API wants 32 characters). */
+export const TEST_ROUTING_KEY = 'R0UTINGKEY0000000000000000000000';
+
+/** startTestBot options that page into the PagerDuty fake: its URL and routing key, and trust in its CA. */
+export function pagingInto(pagerduty: { url: string; caPem: string }): { env: Record<string, string>; pagerCa: string } {
+  return { env: { PAGERDUTY_ROUTING_KEY: TEST_ROUTING_KEY, PAGERDUTY_EVENTS_URL: pagerduty.url }, pagerCa: pagerduty.caPem };
+}

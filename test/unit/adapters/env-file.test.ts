@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { locateKeys, parseAssignment, readEnvFile, readEnvValues, replaceFileAtomically, rewriteEnv, splitLines, writePrivateFile } from '../../../src/adapters/config/env-file.ts';
-import { DrError } from '../../../src/domain/errors.ts';
+import { thrownDrError } from '../../helpers/refusal.ts';
 
 const FILE = '/srv/dms/.env';
 const NEW_SECRET = 'bmV3LXNlY3JldC12YWx1ZS0wMTIzNDU2Nzg5YWJjZGVmZ2g=';
@@ -11,16 +11,6 @@ const NEW_ENC = 'bmV3LWVuY3J5cHRpb24ta2V5LTAxMjM0NTY3ODlhYmNkZWY=';
 
 function rewrite(content: string, keys: Record<string, string>, keepPrevious = true) {
   return rewriteEnv(content, Object.entries(keys).map(([key, value]) => ({ key, value })), { keepPrevious, file: FILE });
-}
-
-function refusal(fn: () => unknown): DrError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof DrError) return error;
-    throw error;
-  }
-  throw new Error('expected a refusal');
 }
 
 describe('rewriteEnv', () => {
@@ -70,13 +60,13 @@ describe('rewriteEnv', () => {
   });
 
   it('refuses a key that is missing, set twice, or written in a form it does not rewrite — naming no value', () => {
-    expect(refusal(() => rewrite('OTHER=1\n', { SECRET_KEY: NEW_SECRET })).userMessage).toContain('SECRET_KEY is not set in /srv/dms/.env');
-    const twice = refusal(() => rewrite('SECRET_KEY=a-value\nSECRET_KEY=b-value\n', { SECRET_KEY: NEW_SECRET }));
+    expect(thrownDrError(() => rewrite('OTHER=1\n', { SECRET_KEY: NEW_SECRET })).userMessage).toContain('SECRET_KEY is not set in /srv/dms/.env');
+    const twice = thrownDrError(() => rewrite('SECRET_KEY=a-value\nSECRET_KEY=b-value\n', { SECRET_KEY: NEW_SECRET }));
     expect(twice.userMessage).toContain('set 2 times');
     expect(twice.userMessage).toContain('lines 1, 2');
-    const multiline = refusal(() => rewrite('SECRET_KEY="first-line\nsecond-line"\n', { SECRET_KEY: NEW_SECRET }));
+    const multiline = thrownDrError(() => rewrite('SECRET_KEY="first-line\nsecond-line"\n', { SECRET_KEY: NEW_SECRET }));
     expect(multiline.userMessage).toContain('form dr-bot does not rewrite');
-    const yamlish = refusal(() => rewrite('SECRET_KEY: yaml-style-value\n', { SECRET_KEY: NEW_SECRET }));
+    const yamlish = thrownDrError(() => rewrite('SECRET_KEY: yaml-style-value\n', { SECRET_KEY: NEW_SECRET }));
     expect(yamlish.userMessage).toContain('form dr-bot does not rewrite');
     for (const error of [twice, multiline, yamlish]) expect(error.userMessage).not.toMatch(/a-value|b-value|first-line|yaml-style-value/);
   });

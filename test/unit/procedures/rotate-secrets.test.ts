@@ -6,28 +6,18 @@ import dotenv from 'dotenv';
 import { openStateStore } from '../../../src/adapters/state/kysely-store.ts';
 import { parseCommand } from '../../../src/commands/parse.ts';
 import { fingerprint } from '../../../src/config/secret.ts';
-import { DrError } from '../../../src/domain/errors.ts';
 import type { DmsEndpoints, HealthFacts } from '../../../src/ports/dms.ts';
 import type { ServiceCommandResult, ServiceControl } from '../../../src/ports/service.ts';
 import type { StateStore } from '../../../src/ports/state-store.ts';
 import { executeRun } from '../../../src/procedures/engine.ts';
 import { chooseKeys, planRotateSecrets, rotateSecretsRun, type RotateSecretsDeps } from '../../../src/procedures/rotate-secrets.ts';
 import { captureLogs } from '../../helpers/logs.ts';
+import { thrownDrError } from '../../helpers/refusal.ts';
 
 const KEYS = ['SECRET_KEY', 'ENCRYPTION_KEY'];
 const OLD_SECRET = 'b2xkLXNlY3JldC1rZXktdmFsdWUtMDAwMDAwMDAwMDA=';
 const OLD_ENC = 'b2xkLWVuY3J5cHRpb24ta2V5LXZhbHVlLTExMTExMTE=';
 const ENV = ['# DMS settings', `SECRET_KEY=${OLD_SECRET}`, '', `export ENCRYPTION_KEY="${OLD_ENC}"  # AES`, 'DATABASE_URL=sqlite:/data/alphha.db', ''].join('\r\n');
-
-function refusal(fn: () => unknown): DrError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof DrError) return error;
-    throw error;
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('which keys a rotation may touch', () => {
   it('defaults to every configured key and drops duplicates', () => {
@@ -36,7 +26,7 @@ describe('which keys a rotation may touch', () => {
   });
 
   it.each(['../../etc/passwd', 'A=B', 'secret_key', '$(reboot)'])('refuses %j as not a key name, naming the allowed keys', (word) => {
-    const error = refusal(() => chooseKeys([word], KEYS));
+    const error = thrownDrError(() => chooseKeys([word], KEYS));
     expect(error.code).toBe('COMMAND_MALFORMED');
     expect(error.userMessage).toContain('is not a key name');
     expect(error.userMessage).toContain('SECRET_KEY, ENCRYPTION_KEY');
@@ -44,10 +34,10 @@ describe('which keys a rotation may touch', () => {
   });
 
   it('refuses a key that is not in secrets.keys, with the closest one as a hint', () => {
-    const error = refusal(() => chooseKeys(['SECRET_KY'], KEYS));
+    const error = thrownDrError(() => chooseKeys(['SECRET_KY'], KEYS));
     expect(error.userMessage).toContain('SECRET_KY is not in secrets.keys');
     expect(error.hint).toBe('rotate-secrets SECRET_KEY');
-    expect(refusal(() => chooseKeys(['DATABASE_URL'], KEYS)).code).toBe('COMMAND_MALFORMED');
+    expect(thrownDrError(() => chooseKeys(['DATABASE_URL'], KEYS)).code).toBe('COMMAND_MALFORMED');
   });
 
   it('refuses at parse time when the config is known, and checks the shape without it', () => {
