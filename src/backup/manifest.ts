@@ -47,6 +47,8 @@ export interface BackupManifest {
   verification: {
     integrity: string;
     counts?: { documents: number; users: number; tenants: number };
+    /** Why a database backup recorded no counts; a later restore test can then only check integrity. */
+    counts_unavailable?: string;
     hashes_rechecked: boolean;
     /** Storage snapshots: files whose content does not match `documents.checksum_sha256`. */
     checksum_mismatches?: string[];

@@ -52,6 +52,8 @@ export interface DatabaseCopy {
   /** `ok`, or what the check of the copy reported (SQLite integrity_check, pg_restore --list). */
   integrity: string;
   counts: { documents: number; users: number; tenants: number } | undefined;
+  /** Why `counts` is undefined (the DMS lacks one of the tables, or counting failed), kept in the manifest. */
+  countsUnavailable?: string;
   /** SHA-256 of the copy when it was computed while the copy streamed, or by reading the finished file. */
   sha256?: string;
   /** True when `sha256` was read back from the file on disk, not computed from the bytes on their way there. */

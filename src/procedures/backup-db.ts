@@ -18,7 +18,7 @@ export function backupDatabase(deps: BackupDbDeps): Promise<BackupManifest> {
       ...(copy.sha256 ? { sha256: copy.sha256, sha256FromDisk: copy.sha256FromDisk === true } : {}),
       tools: copy.tools,
       source: { engine: copy.engine, location: deps.sourceLocation },
-      extra: { verification: copy.counts ? { counts: copy.counts } : {} },
+      extra: { verification: copy.counts ? { counts: copy.counts } : { counts_unavailable: copy.countsUnavailable ?? 'the dumper reported no counts' } },
     };
   });
 }

@@ -90,7 +90,7 @@ export function scratchRestoreSteps(deps: ScratchRestoreDeps, label: string): Sc
           throw fault(s, `the restored copy of ${s.backup.id} holds ${describeCounts(found.counts)}; its manifest recorded ${describeCounts(recorded)}`);
         }
         s.counts = found.counts;
-        return `integrity ok; ${describeCounts(found.counts)}${recorded ? ', equal to the manifest' : ' (the manifest recorded no counts)'}`;
+        return `integrity ok; ${describeCounts(found.counts)}${recorded ? ', equal to the manifest' : ` (the manifest recorded no counts: ${s.backup.verification.counts_unavailable ?? 'reason not recorded'})`}`;
       },
     },
     drop: {

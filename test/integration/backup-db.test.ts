@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
+import { PostgresDumper } from '../../src/adapters/dms/postgres-dumper.ts';
+import { SqliteDumper } from '../../src/adapters/dms/sqlite-dumper.ts';
 import { dr } from '../helpers/cli.ts';
 import { postgresAvailable, scratchDatabase } from '../helpers/pg.ts';
 import pg from 'pg';
@@ -109,6 +111,15 @@ describe('database backup (SQLite, local repository)', () => {
     expect(listing.stdout.split('\n').filter((l) => l.startsWith('db-'))).toHaveLength(before.length);
     expect(await staging()).toEqual([]);
   });
+
+  it('backs up a database that lacks a counted table, and records why it has no counts', async () => {
+    const file = path.join(sandbox.dir, 'no-tenants.db');
+    const db = new Database(file);
+    db.exec('create table documents (id integer primary key); create table users (id integer primary key); insert into documents default values;');
+    db.close();
+    const copy = await new SqliteDumper(file).dumpTo(path.join(sandbox.dir, 'no-tenants.copy.sqlite'), AbortSignal.timeout(30_000));
+    expect(copy).toMatchObject({ integrity: 'ok', counts: undefined, countsUnavailable: 'the DMS database lacks one of the tables documents, users and tenants' });
+  });
 });
 
 async function configWithDatabase(sandbox: Sandbox, file: string): Promise<string> {
@@ -143,7 +154,8 @@ describe.skipIf(!(await postgresAvailable()))('database backup (PostgreSQL, pg_d
         const client = new pg.Client({ connectionString: url });
         await client.connect();
         const tables = ['tenants', 'users', 'documents', 'audit_ledger'];
-        const result = Object.fromEntries(await Promise.all(tables.map(async (t) => [t, Number((await client.query(`select count(*) from ${t}`)).rows[0].count)])));
+        const result: Record<string, number> = {};
+        for (const t of tables) result[t] = Number((await client.query(`select count(*) from ${t}`)).rows[0].count);
         await client.end();
         return result;
       };
@@ -189,6 +201,26 @@ describe.skipIf(!(await postgresAvailable()))('database backup (PostgreSQL, pg_d
       await client.end();
       expect(manifest.verification.counts).toEqual(restored);
       expect(restored.documents).toBeGreaterThan(sandbox.counts.documents);
+    } finally {
+      await target.drop();
+    }
+  });
+
+  it('keeps the dump when counting fails in its snapshot, and records why the manifest has no counts', async () => {
+    const target = await scratchDatabase('dr_count_fails');
+    try {
+      const client = new pg.Client({ connectionString: target.url });
+      await client.connect();
+      // Every read of this view divides by zero: the count fails while pg_dump (which only dumps its definition) succeeds.
+      await client.query('create table users (id int); create table tenants (id int); create table ledger (id int); insert into ledger select generate_series(1, 500)');
+      await client.query('create view documents as select id from ledger where 1 / (id - id) = 0');
+      await client.end();
+      const file = path.join(sandbox.dir, 'count-fails.dump');
+      const copy = await new PostgresDumper(target.url).dumpTo(file, AbortSignal.timeout(60_000));
+      expect(copy).toMatchObject({ engine: 'postgres', integrity: 'ok', counts: undefined });
+      expect(copy.countsUnavailable).toMatch(/^counting documents, users and tenants in the dump's snapshot failed: division by zero/);
+      const listing = await run('pg_restore', ['--list', file]);
+      expect(listing.stdout).toMatch(/TABLE DATA public ledger/);
     } finally {
       await target.drop();
     }

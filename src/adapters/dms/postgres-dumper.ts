@@ -61,8 +61,11 @@ export class PostgresDumper implements DatabaseDumper {
   ): Promise<DatabaseCopy> {
     const { url, env, dumpVersion, serverVersion, snapshot } = context;
     const child = spawn('pg_dump', ['--format=custom', '--no-password', `--snapshot=${snapshot.id}`, `--dbname=${url}`], { env, stdio: ['ignore', 'pipe', 'pipe'], signal });
-    const counting = snapshot.counts();
-    counting.catch(() => {});
+    // A failed count leaves the dump good: the manifest then says why it has no counts.
+    const counting: Promise<Pick<DatabaseCopy, 'counts' | 'countsUnavailable'>> = snapshot.counts().then(
+      (counts) => (counts ? { counts } : { counts: undefined, countsUnavailable: `the DMS database lacks one of the tables ${COUNTED_TABLES}` }),
+      (error: unknown) => ({ counts: undefined, countsUnavailable: `counting ${COUNTED_TABLES} in the dump's snapshot failed: ${(error as Error).message}` }),
+    );
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
     const exited = new Promise<number | null>((resolve, reject) => {
@@ -84,7 +87,7 @@ export class PostgresDumper implements DatabaseDumper {
     }
     const code = await exited;
     // pg_dump is done with the snapshot: the transaction holding it (and vacuum back) ends before the checks.
-    const counts = await counting.catch(() => undefined);
+    const counted = await counting;
     await snapshot.release();
     if (code !== 0) throw new DrError('BACKUP_FAILED', `pg_dump of ${redactUrl(this.databaseUrl)} exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' ')}`);
 
@@ -99,7 +102,7 @@ export class PostgresDumper implements DatabaseDumper {
       sha256OfFile(file),
     ]);
     if (onDisk !== streamed) throw new DrError('BACKUP_FAILED', `the dump reads back with SHA-256 ${onDisk.slice(0, 8)}, written as ${streamed.slice(0, 8)}`);
-    return { engine: 'postgres', tools: { pg_dump: dumpVersion.text, server: serverVersion.text }, integrity: listing, counts, sha256: onDisk, sha256FromDisk: true };
+    return { engine: 'postgres', tools: { pg_dump: dumpVersion.text, server: serverVersion.text }, integrity: listing, ...counted, sha256: onDisk, sha256FromDisk: true };
   }
 
   private async serverVersion(): Promise<{ num: number; text: string }> {
@@ -114,6 +117,8 @@ export class PostgresDumper implements DatabaseDumper {
     }
   }
 }
+
+const COUNTED_TABLES = 'documents, users and tenants';
 
 /** A snapshot exported by an open read-only transaction, for pg_dump --snapshot and our own counts. */
 interface ExportedSnapshot {
@@ -137,8 +142,16 @@ async function exportSnapshot(databaseUrl: string): Promise<ExportedSnapshot> {
         // Checked first: a failed statement would abort the transaction, and with it the exported snapshot.
         const present = (await client.query<{ ok: boolean }>("SELECT to_regclass('documents') IS NOT NULL AND to_regclass('users') IS NOT NULL AND to_regclass('tenants') IS NOT NULL AS ok")).rows[0]!.ok;
         if (!present) return undefined;
-        const row = (await client.query<{ documents: string; users: string; tenants: string }>('SELECT (SELECT count(*) FROM documents) AS documents, (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM tenants) AS tenants')).rows[0]!;
-        return { documents: Number(row.documents), users: Number(row.users), tenants: Number(row.tenants) };
+        // Inside a savepoint, a count that fails (a broken view, a lock timeout) leaves the snapshot alive for pg_dump.
+        await client.query('SAVEPOINT counting');
+        try {
+          const row = (await client.query<{ documents: string; users: string; tenants: string }>('SELECT (SELECT count(*) FROM documents) AS documents, (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM tenants) AS tenants')).rows[0]!;
+          await client.query('RELEASE SAVEPOINT counting');
+          return { documents: Number(row.documents), users: Number(row.users), tenants: Number(row.tenants) };
+        } catch (error) {
+          await client.query('ROLLBACK TO SAVEPOINT counting').catch(() => {});
+          throw error;
+        }
       },
       // Ending the session ends the transaction; released twice, the second call does nothing.
       release: once(() => client.end().catch(() => {})),

@@ -5,7 +5,7 @@ import { sha256OfFile } from '../../backup/file-hash.ts';
 
 type Answer =
   | { copied: true }
-  | { ok: true; version: string; pages: number; integrity: string; counts: DatabaseCopy['counts'] }
+  | { ok: true; version: string; pages: number; integrity: string; counts?: DatabaseCopy['counts']; countsUnavailable?: string }
   | { ok: false; code?: string; message: string };
 
 /** Copies the DMS's SQLite file with the online backup API (consistent while the DMS writes) and runs integrity_check on the copy. */
@@ -29,7 +29,7 @@ export class SqliteDumper implements DatabaseDumper {
         }
         signal.removeEventListener('abort', onAbort);
         if (!answer.ok) return reject(new DrError('BACKUP_FAILED', `SQLite backup of ${this.file} failed: ${answer.code ? `${answer.code}: ` : ''}${answer.message}`));
-        const copy = { engine: 'sqlite' as const, tools: { sqlite: answer.version }, integrity: answer.integrity, counts: answer.counts };
+        const copy = { engine: 'sqlite' as const, tools: { sqlite: answer.version }, integrity: answer.integrity, counts: answer.counts, ...(answer.countsUnavailable ? { countsUnavailable: answer.countsUnavailable } : {}) };
         if (!hashing) return resolve(copy);
         hashing.then((sha256) => resolve({ ...copy, sha256, sha256FromDisk: true }), reject);
       });
