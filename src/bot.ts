@@ -19,7 +19,8 @@ import { createHttpServer } from './http/server.ts';
 import { createSlackSurface, type SlackSurface } from './slack/app.ts';
 import { startBackupSchedules } from './scheduler/backup-schedules.ts';
 import { markInterruptedRuns } from './procedures/engine.ts';
-import { lastFinishedStep } from './domain/run.ts';
+import { clearRunLeftovers, retryPendingLeftovers } from './procedures/run-leftovers.ts';
+import { lastFinishedStep, type Run } from './domain/run.ts';
 import { record } from './commands/dispatch.ts';
 import { finishGate } from './gates/gates.ts';
 import { errorText } from './domain/errors.ts';
@@ -137,14 +138,17 @@ async function reportInterruptedRuns(deps: DispatchDeps, slack: SlackSurface): P
     deps.logger.error({ err: errorText(error) }, 'could not look for interrupted runs');
     return;
   }
+  // Only a run whose process is known to be gone (this host, pid dead) has its scratch dropped: a stale
+  // heartbeat from another host may be a slow replica still restoring into it.
+  const leftovers = {
+    store: deps.store,
+    now: () => new Date(),
+    remove: (run: Run) => withDeadline(LEFTOVER_DEADLINE_MS, () => deps.removeRunLeftovers(run)),
+    ownerGone: (run: Run) => processOwnerAlive(run.owner) === false,
+  };
   for (const run of runs) {
     const after = lastFinishedStep(run) ?? 'no step had finished';
-    // Only a run whose process is known to be gone (this host, pid dead) has its scratch dropped: a stale
-    // heartbeat from another host may be a slow replica still restoring into it.
-    const cleanedUp =
-      processOwnerAlive(run.owner) === false
-        ? await withDeadline(LEFTOVER_DEADLINE_MS, () => deps.removeRunLeftovers(run)).catch((error: unknown) => [`could not remove its leftovers: ${errorText(error)}`])
-        : [];
+    const cleanedUp = await clearRunLeftovers(leftovers, run);
     deps.logger.error({ run: run.id, procedure: run.procedure, after, cleanedUp }, 'run was interrupted');
     await record(deps, { source: 'scheduler', actor: 'dr-bot', channel: run.channel ?? 'n/a', text: `${run.procedure} ${run.id}` }, run.procedure, 'run_interrupted', { runId: run.id, after });
     if (run.gateId) {
@@ -160,5 +164,13 @@ async function reportInterruptedRuns(deps: DispatchDeps, slack: SlackSurface): P
         key: run.id,
       })
       .catch((error: unknown) => deps.logger.error({ err: errorText(error), run: run.id }, 'interrupted run not reported in Slack'));
+  }
+  // Scratch databases an earlier sweep could not drop (the database was down) are tried again until they go.
+  try {
+    for (const { run, said } of await retryPendingLeftovers(leftovers, { skip: new Set(runs.map((run) => run.id)) })) {
+      deps.logger.warn({ run: run.id, procedure: run.procedure, said }, 'leftovers of an interrupted run, tried again');
+    }
+  } catch (error) {
+    deps.logger.error({ err: errorText(error) }, 'could not look for leftovers of interrupted runs');
   }
 }

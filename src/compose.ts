@@ -381,14 +381,14 @@ function backupRepository(config: Config): WritableBackupRepository {
 }
 
 /** Drops the scratch database an interrupted restore, verify or drill was filling (a no-op when there is none). */
-async function removeRunLeftovers(restorer: DatabaseRestorer, run: Run): Promise<string[]> {
+async function removeRunLeftovers(restorer: DatabaseRestorer, run: Run): Promise<{ said: string[]; pending: boolean }> {
   const label = (run.summary.leftovers as RunLeftovers | undefined)?.scratchLabel;
-  if (!label) return [];
+  if (!label) return { said: [], pending: false };
   const scratch = restorer.scratchFor(label);
   try {
     await restorer.drop(scratch);
-    return [`removed its unfinished scratch database ${scratch.location} (if it was there)`];
+    return { said: [`removed its unfinished scratch database ${scratch.location} (if it was there)`], pending: false };
   } catch (error) {
-    return [`could not remove its scratch database ${scratch.location}: ${errorText(error)}`];
+    return { said: [`could not remove its scratch database ${scratch.location} (tried again every minute): ${errorText(error)}`], pending: true };
   }
 }

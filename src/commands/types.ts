@@ -87,8 +87,8 @@ export interface CommandDeps {
   incidents: IncidentDeps;
   /** Runs procedures step by step, persisted. */
   engine: EngineDeps;
-  /** Removes what an interrupted run left behind (its scratch database); lines saying what was done. */
-  removeRunLeftovers: (run: Run) => Promise<string[]>;
+  /** Removes what an interrupted run left behind (its scratch database): lines saying what was done, and whether it may still be there. */
+  removeRunLeftovers: (run: Run) => Promise<{ said: string[]; pending: boolean }>;
 }
 
 /** One row of `/dr backups`: a catalogued backup and the retention rules that keep it. */

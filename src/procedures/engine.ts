@@ -45,6 +45,8 @@ export interface RunSpec<Context> {
 export interface RunLeftovers {
   /** The label of the scratch database it restores into (`DatabaseRestorer.scratchFor`). */
   scratchLabel?: string;
+  /** When the bot removed them after the run was interrupted; until then every sweep tries again. */
+  removedAt?: string;
 }
 
 /** Told about every change of the run (to update its Slack checklist); never awaited by the steps. */
