@@ -16,7 +16,7 @@ import { createMetrics, registerBackupGauges, type BotMetrics } from './observab
 import type { BackupRepository, WritableBackupRepository } from './ports/backup-repository.ts';
 import { rebuildCatalog, verifyStoredBackups } from './procedures/verify-backups.ts';
 import { pruneBackups } from './procedures/prune-backups.ts';
-import { withDeadline } from './procedures/deadline.ts';
+import { withDeadline, withJobDeadline } from './procedures/deadline.ts';
 import type { StateStore } from './ports/state-store.ts';
 import { backupDatabase, type BackupDbDeps } from './procedures/backup-db.ts';
 import { backupStorage, type BackupStorageDeps } from './procedures/backup-storage.ts';
@@ -250,15 +250,18 @@ export async function composeDeps(
       }
     },
     pruneBackups: () =>
-      pruneBackups({
-        repository: repository,
-        store,
-        policy: config.backups.retention,
-        timeZone: config.backups.timezone,
-        now: () => new Date(),
-        // No snapshot may take longer than the RTO, so an object unreferenced for that long is truly orphaned.
-        objectGraceMs: config.objectives.rto,
-      }),
+      withJobDeadline(config.objectives.rto, 'the prune', (signal) =>
+        pruneBackups({
+          repository: repository,
+          store,
+          policy: config.backups.retention,
+          timeZone: config.backups.timezone,
+          now: () => new Date(),
+          // No snapshot may take longer than the RTO, so an object unreferenced for that long is truly orphaned.
+          objectGraceMs: config.objectives.rto,
+          signal,
+        }),
+      ),
     verifyBackups: (kind) => verifyStoredBackups({ repository: repository, store }, kind),
     rebuildCatalog: () => withDeadline(config.objectives.rto, (signal) => rebuildCatalog({ repository: repository, store }, signal)),
     backupConfig: (progress) =>
@@ -354,6 +357,8 @@ function backupStorageDeps(config: Config, store: StateStore, repository: Writab
     checksums: new DatabaseDocumentChecksums(config.database.url),
     repository,
     store,
+    // As for one-file backups: a snapshot slower than the RTO could not be restored in time either.
+    timeoutMs: config.objectives.rto,
     now: () => new Date(),
     botVersion: BOT_VERSION,
   };

@@ -5,6 +5,7 @@ import type { WritableBackupRepository } from '../ports/backup-repository.ts';
 import type { DocumentChecksums, DocumentEntry, DocumentSource } from '../ports/dms.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { ProgressUpdate } from '../commands/types.ts';
+import { withJobDeadline } from './deadline.ts';
 import { createLimiter } from './map-concurrent.ts';
 
 /** What a document snapshot needs. */
@@ -15,6 +16,8 @@ export interface BackupStorageDeps {
   store: StateStore;
   now: () => Date;
   botVersion: string;
+  /** The whole snapshot must finish within this; past it, queued copies stop and no manifest is written. */
+  timeoutMs: number;
   /** Files copied at once: enough to keep the disk busy, few enough not to starve the bot. */
   concurrency?: number;
   progress?: (update: ProgressUpdate) => void;
@@ -28,6 +31,10 @@ export interface BackupStorageDeps {
  * good. Objects stored by this run are read back and re-hashed before the manifest is written.
  */
 export async function backupStorage(deps: BackupStorageDeps): Promise<BackupManifest> {
+  return withJobDeadline(deps.timeoutMs, 'the document snapshot', (signal) => snapshotStorage(deps, signal));
+}
+
+async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Promise<BackupManifest> {
   const started = deps.now();
   const id = newBackupId('storage', started, randomBytes(2).toString('hex'));
   try {
@@ -40,6 +47,7 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
     const copies: Array<Promise<void>> = [];
     // Set on the first failure (a copy, the listing, a load): queued copies then do nothing.
     let stopped: { error: unknown } | undefined;
+    signal.addEventListener('abort', () => void (stopped ??= { error: signal.reason }), { once: true });
     const listed: Array<{ entry: DocumentEntry; sha256?: string; vanished?: boolean }> = [];
     let bytesListed = 0;
     let bytesDone = 0;
@@ -144,6 +152,7 @@ export async function backupStorage(deps: BackupStorageDeps): Promise<BackupMani
     };
     // The manifest is what makes the snapshot exist: every object it names is on disk first.
     await deps.repository.flushObjects(stored);
+    signal.throwIfAborted();
     await deps.repository.writeManifest(id, manifest);
     try {
       await deps.store.recordBackup({ ...manifest, documents: undefined });

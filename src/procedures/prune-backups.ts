@@ -12,6 +12,8 @@ export interface PruneDeps {
   now: () => Date;
   /** Unreferenced objects younger than this are left alone: a snapshot in progress may be about to reference them. */
   objectGraceMs: number;
+  /** Aborted at the job's deadline: nothing more is removed after it. */
+  signal?: AbortSignal;
 }
 
 /** What a prune did. */
@@ -35,6 +37,7 @@ export async function pruneBackups(deps: PruneDeps): Promise<PruneResult> {
     const decisions = applyRetention(verified.map((m) => ({ id: m.id, finishedAt: m.finished_at })), deps.policy, deps.timeZone);
     keptBackups += decisions.filter((d) => d.keep).length;
     for (const decision of decisions.filter((d) => !d.keep)) {
+      deps.signal?.throwIfAborted();
       const manifest = (await deps.repository.readManifest(decision.id)) as BackupManifest;
       await deps.repository.removeBackup(manifest.id, manifest.files.map((f) => f.key));
       await deps.store.forgetBackup(manifest.id);
@@ -44,8 +47,7 @@ export async function pruneBackups(deps: PruneDeps): Promise<PruneResult> {
 
   // Mark: every object any remaining snapshot manifest names. Sweep: the rest, once past the grace period.
   const referenced = new Set<string>();
-  const controller = new AbortController();
-  for (const summary of await deps.repository.listBackups(controller.signal)) {
+  for (const summary of await deps.repository.listBackups(deps.signal ?? new AbortController().signal)) {
     if (summary.kind !== 'storage') continue;
     const manifest = (await deps.repository.readManifest(summary.id)) as BackupManifest;
     for (const doc of manifest.documents ?? []) referenced.add(doc.sha256);
@@ -55,6 +57,7 @@ export async function pruneBackups(deps: PruneDeps): Promise<PruneResult> {
   let sweptBytes = 0;
   for await (const object of deps.repository.listObjects()) {
     if (referenced.has(object.sha256) || object.mtimeMs > cutoff) continue;
+    deps.signal?.throwIfAborted();
     await deps.repository.removeObject(object.sha256);
     sweptObjects += 1;
     sweptBytes += object.sizeBytes;

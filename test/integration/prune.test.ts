@@ -35,6 +35,7 @@ describe('prune: retention over snapshots, then mark and sweep of objects', () =
         checksums: new DatabaseDocumentChecksums(sandbox.databaseUrl),
         repository,
         store,
+        timeoutMs: 60_000,
         now: () => clock,
         botVersion: 'test',
       });

@@ -42,7 +42,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 
 /** Snapshots the storage with the real procedure. */
 function snapshot(sandbox: Sandbox, source: DocumentSource, repository: LocalBackupRepository | S3BackupRepository, store: StateStore): Promise<BackupManifest> {
-  return backupStorage({ source, checksums: new DatabaseDocumentChecksums(sandbox.databaseUrl), repository, store, now: () => new Date(), botVersion: 'test' });
+  return backupStorage({ source, checksums: new DatabaseDocumentChecksums(sandbox.databaseUrl), repository, store, timeoutMs: 60_000, now: () => new Date(), botVersion: 'test' });
 }
 
 describe('restore storage: local uploads folder from a local repository', () => {

@@ -5,7 +5,12 @@ export interface S3Settings {
   region: string;
   endpoint?: string | undefined;
   forcePathStyle?: boolean | undefined;
+  /** A connection or transfer silent for this long fails (default 60 s): a hung store must fail the job, not hold it. */
+  idleTimeoutMs?: number;
 }
+
+const CONNECT_TIMEOUT_MS = 10_000;
+const IDLE_TIMEOUT_MS = 60_000;
 
 /** An S3 client that streams plain bodies: S3-compatible stores mangle aws-chunked uploads (STACK-NOTES). */
 export function createS3Client(settings: S3Settings): S3Client {
@@ -16,6 +21,8 @@ export function createS3Client(settings: S3Settings): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 2,
+    // Idle, not total: a large upload may take long, but never sits silent.
+    requestHandler: { connectionTimeout: Math.min(CONNECT_TIMEOUT_MS, settings.idleTimeoutMs ?? CONNECT_TIMEOUT_MS), socketTimeout: settings.idleTimeoutMs ?? IDLE_TIMEOUT_MS },
   });
 }
 

@@ -69,4 +69,27 @@ describe('storeSingleFileBackup failures leave nothing behind', () => {
     ).rejects.toMatchObject({ code: 'BACKUP_FAILED', userMessage: expect.stringMatching(/reads back with SHA-256 [0-9a-f]{8}, written as 00000000/) });
     await expectNothingStored();
   });
+
+  it('times out an upload that hangs after the copy, and a late commit is removed again', async () => {
+    const repository = deps.repository as LocalBackupRepository;
+    let finishCommit: () => void = () => {};
+    const committing = new Promise<void>((resolve) => (finishCommit = resolve));
+    const hung = Object.assign(Object.create(repository) as LocalBackupRepository, {
+      commit: async (...args: Parameters<LocalBackupRepository['commit']>) => {
+        await committing;
+        return repository.commit(...args);
+      },
+    });
+    await expect(
+      storeSingleFileBackup({ ...deps, repository: hung }, 'db', 'dump', async (staged) => {
+        await writeFile(staged, 'a whole dump');
+        return { integrity: 'ok', tools: {}, source: { location: 'x' } };
+      }),
+    ).rejects.toMatchObject({ code: 'BACKUP_FAILED', userMessage: 'the db backup did not finish within 200 ms and was stopped' });
+    await expectNothingStored();
+    // The stalled upload completes after the deadline: it is discarded, and no manifest follows it.
+    finishCommit();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await expectNothingStored();
+  });
 });
