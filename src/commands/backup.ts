@@ -1,5 +1,6 @@
 import { DrError } from '../domain/errors.ts';
 import { BACKUP_KINDS, type BackupKind } from '../ports/backup-repository.ts';
+import { raiseJobFailure, resolveJobFailure } from '../alerts/job-failure.ts';
 import { defineCommand } from './types.ts';
 
 const TARGETS = ['db', 'storage', 'config', 'all'] as const;
@@ -22,11 +23,20 @@ export const backupCommand = defineCommand({
   reportsProgress: true,
   run: async (deps, target, invocation) => {
     const kinds: readonly BackupKind[] = target === 'all' ? BACKUP_KINDS : [target];
+    const take = { db: deps.backupDatabase, storage: deps.backupStorage, config: deps.backupConfig };
     const taken = [];
-    // One after the other: the database first, as it is what the RPO is measured against.
-    if (kinds.includes('db')) taken.push(await deps.backupDatabase(invocation.progress));
-    if (kinds.includes('storage')) taken.push(await deps.backupStorage(invocation.progress));
-    if (kinds.includes('config')) taken.push(await deps.backupConfig(invocation.progress));
+    // One after the other (BACKUP_KINDS order): the database first, as it is what the RPO is measured against.
+    for (const kind of kinds) {
+      const job = `backup-${kind}`;
+      try {
+        taken.push(await take[kind](invocation.progress));
+      } catch (error) {
+        // A backup someone asked for fails as loudly as a scheduled one: the same alert, paged the same way.
+        await raiseJobFailure(deps, job, 'manual', error, { 'requested by': invocation.actor, from: invocation.source });
+        throw error;
+      }
+      await resolveJobFailure(deps, job);
+    }
     return { kind: 'backup', taken };
   },
 });

@@ -9,7 +9,6 @@ import type { CommandDeps, CommandOutcome, Invocation } from './types.ts';
 /** Services every surface shares when it runs a command. */
 export interface DispatchDeps extends CommandDeps {
   metrics: BotMetrics;
-  logger: Logger;
 }
 
 /** A command ready to run, or the reason it will not run (known before anything executes). */

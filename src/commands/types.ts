@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { Config } from '../config/load.ts';
 import { DrError } from '../domain/errors.ts';
 import type { AuditEntry, AuditSource, ChainVerdict } from '../domain/audit.ts';
@@ -81,6 +82,8 @@ export interface CommandDeps {
   alertIntake: AlertIntakeDeps;
   /** The bot's own alerts (backup_job_failure, run_interrupted) into the same path. */
   alertSink: AlertSink;
+  /** Where what cannot be shown to the user (a failed alert raise) is reported. */
+  logger: Logger;
   /** Fired when notifications were queued: the outbox worker listens. */
   outboxWake: WakeSignal;
   /** Incidents and their stakeholder thread. */

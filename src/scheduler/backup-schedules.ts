@@ -3,6 +3,7 @@ import { record, type DispatchDeps } from '../commands/dispatch.ts';
 import { DrError, errorText } from '../domain/errors.ts';
 import type { Run } from '../domain/run.ts';
 import type { AlertSink } from '../ports/alerts.ts';
+import { raiseJobFailure, resolveJobFailure } from '../alerts/job-failure.ts';
 import { schedulePeriodMs, startSchedules, type ScheduledJob, type Schedules } from './schedules.ts';
 
 /** This replica's name on the slots it claims. */
@@ -35,9 +36,7 @@ export async function startBackupSchedules(deps: DispatchDeps, alerts?: AlertSin
     record(deps, { source: 'scheduler', actor: REPLICA, channel: 'scheduler', text: job }, job, outcome, detail);
   const failed = async (job: string, error: unknown, extra: Record<string, unknown> = {}) => {
     await audit(job, 'backup_job_failure', { error: errorText(error), ...extra });
-    await alerts
-      ?.raise({ alert: 'backup_job_failure', severity: 'critical', summary: `scheduled ${job} failed`, details: { job, reason: errorText(error), replica: REPLICA }, key: job })
-      .catch((postError: unknown) => deps.logger.error({ err: errorText(postError), job }, 'could not post the backup_job_failure alert'));
+    if (alerts) await raiseJobFailure({ alertSink: alerts, logger: deps.logger }, job, 'scheduled', error, { replica: REPLICA });
   };
   const schedules = startSchedules(jobs, {
     store: deps.store,
@@ -47,8 +46,7 @@ export async function startBackupSchedules(deps: DispatchDeps, alerts?: AlertSin
     onFailure: (job, error) => failed(job, error),
     onSuccess: async (job, result) => {
       await audit(job, 'ok', { id: (result as { id?: string } | undefined)?.id });
-      // The job works again: a backup_job_failure it raised earlier resolves.
-      await alerts?.resolve('backup_job_failure', job).catch((error: unknown) => deps.logger.error({ err: errorText(error), job }, 'could not resolve the backup_job_failure alert'));
+      if (alerts) await resolveJobFailure({ alertSink: alerts, logger: deps.logger }, job);
     },
   });
 
