@@ -61,7 +61,7 @@ export function renderOutcome(outcome: CommandOutcome): string {
     case 'backups': {
       const rows = outcome.rows.map((r) => {
         const age = formatDuration(Math.max(0, Date.parse(outcome.now) - Date.parse(r.finishedAt)));
-        return `${r.id.padEnd(34)} ${`${age} ago`.padEnd(14)} ${formatBytes(r.sizeBytes).padStart(10)}  ${r.verified ? 'verified  ' : 'UNVERIFIED'}  ${r.keptBy.join(', ') || 'not kept (pruned next)'}`;
+        return `${r.id.padEnd(34)} ${`${age} ago`.padEnd(14)} ${formatBytes(r.sizeBytes).padStart(10)}  ${r.verified ? 'verified  ' : 'UNVERIFIED'}  ${r.keptBy.join(', ') || (r.verified ? 'not kept (pruned next)' : 'kept as evidence (not counted by retention)')}`;
       });
       const violations = outcome.violations.map((v) => `⚠️ retention: ${v}`);
       const rebuilt = outcome.rebuilt === undefined ? [] : [`Catalog rebuilt from the repository: ${outcome.rebuilt} backups.`, ''];

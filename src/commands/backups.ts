@@ -7,7 +7,7 @@ import { defineCommand, type BackupRow } from './types.ts';
 export const backupsCommand = defineCommand({
   name: 'backups',
   usage: 'backups [db|storage|config] [--verify] [--rebuild]',
-  summary: 'catalogued backups: age, size, verified, kept by daily/weekly/monthly; --verify re-reads every file, --rebuild restores the catalog from the repository',
+  summary: 'catalogued backups: age, size, verified, kept by daily/weekly/monthly; --verify re-reads every file, --rebuild restores the catalog from the repository (both operate)',
   risk: 'read',
   parse: (args) => {
     let kind: BackupKind | undefined;
@@ -21,6 +21,8 @@ export const backupsCommand = defineCommand({
     }
     return { kind, verify, rebuild };
   },
+  // Listing is for everyone; re-reading the whole repository and rewriting the catalog are operate work.
+  riskOf: ({ verify, rebuild }) => (verify || rebuild ? 'operate' : 'read'),
   run: async (deps, { kind, verify, rebuild }) => {
     // Rebuild first: a verification of an empty catalog would prove nothing.
     const rebuilt = rebuild ? await deps.rebuildCatalog() : undefined;

@@ -140,6 +140,8 @@ export interface CommandDefinition<Args = unknown> {
   usage: string;
   summary: string;
   risk: Risk;
+  /** The risk of one invocation when its arguments raise it (`backups --verify` changes the catalog): never lower than `risk`. */
+  riskOf?: (args: Args) => Risk;
   /** Turns the words after the name into arguments; throws COMMAND_MALFORMED. `context` is there when a surface parses (not in bare parser tests). */
   parse?: (args: readonly string[], context?: ParseContext) => Args;
   /** Absent while the command is not built yet; help marks it. */

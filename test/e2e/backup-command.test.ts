@@ -24,6 +24,18 @@ describe('/dr backup from Slack', () => {
     expect((await t.bot.deps.store.listCatalog()).length).toBe(0);
   });
 
+  it('lists backups for anyone, but --verify and --rebuild need a role', async () => {
+    for (const flag of ['--verify', '--rebuild', 'db --verify']) {
+      const refused = await t.command(`backups ${flag}`, { user: 'U0STRANGER' });
+      expect(JSON.parse(refused.body).text).toContain('`operate` commands need a role, and you are not listed in slack.roles');
+    }
+    const listed = await t.command('backups', { user: 'U0STRANGER' });
+    expect(listed.status).toBe(200);
+    expect(listed.body).not.toContain('need a role');
+    const refusals = (await t.bot.deps.store.listAudit()).filter((e) => e.command === 'backups' && e.outcome === 'not_authorized');
+    expect(refusals).toHaveLength(3);
+  });
+
   it('posts one message in the channel and replaces it with the verified result', async () => {
     const response = await t.command('backup storage', { user: 'U0OPERATOR' });
     expect(response.status).toBe(200);

@@ -35,7 +35,8 @@ export function backupListBlocks(
 ): { text: string; blocks: KnownBlock[] } {
   const lines = rows.slice(0, 40).map((r) => {
     const age = formatDuration(Math.max(0, Date.parse(now) - Date.parse(r.finishedAt)));
-    const kept = r.keptBy.length > 0 ? r.keptBy.join(', ') : '_not kept: pruned next_';
+    // Prune forgets only verified backups retention does not keep; an unverified one stays as evidence.
+    const kept = r.keptBy.length > 0 ? r.keptBy.join(', ') : r.verified ? '_not kept: pruned next_' : '_kept as evidence, not counted by retention_';
     return `\`${r.id}\` · ${age} ago · ${formatBytes(r.sizeBytes)} · ${r.verified ? '✅ verified' : '❌ unverified'} · ${kept}`;
   });
   const more = rows.length > 40 ? `\n…and ${rows.length - 40} older` : '';

@@ -6,6 +6,8 @@ import { errorBlocks } from '../../../src/slack/render/error.ts';
 import { helpBlocks } from '../../../src/slack/render/help.ts';
 import { historyBlocks } from '../../../src/slack/render/history.ts';
 import { statusBlocks } from '../../../src/slack/render/status.ts';
+import { backupListBlocks } from '../../../src/slack/render/backups.ts';
+import type { BackupRow } from '../../../src/commands/types.ts';
 
 const report: StatusReport = {
   system: 'alphha-dms',
@@ -66,5 +68,18 @@ describe('historyBlocks', () => {
     const { blocks } = historyBlocks([], { ok: false, checked: 3, badId: 4, reason: 'row 3 is missing' });
     expect(JSON.stringify(blocks)).toContain('❌ Chain broken at row #4: row 3 is missing');
     expect(JSON.stringify(blocks)).toContain('No actions recorded yet.');
+  });
+});
+
+describe('backupListBlocks', () => {
+  it('says what prune will do with each backup: kept by a rule, pruned next, or kept as evidence when unverified', () => {
+    const row = (id: string, verified: boolean, keptBy: BackupRow['keptBy']): BackupRow => ({ id, kind: 'db', finishedAt: '2026-11-26T02:00:00.000Z', sizeBytes: 2048, verified, keptBy });
+    const { blocks } = backupListBlocks([row('db-kept', true, ['daily', 'weekly']), row('db-old', true, []), row('db-damaged', false, [])], '2026-11-26T03:00:00.000Z', []);
+    const lines = (blocks[0] as { text: { text: string } }).text.text.split('\n');
+    expect(lines).toEqual([
+      '`db-kept` · 1 h ago · 2.0 KiB · ✅ verified · daily, weekly',
+      '`db-old` · 1 h ago · 2.0 KiB · ✅ verified · _not kept: pruned next_',
+      '`db-damaged` · 1 h ago · 2.0 KiB · ❌ unverified · _kept as evidence, not counted by retention_',
+    ]);
   });
 });
