@@ -60,11 +60,19 @@ export interface DatabaseCopy {
   sha256FromDisk?: boolean;
 }
 
+/** How far a database copy has got: bytes written and, when known, how many there will be; or a phase that moves no bytes. */
+export interface DumpProgress {
+  bytesDone: number;
+  bytesTotal?: number;
+  /** What it is doing once the bytes are written, e.g. `integrity_check of the copy`. */
+  phase?: string;
+}
+
 /** Makes consistent copies of the live DMS database while it keeps serving. */
 export interface DatabaseDumper {
   /** File extension of a copy, e.g. `sqlite` or `dump`. */
   readonly extension: string;
-  dumpTo(file: string, signal: AbortSignal): Promise<DatabaseCopy>;
+  dumpTo(file: string, signal: AbortSignal, progress?: (update: DumpProgress) => void): Promise<DatabaseCopy>;
 }
 
 /** One document file as the storage lists it. */

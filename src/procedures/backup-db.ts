@@ -11,8 +11,13 @@ export interface BackupDbDeps extends SingleFileBackupDeps {
 
 /** Copies the live database (SQLite online backup or pg_dump), proven by integrity_check / pg_restore --list before it counts. */
 export function backupDatabase(deps: BackupDbDeps): Promise<BackupManifest> {
-  return storeSingleFileBackup(deps, 'db', deps.dumper.extension, async (staged, signal) => {
-    const copy = await deps.dumper.dumpTo(staged, signal);
+  return storeSingleFileBackup(deps, 'db', deps.dumper.extension, async (staged, signal, progress) => {
+    // pg_dump cannot say how big its output will be: the previous dump's size stands in, until this one outgrows it.
+    const [previous] = deps.progress ? await deps.store.listCatalog({ kind: 'db', limit: 1 }).catch(() => []) : [];
+    const estimate = previous?.size_bytes;
+    const copy = await deps.dumper.dumpTo(staged, signal, (update) =>
+      progress(update.bytesTotal === undefined && update.phase === undefined && estimate !== undefined && update.bytesDone < estimate ? { ...update, bytesTotal: estimate } : update),
+    );
     return {
       integrity: copy.integrity,
       ...(copy.sha256 ? { sha256: copy.sha256, sha256FromDisk: copy.sha256FromDisk === true } : {}),

@@ -4,6 +4,7 @@ import { DrError, errorText } from '../domain/errors.ts';
 import type { BackupKind, WritableBackupRepository } from '../ports/backup-repository.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { ProgressUpdate } from '../commands/types.ts';
+import type { DumpProgress } from '../ports/dms.ts';
 import { withJobDeadline } from './deadline.ts';
 
 /** Where a one-file backup goes, and how its manifest is stamped. */
@@ -38,7 +39,7 @@ export async function storeSingleFileBackup(
   deps: SingleFileBackupDeps,
   kind: BackupKind,
   extension: string,
-  produce: (stagedPath: string, signal: AbortSignal) => Promise<ProducedFile>,
+  produce: (stagedPath: string, signal: AbortSignal, progress: (update: DumpProgress) => void) => Promise<ProducedFile>,
 ): Promise<BackupManifest> {
   const started = deps.now();
   const id = newBackupId(kind, started, randomBytes(2).toString('hex'));
@@ -52,7 +53,9 @@ export async function storeSingleFileBackup(
     // then alerts, instead of holding its schedule forever; once it passes, no later stage starts.
     return await withJobDeadline(deps.timeoutMs, `the ${kind} backup`, async (signal) => {
       deps.progress?.({ step: `${kind} backup`, bytesDone: 0 });
-      const produced = await produce(staged, signal);
+      const produced = await produce(staged, signal, ({ bytesDone, bytesTotal, phase }) =>
+        deps.progress?.({ step: phase ? `${kind} backup: ${phase}` : `${kind} backup`, bytesDone, ...(bytesTotal === undefined ? {} : { bytesTotal }) }),
+      );
       signal.throwIfAborted();
       if (produced.integrity !== 'ok') throw new DrError('BACKUP_FAILED', `the ${kind} backup failed its check: ${produced.integrity}`);
       const file = await deps.repository.commit(staged, key, produced.sha256);
@@ -62,7 +65,7 @@ export async function storeSingleFileBackup(
         await deps.repository.discard(key).catch(() => {});
         signal.throwIfAborted();
       }
-      deps.progress?.({ step: `${kind} backup: reading back`, bytesDone: file.sizeBytes, bytesTotal: file.sizeBytes });
+      deps.progress?.({ step: `${kind} backup: stored, reading it back`, bytesDone: 0 });
       // The SHA-256 must come from reading the stored bytes: when commit() hashed them, or they were hashed from
       // disk and commit() only renamed the file, that read is done; otherwise (streamed hash, upload) read now.
       const alreadyRead = deps.repository.commitMovesFile && (produced.sha256 === undefined || produced.sha256FromDisk === true);

@@ -28,16 +28,19 @@ export async function startProgressMessage(
     .then((answer) => answer.ts)
     .catch(() => undefined);
   let latest: ProgressUpdate | undefined;
+  // When the current byte count began: each kind of a `backup all` counts from zero again.
+  let countingSince = started;
   let lastEdit = started;
   let pending: NodeJS.Timeout | undefined;
   let editing: Promise<unknown> = Promise.resolve();
   const edit = () => {
     pending = undefined;
     lastEdit = now();
-    editing = editing.then(() => client.chat.update({ channel, ts: ts!, ...progressBlocks(command, actor, latest, now() - started) }).catch(() => {}));
+    editing = editing.then(() => client.chat.update({ channel, ts: ts!, ...progressBlocks(command, actor, latest, now() - started, now() - countingSince) }).catch(() => {}));
   };
   return {
     report(update) {
+      if (latest && update.bytesDone < latest.bytesDone) countingSince = now();
       latest = update;
       if (!ts || pending) return;
       pending = setTimeout(edit, Math.max(0, interval - (now() - lastEdit)));

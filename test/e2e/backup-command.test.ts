@@ -71,4 +71,21 @@ describe('progress message', () => {
     expect(await progress.finish({ text: 'done', blocks: [] })).toBe(true);
     expect(slack.callsTo('chat.update').at(-1)!.body.text).toBe('done');
   });
+
+  it('measures the rate of each kind of `backup all` from when that kind started counting', async () => {
+    const client = new WebClient('xoxb-test', { slackApiUrl: slack.apiUrl, retryConfig: { retries: 0 } });
+    const before = slack.callsTo('chat.update').length;
+    let clock = 2_000_000;
+    const progress = await startProgressMessage(client, 'C1', 'backup all', 'U1', { now: () => clock, intervalMs: 10 });
+    clock += 60_000;
+    progress.report({ step: 'db backup', bytesDone: 600 * 1024 * 1024 });
+    // The database took a minute; the snapshot then counts from zero and moves 20 MiB in 2 s.
+    progress.report({ step: 'storage snapshot', bytesDone: 0, bytesTotal: 100 * 1024 * 1024 });
+    clock += 2_000;
+    progress.report({ step: 'storage snapshot', bytesDone: 20 * 1024 * 1024, bytesTotal: 100 * 1024 * 1024 });
+    await slack.waitFor(() => slack.callsTo('chat.update').length > before);
+    const text = JSON.stringify(slack.callsTo('chat.update').at(-1)!.body.blocks);
+    expect(text).toContain('storage snapshot: 20.0 MiB of 100.0 MiB (20 %) at 10.0 MiB/s, about 8.0 s left');
+    await progress.finish({ text: 'done', blocks: [] });
+  });
 });

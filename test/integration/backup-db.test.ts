@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
+import type { DumpProgress } from '../../src/ports/dms.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
 import { PostgresDumper } from '../../src/adapters/dms/postgres-dumper.ts';
 import { SqliteDumper } from '../../src/adapters/dms/sqlite-dumper.ts';
@@ -112,6 +113,24 @@ describe('database backup (SQLite, local repository)', () => {
     expect(await staging()).toEqual([]);
   });
 
+  it('reports the copy’s bytes against the database’s size while it is written, then the check', async () => {
+    const file = path.join(sandbox.dir, 'large.db');
+    const db = new Database(file);
+    db.exec('create table ballast (b blob)');
+    db.transaction(() => {
+      for (let i = 0; i < 200; i += 1) db.prepare('insert into ballast values (randomblob(1048576))').run();
+    })();
+    const size = (db.pragma('page_count', { simple: true }) as number) * (db.pragma('page_size', { simple: true }) as number);
+    db.close();
+    const updates: DumpProgress[] = [];
+    await new SqliteDumper(file, 1).dumpTo(path.join(sandbox.dir, 'large.copy.sqlite'), AbortSignal.timeout(60_000), (update) => updates.push(update));
+    const counted = updates.filter((u) => u.phase === undefined);
+    expect(counted.length).toBeGreaterThan(0);
+    expect(counted.every((u) => u.bytesTotal === size && u.bytesDone <= size)).toBe(true);
+    expect(counted.map((u) => u.bytesDone)).toEqual([...counted.map((u) => u.bytesDone)].sort((a, b) => a - b));
+    expect(updates.at(-1)).toEqual({ bytesDone: 0, phase: 'integrity_check of the copy' });
+  });
+
   it('backs up a database that lacks a counted table, and records why it has no counts', async () => {
     const file = path.join(sandbox.dir, 'no-tenants.db');
     const db = new Database(file);
@@ -204,6 +223,17 @@ describe.skipIf(!(await postgresAvailable()))('database backup (PostgreSQL, pg_d
     } finally {
       await target.drop();
     }
+  });
+
+  it('reports the dump’s bytes as pg_dump streams them, then its checks', async () => {
+    const updates: DumpProgress[] = [];
+    const file = path.join(sandbox.dir, 'progress.dump');
+    await new PostgresDumper(sandbox.databaseUrl).dumpTo(file, AbortSignal.timeout(60_000), (update) => updates.push(update));
+    const counted = updates.filter((u) => u.phase === undefined).map((u) => u.bytesDone);
+    expect(counted.length).toBeGreaterThan(0);
+    expect(counted).toEqual([...counted].sort((a, b) => a - b));
+    expect(counted.at(-1)).toBe((await stat(file)).size);
+    expect(updates.at(-1)).toEqual({ bytesDone: 0, phase: 'pg_restore --list and read-back of the dump' });
   });
 
   it('keeps the dump when counting fails in its snapshot, and records why the manifest has no counts', async () => {

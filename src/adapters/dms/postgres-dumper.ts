@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { sha256OfFile } from '../../backup/file-hash.ts';
 import { DrError } from '../../domain/errors.ts';
-import type { DatabaseCopy, DatabaseDumper } from '../../ports/dms.ts';
+import type { DatabaseCopy, DatabaseDumper, DumpProgress } from '../../ports/dms.ts';
 import { redactUrl } from './postgres-database.ts';
 
 /** The connection URL without its password, and the password for PGPASSWORD: never on a command line. */
@@ -36,7 +36,7 @@ export class PostgresDumper implements DatabaseDumper {
 
   constructor(private readonly databaseUrl: string) {}
 
-  async dumpTo(file: string, signal: AbortSignal): Promise<DatabaseCopy> {
+  async dumpTo(file: string, signal: AbortSignal, progress: (update: DumpProgress) => void = () => {}): Promise<DatabaseCopy> {
     const { url, password } = splitPassword(this.databaseUrl);
     const env = { ...process.env, ...(password ? { PGPASSWORD: password } : {}), PGAPPNAME: 'dr-bot backup' };
     const [dumpVersion, serverVersion] = await Promise.all([toolVersion('pg_dump', env), this.serverVersion()]);
@@ -48,7 +48,7 @@ export class PostgresDumper implements DatabaseDumper {
     // manifest's counts are then exactly the dump's, whatever the DMS writes meanwhile.
     const snapshot = await exportSnapshot(this.databaseUrl);
     try {
-      return await this.dumpSnapshot(file, signal, { url, env, dumpVersion, serverVersion, snapshot });
+      return await this.dumpSnapshot(file, signal, progress, { url, env, dumpVersion, serverVersion, snapshot });
     } finally {
       await snapshot.release();
     }
@@ -57,6 +57,7 @@ export class PostgresDumper implements DatabaseDumper {
   private async dumpSnapshot(
     file: string,
     signal: AbortSignal,
+    progress: (update: DumpProgress) => void,
     context: { url: string; env: NodeJS.ProcessEnv; dumpVersion: { text: string }; serverVersion: { text: string }; snapshot: ExportedSnapshot },
   ): Promise<DatabaseCopy> {
     const { url, env, dumpVersion, serverVersion, snapshot } = context;
@@ -73,9 +74,12 @@ export class PostgresDumper implements DatabaseDumper {
       child.once('close', resolve);
     });
     const hash = createHash('sha256');
+    let bytesDone = 0;
     const tee = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         hash.update(chunk);
+        bytesDone += chunk.length;
+        progress({ bytesDone });
         done(null, chunk);
       },
     });
@@ -92,6 +96,7 @@ export class PostgresDumper implements DatabaseDumper {
     if (code !== 0) throw new DrError('BACKUP_FAILED', `pg_dump of ${redactUrl(this.databaseUrl)} exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' ')}`);
 
     const streamed = hash.digest('hex');
+    progress({ bytesDone: 0, phase: 'pg_restore --list and read-back of the dump' });
     // The finished file is read back beside pg_restore --list: both only read it, and the repository commits
     // it by a rename, so this read of the bytes on disk is the backup's re-read.
     const [listing, onDisk] = await Promise.all([

@@ -13,6 +13,7 @@ try {
   // Each page is read once: better-sqlite3's default 16 MB cache would only add to the peak memory.
   live.pragma('cache_size = -1000');
   const version = live.prepare('select sqlite_version() as v').get().v;
+  parentPort.postMessage({ totalBytes: live.pragma('page_count', { simple: true }) * live.pragma('page_size', { simple: true }) });
   const result = await live.backup(dest, { progress: () => 0x7fffffff });
   live.close();
   live = undefined;

@@ -5,12 +5,15 @@ import { formatBytes } from '../../domain/format.ts';
 import { PROGRESS_BLOCK } from '../ids.ts';
 import { escapeMrkdwn } from '../../render/mrkdwn.ts';
 
-/** Block Kit for a running command: what it is doing, bytes so far, rate and time left when the total is known. */
-export function progressBlocks(command: string, actor: string, update: ProgressUpdate | undefined, elapsedMs: number): { text: string; blocks: KnownBlock[] } {
+/**
+ * Block Kit for a running command: what it is doing, bytes so far, rate and time left when the total is known.
+ * `countingMs` is how long the current byte count has been running (a `backup all` restarts it per kind).
+ */
+export function progressBlocks(command: string, actor: string, update: ProgressUpdate | undefined, elapsedMs: number, countingMs = elapsedMs): { text: string; blocks: KnownBlock[] } {
   const head = `⏳ \`/dr ${escapeMrkdwn(command)}\` started by <@${actor}> — ${formatDuration(elapsedMs)} so far`;
   let line = 'starting…';
   if (update) {
-    const rate = elapsedMs > 0 ? update.bytesDone / (elapsedMs / 1000) : 0;
+    const rate = countingMs > 0 ? update.bytesDone / (countingMs / 1000) : 0;
     const total = update.bytesTotal;
     const percent = total ? ` of ${formatBytes(total)} (${Math.floor((100 * update.bytesDone) / Math.max(1, total))} %)` : '';
     const eta = total && rate > 0 && total > update.bytesDone ? `, about ${formatDuration(((total - update.bytesDone) / rate) * 1000)} left` : '';

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalBackupRepository } from '../../../src/adapters/repository/local-backup-repository.ts';
 import { openStateStore } from '../../../src/adapters/state/kysely-store.ts';
+import type { ProgressUpdate } from '../../../src/commands/types.ts';
 import type { DatabaseCopy, DatabaseDumper } from '../../../src/ports/dms.ts';
 import type { StateStore } from '../../../src/ports/state-store.ts';
 import { backupDatabase } from '../../../src/procedures/backup-db.ts';
@@ -22,8 +23,8 @@ function dumperReporting(copy: Omit<DatabaseCopy, 'engine' | 'tools'>): Database
 describe('backupDatabase', () => {
   let dir: string;
   let store: StateStore;
-  const backUp = (dumper: DatabaseDumper) =>
-    backupDatabase({ repository: new LocalBackupRepository(path.join(dir, 'repo')), store, timeoutMs: 5_000, now: () => new Date(), botVersion: 'test', dumper, sourceLocation: 'sqlite:test' });
+  const backUp = (dumper: DatabaseDumper, progress?: (update: ProgressUpdate) => void) =>
+    backupDatabase({ repository: new LocalBackupRepository(path.join(dir, 'repo')), store, timeoutMs: 5_000, now: () => new Date(), botVersion: 'test', dumper, sourceLocation: 'sqlite:test', ...(progress ? { progress } : {}) });
 
   beforeEach(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'dr-backup-db-'));
@@ -32,6 +33,26 @@ describe('backupDatabase', () => {
   afterEach(async () => {
     await store.close();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('shows pg_dump’s bytes against the previous dump’s size until this one outgrows it', async () => {
+    const streaming: DatabaseDumper = {
+      extension: 'dump',
+      async dumpTo(file, _signal, progress) {
+        await writeFile(file, 'x'.repeat(1500));
+        for (const bytesDone of [500, 1000, 1500]) progress?.({ bytesDone });
+        progress?.({ bytesDone: 0, phase: 'pg_restore --list and read-back of the dump' });
+        return { engine: 'postgres', tools: {}, integrity: 'ok', counts: undefined, countsUnavailable: 'test' };
+      },
+    };
+    const first: ProgressUpdate[] = [];
+    await backUp(streaming, (u) => first.push(u));
+    // No earlier dump: bytes only.
+    expect(first.filter((u) => u.step === 'db backup').map((u) => [u.bytesDone, u.bytesTotal])).toEqual([[0, undefined], [500, undefined], [1000, undefined], [1500, undefined]]);
+    const second: ProgressUpdate[] = [];
+    await backUp(streaming, (u) => second.push(u));
+    expect(second.filter((u) => u.step === 'db backup').map((u) => [u.bytesDone, u.bytesTotal])).toEqual([[0, undefined], [500, 1500], [1000, 1500], [1500, undefined]]);
+    expect(second.map((u) => u.step)).toContain('db backup: pg_restore --list and read-back of the dump');
   });
 
   it('records the counts the dumper took in its snapshot', async () => {
