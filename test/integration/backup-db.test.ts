@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
@@ -10,6 +11,10 @@ import type { DumpProgress } from '../../src/ports/dms.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
 import { PostgresDumper } from '../../src/adapters/dms/postgres-dumper.ts';
 import { SqliteDumper } from '../../src/adapters/dms/sqlite-dumper.ts';
+import { redactUrl } from '../../src/adapters/dms/postgres-database.ts';
+import { LocalBackupRepository } from '../../src/adapters/repository/local-backup-repository.ts';
+import { openStateStore } from '../../src/adapters/state/kysely-store.ts';
+import { backupDatabase } from '../../src/procedures/backup-db.ts';
 import { dr } from '../helpers/cli.ts';
 import { postgresAvailable, scratchDatabase } from '../helpers/pg.ts';
 import pg from 'pg';
@@ -72,15 +77,36 @@ describe('database backup (SQLite, local repository)', () => {
     const exited = new Promise((resolve) => writer.once('exit', resolve));
     let written = '';
     writer.stdout.on('data', (chunk) => (written += chunk));
+    const ledgerRows = (file: string): number => {
+      const db = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        // Checked here, by a connection of the test's own, on the stored file.
+        expect(db.pragma('integrity_check')).toEqual([{ integrity_check: 'ok' }]);
+        return (db.prepare('select count(*) as n from audit_ledger').get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    const live = path.join(sandbox.dir, 'data', 'alphha.db');
+    const rowsBefore = ledgerRows(live);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const results = [];
     for (let i = 0; i < 2; i += 1) results.push(await dr(['backup', 'db'], env));
     await exited;
+    const rowsAfter = ledgerRows(live);
     expect(Number(written)).toBeGreaterThan(200);
+    const copies = [];
     for (const result of results) {
       expect(result.code).toBe(0);
       expect(result.stdout).toContain('integrity ok');
+      const id = /db backup (db-\S+?):? /.exec(result.stdout)![1]!;
+      const manifest = JSON.parse(await readFile(path.join(repository(), 'manifests', `${id}.json`), 'utf8')) as BackupManifest;
+      copies.push(ledgerRows(path.join(repository(), manifest.files[0]!.key)));
     }
+    // Both copies were taken while rows were arriving: each holds a different state, between before and after.
+    expect(copies[0]).toBeGreaterThan(rowsBefore);
+    expect(copies[1]).toBeGreaterThan(copies[0]!);
+    expect(rowsAfter).toBeGreaterThan(copies[1]!);
   });
 
   it('fails cleanly when the database cannot be copied: nothing stored, nothing catalogued', async () => {
@@ -253,6 +279,73 @@ describe.skipIf(!(await postgresAvailable()))('database backup (PostgreSQL, pg_d
       expect(listing.stdout).toMatch(/TABLE DATA public ledger/);
     } finally {
       await target.drop();
+    }
+  });
+
+  it('fails with pg_dump’s reason when it exits non-zero (a table locked by a migration), storing and cataloguing nothing', async () => {
+    const migration = new pg.Client({ connectionString: sandbox.databaseUrl });
+    await migration.connect();
+    await migration.query('BEGIN');
+    await migration.query('LOCK TABLE audit_ledger IN ACCESS EXCLUSIVE MODE');
+    const dir = path.join(sandbox.dir, 'locked');
+    const store = await openStateStore(path.join(dir, 'state.db'));
+    try {
+      const repository = new LocalBackupRepository(path.join(dir, 'repo'));
+      const deps = { repository, store, timeoutMs: 60_000, now: () => new Date(), botVersion: 'test', dumper: new PostgresDumper(sandbox.databaseUrl, 500), sourceLocation: 'pg' };
+      await expect(backupDatabase(deps)).rejects.toMatchObject({
+        code: 'BACKUP_FAILED',
+        userMessage: expect.stringMatching(/^pg_dump of postgres:\/\/.* exited with 1: .*statement timeout.*LOCK TABLE (public\.)?audit_ledger/),
+      });
+      expect(await readdir(path.join(dir, 'repo', 'db')).catch(() => [])).toEqual([]);
+      expect(await readdir(path.join(dir, 'repo', 'manifests')).catch(() => [])).toEqual([]);
+      expect(await readdir(path.join(dir, 'repo', '.staging'))).toEqual([]);
+      expect(await store.listCatalog()).toEqual([]);
+    } finally {
+      await migration.query('ROLLBACK');
+      await migration.end();
+      await store.close();
+    }
+  });
+
+  it('hands the password to pg_dump and pg_restore through PGPASSWORD, never on their command line or in the manifest', async () => {
+    const password = 'pw-' + randomBytes(6).toString('hex');
+    const admin = new pg.Client({ connectionString: sandbox.databaseUrl });
+    await admin.connect();
+    const role = `dr_backup_${randomBytes(3).toString('hex')}`;
+    await admin.query(`CREATE ROLE ${role} LOGIN SUPERUSER PASSWORD '${password}'`);
+    await admin.end();
+    // Wrappers in front of the real tools record what each was started with.
+    const bin = path.join(sandbox.dir, 'spy-bin');
+    await mkdir(bin, { recursive: true });
+    for (const tool of ['pg_dump', 'pg_restore']) {
+      const real = (await run('sh', ['-c', `command -v ${tool}`])).stdout.trim();
+      await writeFile(path.join(bin, tool), `#!/bin/sh\nprintf '%s\\n' "$*" >> "${bin}/argv"\nprintf '%s\\n' "\${PGPASSWORD:-unset}" | sha256sum >> "${bin}/env"\nexec ${real} "$@"\n`, { mode: 0o755 });
+    }
+    const url = new URL(sandbox.databaseUrl);
+    url.username = role;
+    url.password = password;
+    const dir = path.join(sandbox.dir, 'with-password');
+    const store = await openStateStore(path.join(dir, 'state.db'));
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${bin}:${savedPath}`;
+    try {
+      const deps = { repository: new LocalBackupRepository(path.join(dir, 'repo')), store, timeoutMs: 60_000, now: () => new Date(), botVersion: 'test', dumper: new PostgresDumper(url.toString()), sourceLocation: redactUrl(url.toString()) };
+      const manifest = await backupDatabase(deps);
+      expect(manifest.verified).toBe(true);
+      const argv = await readFile(path.join(bin, 'argv'), 'utf8');
+      expect(argv).toMatch(/--format=custom/);
+      expect(argv).toMatch(/--list/);
+      expect(argv).not.toContain(password);
+      const passed = createHash('sha256').update(`${password}\n`).digest('hex');
+      const envLines = (await readFile(path.join(bin, 'env'), 'utf8')).trim().split('\n');
+      // pg_dump --version, pg_dump, pg_restore --list: each had the password in its environment.
+      expect(envLines.length).toBeGreaterThanOrEqual(3);
+      expect(envLines.every((line) => line.startsWith(passed))).toBe(true);
+      expect(JSON.stringify(manifest)).not.toContain(password);
+      expect(manifest.source.location).toContain(role);
+    } finally {
+      process.env.PATH = savedPath;
+      await store.close();
     }
   });
 

@@ -34,7 +34,11 @@ export function runTool(command: string, args: readonly string[], env: NodeJS.Pr
 export class PostgresDumper implements DatabaseDumper {
   readonly extension = 'dump';
 
-  constructor(private readonly databaseUrl: string) {}
+  constructor(
+    private readonly databaseUrl: string,
+    /** How long pg_dump (and the counts) wait for a table another session holds exclusively (a migration) before failing. */
+    private readonly lockWaitMs = LOCK_WAIT_MS,
+  ) {}
 
   async dumpTo(file: string, signal: AbortSignal, progress: (update: DumpProgress) => void = () => {}): Promise<DatabaseCopy> {
     const { url, password } = splitPassword(this.databaseUrl);
@@ -46,7 +50,7 @@ export class PostgresDumper implements DatabaseDumper {
 
     // pg_dump reads a snapshot this session exports, and the counts are taken in that same snapshot: the
     // manifest's counts are then exactly the dump's, whatever the DMS writes meanwhile.
-    const snapshot = await exportSnapshot(this.databaseUrl);
+    const snapshot = await exportSnapshot(this.databaseUrl, this.lockWaitMs);
     try {
       return await this.dumpSnapshot(file, signal, progress, { url, env, dumpVersion, serverVersion, snapshot });
     } finally {
@@ -61,7 +65,11 @@ export class PostgresDumper implements DatabaseDumper {
     context: { url: string; env: NodeJS.ProcessEnv; dumpVersion: { text: string }; serverVersion: { text: string }; snapshot: ExportedSnapshot },
   ): Promise<DatabaseCopy> {
     const { url, env, dumpVersion, serverVersion, snapshot } = context;
-    const child = spawn('pg_dump', ['--format=custom', '--no-password', `--snapshot=${snapshot.id}`, `--dbname=${url}`], { env, stdio: ['ignore', 'pipe', 'pipe'], signal });
+    const child = spawn('pg_dump', ['--format=custom', '--no-password', `--lock-wait-timeout=${this.lockWaitMs}ms`, `--snapshot=${snapshot.id}`, `--dbname=${url}`], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      signal,
+    });
     // A failed count leaves the dump good: the manifest then says why it has no counts.
     const counting: Promise<Pick<DatabaseCopy, 'counts' | 'countsUnavailable'>> = snapshot.counts().then(
       (counts) => (counts ? { counts } : { counts: undefined, countsUnavailable: `the DMS database lacks one of the tables ${COUNTED_TABLES}` }),
@@ -124,6 +132,8 @@ export class PostgresDumper implements DatabaseDumper {
 }
 
 const COUNTED_TABLES = 'documents, users and tenants';
+// A migration holding a table for longer than this fails the backup (and alerts) instead of stalling it for hours.
+const LOCK_WAIT_MS = 10 * 60_000;
 
 /** A snapshot exported by an open read-only transaction, for pg_dump --snapshot and our own counts. */
 interface ExportedSnapshot {
@@ -134,7 +144,7 @@ interface ExportedSnapshot {
   release(): Promise<void>;
 }
 
-async function exportSnapshot(databaseUrl: string): Promise<ExportedSnapshot> {
+async function exportSnapshot(databaseUrl: string, lockWaitMs: number): Promise<ExportedSnapshot> {
   const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 10_000, application_name: 'dr-bot backup' });
   client.on('error', () => {});
   try {
@@ -149,6 +159,7 @@ async function exportSnapshot(databaseUrl: string): Promise<ExportedSnapshot> {
         if (!present) return undefined;
         // Inside a savepoint, a count that fails (a broken view, a lock timeout) leaves the snapshot alive for pg_dump.
         await client.query('SAVEPOINT counting');
+        await client.query(`SET LOCAL lock_timeout = ${Math.floor(lockWaitMs)}`);
         try {
           const row = (await client.query<{ documents: string; users: string; tenants: string }>('SELECT (SELECT count(*) FROM documents) AS documents, (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM tenants) AS tenants')).rows[0]!;
           await client.query('RELEASE SAVEPOINT counting');
