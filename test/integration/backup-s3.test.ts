@@ -1,4 +1,5 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -79,5 +80,20 @@ describe('backups into an S3 repository (s3rver over HTTP)', () => {
     expect((await dr(['status'], { ...env, DR_CONFIG: primary })).stdout).toMatch(/✅ Document storage\s+bucket alphha-primary reachable/);
     await writeFile(primary, (await readFile(primary, 'utf8')).replace('bucket: alphha-primary', 'bucket: no-such-bucket'));
     expect((await dr(['status'], { ...env, DR_CONFIG: primary })).stdout).toMatch(/❌ Document storage\s+HeadBucket no-such-bucket failed: no such bucket/);
+  });
+
+  it('fails a backup the store refuses (no such bucket) with S3’s reason, leaving no staged copy and no catalog entry', async () => {
+    const elsewhere = path.join(sandbox.dir, 'dr-s3-missing.yml');
+    await writeFile(elsewhere, (await readFile(sandbox.configPath, 'utf8')).replace('s3://dr-backups/alphha', 's3://no-such-bucket/alphha'));
+    const state = path.join(sandbox.dir, 'dr-state-missing.db');
+    const staging = path.join(tmpdir(), 'dr-bot-staging', 'no-such-bucket');
+    for (const kind of ['db', 'config', 'storage']) {
+      const { code, stdout } = await dr(['backup', kind], { ...env, DR_CONFIG: elsewhere, DR_STATE: state });
+      expect(code).toBe(2);
+      expect(stdout).toMatch(/NoSuchBucket|specified bucket does not exist/);
+      expect(await readdir(staging).catch(() => [])).toEqual([]);
+    }
+    const listing = await dr(['backups'], { ...env, DR_CONFIG: elsewhere, DR_STATE: state });
+    expect(listing.stdout).toContain('No backups catalogued yet.');
   });
 });
