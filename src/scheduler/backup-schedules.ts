@@ -9,6 +9,13 @@ import { schedulePeriodMs, startSchedules, type ScheduledJob, type Schedules } f
 /** This replica's name on the slots it claims. */
 export const REPLICA = `${hostname()}:${process.pid}`;
 
+const CATCH_UP = ':catch-up:';
+
+// Audit rows of the start-up catch-up say so.
+function catchUpMark(slot: string): { catchUp?: true } {
+  return slot.includes(CATCH_UP) ? { catchUp: true } : {};
+}
+
 /** A run that did not succeed, as the error that raises backup_job_failure (the run itself is already persisted). */
 function succeeded(run: Run): Run {
   if (run.status === 'succeeded') return run;
@@ -43,9 +50,9 @@ export async function startBackupSchedules(deps: DispatchDeps, alerts?: AlertSin
     owner: REPLICA,
     timezone,
     logger: deps.logger.child({ component: 'scheduler' }),
-    onFailure: (job, error) => failed(job, error),
-    onSuccess: async (job, result) => {
-      await audit(job, 'ok', { id: (result as { id?: string } | undefined)?.id });
+    onFailure: (job, error, slot) => failed(job, error, catchUpMark(slot)),
+    onSuccess: async (job, result, slot) => {
+      await audit(job, 'ok', { id: (result as { id?: string } | undefined)?.id, ...catchUpMark(slot) });
       if (alerts) await resolveJobFailure({ alertSink: alerts, logger: deps.logger }, job);
     },
   });
@@ -55,15 +62,10 @@ export async function startBackupSchedules(deps: DispatchDeps, alerts?: AlertSin
   const [newest] = (await deps.store.listCatalog({ kind: 'db', limit: 20 })).filter((m) => m.verified);
   const age = newest ? Date.now() - Date.parse(newest.finished_at) : Number.POSITIVE_INFINITY;
   if (period !== undefined && age > period) {
-    // Replicas starting together share one catch-up: the slot is the current period.
-    const slot = `backup-db:catch-up:${Math.floor(Date.now() / period)}`;
-    if (await deps.store.claimSlot(slot, REPLICA).catch(() => false)) {
-      deps.logger.warn({ newest: newest?.id ?? 'none', ageMs: Number.isFinite(age) ? age : null }, 'newest database backup is older than one schedule period: taking one now');
-      void deps.backupDatabase().then(
-        (manifest) => audit('backup-db', 'ok', { id: manifest.id, catchUp: true }),
-        (error: unknown) => failed('backup-db', error, { catchUp: true }),
-      );
-    }
+    // Replicas starting together share one catch-up: the slot is the current period. It runs as the db job
+    // (success and failure reported like a slot's), so a regular slot that comes meanwhile does not overlap it.
+    deps.logger.warn({ newest: newest?.id ?? 'none', ageMs: Number.isFinite(age) ? age : null }, 'newest database backup is older than one schedule period: one replica takes one now');
+    void schedules.runNow('backup-db', `backup-db${CATCH_UP}${Math.floor(Date.now() / period)}`);
   }
   return schedules;
 }

@@ -17,15 +17,20 @@ export interface ScheduleDeps {
   owner: string;
   timezone: string;
   logger: Logger;
-  /** Called when a job fails (the `backup_job_failure` alert). */
-  onFailure: (job: string, error: unknown) => void | Promise<void>;
-  /** Called when a job succeeds, with its result. */
-  onSuccess?: (job: string, result: unknown) => void | Promise<void>;
+  /** Called when a job fails (the `backup_job_failure` alert), with the slot it ran for. */
+  onFailure: (job: string, error: unknown, slot: string) => void | Promise<void>;
+  /** Called when a job succeeds, with its result and the slot it ran for. */
+  onSuccess?: (job: string, result: unknown, slot: string) => void | Promise<void>;
 }
 
 /** Running schedules. */
 export interface Schedules {
   tasks: ScheduledTask[];
+  /**
+   * Runs a job now, outside its cron slots (the start-up catch-up), claiming `slotKey` first like a slot.
+   * A regular slot of the same job that comes while it runs is skipped, and `stop()` waits for it.
+   */
+  runNow(jobName: string, slotKey: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -40,8 +45,21 @@ export function startSchedules(jobs: readonly ScheduledJob[], deps: ScheduleDeps
   // between the coordinator's claim and the run would leave a slot claimed that nobody ran.
   let stopping = false;
   const inFlight = new Set<Promise<void>>();
-  const runSlot = async (job: ScheduledJob, slot: Date): Promise<void> => {
-    const key = `${job.name}:${slot.toISOString()}`;
+  // Jobs running on this replica: node-cron's noOverlap covers a task's own slots, this also covers runNow.
+  const running = new Set<string>();
+  const runSlot = async (job: ScheduledJob, key: string): Promise<void> => {
+    if (running.has(job.name)) {
+      deps.logger.warn({ job: job.name, slot: key }, 'the previous run of this job is still going; skipping this slot');
+      return;
+    }
+    running.add(job.name);
+    try {
+      await claimAndRun(job, key);
+    } finally {
+      running.delete(job.name);
+    }
+  };
+  const claimAndRun = async (job: ScheduledJob, key: string): Promise<void> => {
     let claimed: boolean;
     try {
       claimed = await deps.store.claimSlot(key, deps.owner);
@@ -54,26 +72,35 @@ export function startSchedules(jobs: readonly ScheduledJob[], deps: ScheduleDeps
     try {
       const result = await job.run();
       deps.logger.info({ job: job.name, ms: Date.now() - started }, 'scheduled job finished');
-      await deps.onSuccess?.(job.name, result);
+      await deps.onSuccess?.(job.name, result, key);
     } catch (error) {
       deps.logger.error({ job: job.name, err: errorText(error) }, 'scheduled job failed');
-      await deps.onFailure(job.name, error);
+      await deps.onFailure(job.name, error, key);
     }
+  };
+  const track = (run: Promise<void>): Promise<void> => {
+    const tracked = run.finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+    return tracked;
   };
   const tasks = jobs.map((job) =>
     cron.schedule(
       job.expression,
       (context) => {
         if (stopping) return;
-        const run = runSlot(job, context.date).finally(() => inFlight.delete(run));
-        inFlight.add(run);
-        return run;
+        return track(runSlot(job, `${job.name}:${context.date.toISOString()}`));
       },
       { name: job.name, timezone: deps.timezone, noOverlap: true },
     ),
   );
   return {
     tasks,
+    async runNow(jobName, slotKey) {
+      const job = jobs.find((j) => j.name === jobName);
+      if (!job) throw new Error(`no scheduled job named ${jobName}`);
+      if (stopping) return;
+      await track(runSlot(job, slotKey));
+    },
     async stop() {
       stopping = true;
       for (const task of tasks) await task.destroy();
