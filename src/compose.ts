@@ -13,7 +13,7 @@ import type { DispatchDeps } from './commands/dispatch.ts';
 import type { Config } from './config/load.ts';
 import { DrError, errorText } from './domain/errors.ts';
 import { createMetrics, registerBackupGauges, type BotMetrics } from './observability/metrics.ts';
-import type { BackupRepository, WritableBackupRepository } from './ports/backup-repository.ts';
+import { BACKUP_KINDS, type BackupRepository, type BackupSummary, type WritableBackupRepository } from './ports/backup-repository.ts';
 import { rebuildCatalog, verifyStoredBackups } from './procedures/verify-backups.ts';
 import { pruneBackups } from './procedures/prune-backups.ts';
 import { withDeadline, withJobDeadline } from './procedures/deadline.ts';
@@ -323,9 +323,16 @@ function statusDeps(config: Config, repository: BackupRepository, store: StateSt
     thresholds: { storageUsedPct: config.alerts.thresholds.storage_used_pct },
     objectives: { rpoMs: config.objectives.rpo, rtoMs: config.objectives.rto },
     drills: () => store.listRuns({ procedure: 'drill', limit: 10 }),
+    catalog: () => newestCatalogued(store),
     probeTimeoutMs: config.probes.timeout,
     now: () => new Date(),
   };
+}
+
+/** The newest catalogued backups of each kind, as summaries (enough to find the newest verified one). */
+async function newestCatalogued(store: StateStore): Promise<BackupSummary[]> {
+  const perKind = await Promise.all(BACKUP_KINDS.map((kind) => store.listCatalog({ kind, limit: 50 })));
+  return perKind.flat().map((m) => ({ id: m.id, kind: m.kind, finishedAt: m.finished_at, sizeBytes: m.size_bytes, verified: m.verified }));
 }
 
 /** Where one-file backups go, or a DrError naming what this setup lacks. */

@@ -22,6 +22,11 @@ export interface StatusDeps {
   objectives: { rpoMs: number; rtoMs: number };
   /** Recent `drill` runs, newest first (the measured RTO). */
   drills: () => Promise<Run[]>;
+  /**
+   * The newest catalogued backups of each kind: one query instead of reading every manifest. When it is
+   * absent, empty or unreachable (the bot's state was lost), the repository's manifests are listed instead.
+   */
+  catalog?: () => Promise<BackupSummary[]>;
   probeTimeoutMs: number;
   now: () => Date;
 }
@@ -120,7 +125,9 @@ async function judgeStorage(deps: StatusDeps, signal: AbortSignal): Promise<Verd
 }
 
 async function judgeBackups(deps: StatusDeps, signal: AbortSignal): Promise<Verdict> {
-  const backups = await deps.repository.listBackups(signal);
+  const catalogued = await deps.catalog?.().catch(() => undefined);
+  const fromCatalog = catalogued !== undefined && catalogued.length > 0;
+  const backups = fromCatalog ? catalogued : await deps.repository.listBackups(signal);
   const newest = newestByKind(backups);
   const newestDb = newest.get('db');
   const details = (['db', 'storage', 'config'] as const).map((kind) => {
@@ -128,7 +135,7 @@ async function judgeBackups(deps: StatusDeps, signal: AbortSignal): Promise<Verd
     if (!backup) return `${kind}: none`;
     return `${kind}: ${backup.id}, ${formatAge(deps.now(), backup.finishedAt)} ago, ${formatBytes(backup.sizeBytes)}`;
   });
-  details.push(`repository: ${deps.repository.location}`);
+  details.push(`repository: ${deps.repository.location}${fromCatalog || !deps.catalog ? '' : ' (listed from its manifests: the catalog is empty or unreachable; `dr backups --rebuild` restores it)'}`);
   // Config archives hold the DMS's secrets: unencrypted, they rely on file permissions alone.
   const unencrypted = deps.backupEncryption ? '' : '; ⚠️ config backups are not encrypted (DR_BACKUP_KEY unset), stored mode 0600';
   if (!newestDb) return { state: 'warn', summary: `no backups yet — RPO exposure unknown${unencrypted}`, details };

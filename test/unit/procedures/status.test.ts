@@ -12,6 +12,23 @@ const backup = (kind: 'db' | 'storage' | 'config', finishedAt: string, verified 
 });
 
 describe('collectStatus', () => {
+  it('judges backups from the catalog without reading the repository’s manifests', async () => {
+    // A repository that would never answer: the catalog must be enough.
+    const deps = fakeStatusDeps({ backups: 'stuck' }, { catalog: async () => [backup('db', '2026-11-26T11:40:00Z'), backup('storage', '2026-11-26T02:00:00Z')] });
+    const backups = (await collectStatus(deps)).probes.find((p) => p.id === 'backups')!;
+    expect(backups).toMatchObject({ state: 'ok', summary: 'RPO exposure 20 min (target 1 h)' });
+    expect(backups.details).toEqual(['db: db-2026-11-26T11:40:00Z, 20 min ago, 2.0 KiB', 'storage: storage-2026-11-26T02:00:00Z, 10 h ago, 2.0 KiB', 'config: none', 'repository: /srv/backups']);
+  });
+
+  it('lists the repository when the catalog is empty or unreachable (the bot’s state was lost), and says so', async () => {
+    for (const catalog of [async () => [], async () => Promise.reject(new Error('state store down'))]) {
+      const deps = fakeStatusDeps({ backups: { value: [backup('db', '2026-11-26T11:30:00Z')] } }, { catalog });
+      const backups = (await collectStatus(deps)).probes.find((p) => p.id === 'backups')!;
+      expect(backups.summary).toBe('RPO exposure 30 min (target 1 h)');
+      expect(backups.details.at(-1)).toBe('repository: /srv/backups (listed from its manifests: the catalog is empty or unreachable; `dr backups --rebuild` restores it)');
+    }
+  });
+
   it('is ok when every component is healthy and backups are fresh', async () => {
     const report = await collectStatus(fakeStatusDeps({ backups: { value: [backup('db', '2026-11-26T11:30:00Z')] } }));
     expect(report.overall).toBe('ok');
