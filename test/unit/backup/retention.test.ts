@@ -60,9 +60,19 @@ describe('applyRetention (restic forget --keep-daily/--keep-weekly/--keep-monthl
     expect(kept(decisions)).toEqual({ '2026-11-10T12:00:00.000Z': ['daily'], '2026-11-05T12:00:00.000Z': ['daily'] });
   });
 
-  it('counts ISO week 1 spanning two years as one week', () => {
+  it('counts a week spanning two years (2026-W53: 28 Dec 2026 to 3 Jan 2027) as one week', () => {
     const decisions = applyRetention([at('2026-12-30T12:00:00Z'), at('2027-01-02T12:00:00Z'), at('2027-01-05T12:00:00Z')], { daily: 0, weekly: 2, monthly: 0 }, 'UTC');
     expect(kept(decisions)).toEqual({ '2027-01-05T12:00:00.000Z': ['weekly'], '2027-01-02T12:00:00.000Z': ['weekly'] });
+  });
+
+  it('counts ISO week 1 spanning two years (2025-W01: 30 Dec 2024 to 5 Jan 2025) as one week', () => {
+    const backups = [at('2024-12-27T12:00:00Z'), at('2024-12-30T12:00:00Z'), at('2025-01-02T12:00:00Z'), at('2025-01-07T12:00:00Z')];
+    // W02, then W01 (its newest, 2 January; 30 December is the same week), then 2024-W52.
+    expect(kept(applyRetention(backups, { daily: 0, weekly: 3, monthly: 0 }, 'UTC'))).toEqual({
+      '2025-01-07T12:00:00.000Z': ['weekly'],
+      '2025-01-02T12:00:00.000Z': ['weekly'],
+      '2024-12-27T12:00:00.000Z': ['weekly'],
+    });
   });
 
   it('computes days in backups.timezone across a DST change', () => {
