@@ -62,6 +62,14 @@ export interface WritableBackupRepository extends ReadableBackupRepository {
   commit(stagedPath: string, key: string, knownSha256?: string): Promise<StoredFile>;
   /** Reads a stored file back and returns its SHA-256 (verification). */
   hash(key: string): Promise<string>;
+  /**
+   * Stores what `write` streams into `out` under `key` while it is produced, with no local copy (S3: a
+   * multipart upload). Absent where staging a file and renaming it is already one pass (a local folder).
+   * On failure nothing is left under `key`.
+   */
+  upload?<T>(key: string, write: (out: NodeJS.WritableStream) => Promise<T>, signal: AbortSignal): Promise<{ result: T; sizeBytes: number }>;
+  /** A stored file read back as a stream (with `upload`: the read-back of what was uploaded). */
+  readStream?(key: string, signal: AbortSignal): Promise<NodeJS.ReadableStream>;
   /** Writes the manifest last, under a temporary name first: a backup exists only once this succeeds. */
   writeManifest(id: string, manifest: object): Promise<void>;
   /** Removes one staged path or stored key, ignoring what is already gone. */

@@ -68,11 +68,18 @@ export interface DumpProgress {
   phase?: string;
 }
 
+/** A copy streamed out as it was produced: hashed on the way, checked later on its read-back. */
+export type StreamedCopy = Omit<DatabaseCopy, 'integrity' | 'sha256' | 'sha256FromDisk'> & { sha256: string };
+
 /** Makes consistent copies of the live DMS database while it keeps serving. */
 export interface DatabaseDumper {
   /** File extension of a copy, e.g. `sqlite` or `dump`. */
   readonly extension: string;
   dumpTo(file: string, signal: AbortSignal, progress?: (update: DumpProgress) => void): Promise<DatabaseCopy>;
+  /** Streams the copy into `out` as it is produced, for repositories that upload as it comes (pg_dump; not the SQLite backup API, which needs a file). */
+  dumpToStream?(out: NodeJS.WritableStream, signal: AbortSignal, progress?: (update: DumpProgress) => void): Promise<StreamedCopy>;
+  /** Checks a streamed copy as it is read back: `ok`, or what is wrong (pg_restore --list on its standard input). */
+  checkStream?(input: NodeJS.ReadableStream, signal: AbortSignal): Promise<string>;
 }
 
 /** One document file as the storage lists it. */

@@ -1,13 +1,24 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { once, type EventEmitter } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import Database from 'better-sqlite3';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import type { BackupManifest } from '../../src/backup/manifest.ts';
+import { postgresAvailable, scratchDatabase } from '../helpers/pg.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
 import { createS3Client } from '../../src/adapters/s3/client.ts';
+import { S3BackupRepository } from '../../src/adapters/repository/s3-backup-repository.ts';
 import { dr } from '../helpers/cli.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
 import { startS3rver, type S3rverPeer } from '../helpers/s3rver.ts';
+
+const run = promisify(execFile);
 
 describe('backups into an S3 repository (s3rver over HTTP)', () => {
   let s3: S3rverPeer;
@@ -82,6 +93,25 @@ describe('backups into an S3 repository (s3rver over HTTP)', () => {
     expect((await dr(['status'], { ...env, DR_CONFIG: primary })).stdout).toMatch(/❌ Document storage\s+HeadBucket no-such-bucket failed: no such bucket/);
   });
 
+  it('fails a multipart upload the store refuses while the producer is still writing, instead of leaving it blocked', async () => {
+    const repository = new S3BackupRepository(createS3Client({ region: 'us-east-1', endpoint: s3.endpoint }), 'no-such-bucket', 'alphha');
+    let written = 0;
+    const producing = repository.upload(
+      'db/big.dump',
+      async (out) => {
+        const chunk = Buffer.alloc(1024 * 1024, 7);
+        for (let i = 0; i < 64; i += 1) {
+          written += chunk.length;
+          if (!out.write(chunk)) await once(out as unknown as EventEmitter, 'drain');
+        }
+      },
+      AbortSignal.timeout(60_000),
+    );
+    await expect(producing).rejects.toThrow(/NoSuchBucket|specified bucket does not exist/);
+    // It stopped well before the 64 MiB were produced: the failure reached the producer.
+    expect(written).toBeLessThan(64 * 1024 * 1024);
+  });
+
   it('fails a backup the store refuses (no such bucket) with S3’s reason, leaving no staged copy and no catalog entry', async () => {
     const elsewhere = path.join(sandbox.dir, 'dr-s3-missing.yml');
     await writeFile(elsewhere, (await readFile(sandbox.configPath, 'utf8')).replace('s3://dr-backups/alphha', 's3://no-such-bucket/alphha'));
@@ -95,5 +125,72 @@ describe('backups into an S3 repository (s3rver over HTTP)', () => {
     }
     const listing = await dr(['backups'], { ...env, DR_CONFIG: elsewhere, DR_STATE: state });
     expect(listing.stdout).toContain('No backups catalogued yet.');
+  });
+});
+
+describe.skipIf(!(await postgresAvailable()))('a PostgreSQL dump into an S3 repository', () => {
+  let s3: S3rverPeer;
+  let sandbox: Sandbox;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    s3 = await startS3rver(['dr-pg-backups']);
+    sandbox = await tempSandbox({ database: 'postgres', config: { backups: { repository: 's3://dr-pg-backups/alphha', endpoint: s3.endpoint, region: 'us-east-1' } } });
+    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db'), ...s3.env };
+    Object.assign(process.env, s3.env);
+  });
+  const blockedStaging = path.join(tmpdir(), 'dr-bot-staging', 'dr-pg-backups');
+  afterAll(async () => {
+    for (const name of Object.keys(s3?.env ?? {})) delete process.env[name];
+    await rm(blockedStaging, { force: true });
+    await sandbox?.destroy();
+    await s3?.close();
+  });
+
+  it('uploads pg_dump’s output as it streams, with no local copy, and it restores with the recorded counts', async () => {
+    // This bucket's local staging folder cannot be made (a file is in its place): any local copy of the dump would fail the backup.
+    await mkdir(path.dirname(blockedStaging), { recursive: true });
+    await writeFile(blockedStaging, '');
+    const { code, stdout } = await dr(['backup', 'db'], env);
+    expect(stdout).toMatch(/✅ db backup db-\S+: .*verified/);
+    expect(code).toBe(0);
+    // The same setting does stop a backup that needs a local file, so it is in force.
+    const sqliteConfig = path.join(sandbox.dir, 'dr-sqlite.yml');
+    await writeFile(sqliteConfig, (await readFile(sandbox.configPath, 'utf8')).replace(/url: postgres:\/\/\S+/, `url: sqlite:${path.join(sandbox.dir, 'scratch.db')}`));
+    new Database(path.join(sandbox.dir, 'scratch.db')).close();
+    expect((await dr(['backup', 'db'], { ...env, DR_CONFIG: sqliteConfig, DR_STATE: path.join(sandbox.dir, 'other-state.db') })).code).toBe(2);
+    await rm(blockedStaging, { force: true });
+
+    const client = createS3Client({ region: 'us-east-1', endpoint: s3.endpoint });
+    const id = /db backup (db-\S+?):/.exec(stdout)![1]!;
+    const manifest = JSON.parse(await (await client.send(new GetObjectCommand({ Bucket: 'dr-pg-backups', Key: `alphha/manifests/${id}.json` }))).Body!.transformToString()) as BackupManifest;
+    expect(manifest).toMatchObject({ verified: true, verification: { integrity: 'ok', hashes_rechecked: true } });
+    const object = await client.send(new GetObjectCommand({ Bucket: 'dr-pg-backups', Key: `alphha/${manifest.files[0]!.key}` }));
+    const bytes = Buffer.from(await object.Body!.transformToByteArray());
+    expect(bytes.length).toBe(manifest.files[0]!.size_bytes);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(manifest.files[0]!.sha256);
+    const dump = path.join(sandbox.dir, 'downloaded.dump');
+    await writeFile(dump, bytes);
+    const target = await scratchDatabase('dr_s3_restore');
+    try {
+      await run('pg_restore', ['--no-owner', `--dbname=${target.url}`, dump]);
+      const restored = new pg.Client({ connectionString: target.url });
+      await restored.connect();
+      const counts = (await restored.query('select (select count(*) from documents)::int as documents, (select count(*) from users)::int as users, (select count(*) from tenants)::int as tenants')).rows[0];
+      await restored.end();
+      expect(manifest.verification.counts).toEqual(counts);
+    } finally {
+      await target.drop();
+    }
+  });
+
+  it('fails a streamed dump the store refuses with S3’s reason, leaving nothing stored or catalogued', async () => {
+    const elsewhere = path.join(sandbox.dir, 'dr-pg-missing.yml');
+    await writeFile(elsewhere, (await readFile(sandbox.configPath, 'utf8')).replace('s3://dr-pg-backups/alphha', 's3://no-such-bucket/alphha'));
+    const state = path.join(sandbox.dir, 'dr-state-missing.db');
+    const { code, stdout } = await dr(['backup', 'db'], { ...env, DR_CONFIG: elsewhere, DR_STATE: state });
+    expect(code).toBe(2);
+    expect(stdout).toMatch(/NoSuchBucket|specified bucket does not exist/);
+    expect((await dr(['backups'], { ...env, DR_CONFIG: elsewhere, DR_STATE: state })).stdout).toContain('No backups catalogued yet.');
   });
 });

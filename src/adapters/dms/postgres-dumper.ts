@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { sha256OfFile } from '../../backup/file-hash.ts';
 import { DrError } from '../../domain/errors.ts';
-import type { DatabaseCopy, DatabaseDumper, DumpProgress } from '../../ports/dms.ts';
+import type { DatabaseCopy, DatabaseDumper, DumpProgress, StreamedCopy } from '../../ports/dms.ts';
 import { redactUrl } from './postgres-database.ts';
 
 /** The connection URL without its password, and the password for PGPASSWORD: never on a command line. */
@@ -41,6 +41,19 @@ export class PostgresDumper implements DatabaseDumper {
   ) {}
 
   async dumpTo(file: string, signal: AbortSignal, progress: (update: DumpProgress) => void = () => {}): Promise<DatabaseCopy> {
+    const streamed = await this.dumpToStream(createWriteStream(file, { mode: 0o600 }), signal, progress);
+    progress({ bytesDone: 0, phase: 'pg_restore --list and read-back of the dump' });
+    // The finished file is read back beside pg_restore --list: both only read it, and the repository commits
+    // it by a rename, so this read of the bytes on disk is the backup's re-read.
+    const [listing, onDisk] = await Promise.all([
+      runTool('pg_restore', ['--list', file], process.env, signal).then(judgeListing, (error: unknown) => `pg_restore --list failed: ${(error as Error).message}`),
+      sha256OfFile(file),
+    ]);
+    if (onDisk !== streamed.sha256) throw new DrError('BACKUP_FAILED', `the dump reads back with SHA-256 ${onDisk.slice(0, 8)}, written as ${streamed.sha256.slice(0, 8)}`);
+    return { ...streamed, integrity: listing, sha256: onDisk, sha256FromDisk: true };
+  }
+
+  async dumpToStream(out: NodeJS.WritableStream, signal: AbortSignal, progress: (update: DumpProgress) => void = () => {}): Promise<StreamedCopy> {
     const { url, password } = splitPassword(this.databaseUrl);
     const env = { ...process.env, ...(password ? { PGPASSWORD: password } : {}), PGAPPNAME: 'dr-bot backup' };
     const [dumpVersion, serverVersion] = await Promise.all([toolVersion('pg_dump', env), this.serverVersion()]);
@@ -52,18 +65,38 @@ export class PostgresDumper implements DatabaseDumper {
     // manifest's counts are then exactly the dump's, whatever the DMS writes meanwhile.
     const snapshot = await exportSnapshot(this.databaseUrl, this.lockWaitMs);
     try {
-      return await this.dumpSnapshot(file, signal, progress, { url, env, dumpVersion, serverVersion, snapshot });
+      return await this.streamSnapshot(out, signal, progress, { url, env, dumpVersion, serverVersion, snapshot });
     } finally {
       await snapshot.release();
     }
   }
 
-  private async dumpSnapshot(
-    file: string,
+  async checkStream(input: NodeJS.ReadableStream, signal: AbortSignal): Promise<string> {
+    const child = spawn('pg_restore', ['--list'], { stdio: ['pipe', 'pipe', 'pipe'], signal });
+    let listing = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (listing += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    // pg_restore stops reading once it has the table of contents: the rest still flows to whoever else reads it.
+    child.stdin.on('error', () => {});
+    input.pipe(child.stdin);
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', resolve);
+    }).finally(() => {
+      input.unpipe(child.stdin);
+      input.resume();
+    });
+    if (code !== 0) return `pg_restore --list failed: exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' ')}`;
+    return judgeListing(listing);
+  }
+
+  private async streamSnapshot(
+    out: NodeJS.WritableStream,
     signal: AbortSignal,
     progress: (update: DumpProgress) => void,
     context: { url: string; env: NodeJS.ProcessEnv; dumpVersion: { text: string }; serverVersion: { text: string }; snapshot: ExportedSnapshot },
-  ): Promise<DatabaseCopy> {
+  ): Promise<StreamedCopy> {
     const { url, env, dumpVersion, serverVersion, snapshot } = context;
     const child = spawn('pg_dump', ['--format=custom', '--no-password', `--lock-wait-timeout=${this.lockWaitMs}ms`, `--snapshot=${snapshot.id}`, `--dbname=${url}`], {
       env,
@@ -92,7 +125,7 @@ export class PostgresDumper implements DatabaseDumper {
       },
     });
     try {
-      await pipeline(child.stdout, tee, createWriteStream(file, { mode: 0o600 }));
+      await pipeline(child.stdout, tee, out);
     } catch (error) {
       child.kill('SIGKILL');
       throw error;
@@ -102,20 +135,7 @@ export class PostgresDumper implements DatabaseDumper {
     const counted = await counting;
     await snapshot.release();
     if (code !== 0) throw new DrError('BACKUP_FAILED', `pg_dump of ${redactUrl(this.databaseUrl)} exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' ')}`);
-
-    const streamed = hash.digest('hex');
-    progress({ bytesDone: 0, phase: 'pg_restore --list and read-back of the dump' });
-    // The finished file is read back beside pg_restore --list: both only read it, and the repository commits
-    // it by a rename, so this read of the bytes on disk is the backup's re-read.
-    const [listing, onDisk] = await Promise.all([
-      runTool('pg_restore', ['--list', file], env, signal).then(
-        (text) => (/TABLE DATA/.test(text) ? 'ok' : 'pg_restore --list shows no table data'),
-        (error: unknown) => `pg_restore --list failed: ${(error as Error).message}`,
-      ),
-      sha256OfFile(file),
-    ]);
-    if (onDisk !== streamed) throw new DrError('BACKUP_FAILED', `the dump reads back with SHA-256 ${onDisk.slice(0, 8)}, written as ${streamed.slice(0, 8)}`);
-    return { engine: 'postgres', tools: { pg_dump: dumpVersion.text, server: serverVersion.text }, integrity: listing, ...counted, sha256: onDisk, sha256FromDisk: true };
+    return { engine: 'postgres', tools: { pg_dump: dumpVersion.text, server: serverVersion.text }, ...counted, sha256: hash.digest('hex') };
   }
 
   private async serverVersion(): Promise<{ num: number; text: string }> {
@@ -132,6 +152,11 @@ export class PostgresDumper implements DatabaseDumper {
 }
 
 const COUNTED_TABLES = 'documents, users and tenants';
+
+// A custom-format dump whose table of contents lists no table data is no backup of the DMS.
+function judgeListing(listing: string): string {
+  return /TABLE DATA/.test(listing) ? 'ok' : 'pg_restore --list shows no table data';
+}
 // A migration holding a table for longer than this fails the backup (and alerts) instead of stalling it for hours.
 const LOCK_WAIT_MS = 10 * 60_000;
 

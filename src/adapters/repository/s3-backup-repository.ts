@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   CopyObjectCommand,
@@ -61,6 +61,56 @@ export class S3BackupRepository implements WritableBackupRepository {
 
   async hash(key: string): Promise<string> {
     return this.hashKey(this.full(key));
+  }
+
+  async upload<T>(key: string, write: (out: NodeJS.WritableStream) => Promise<T>, signal: AbortSignal): Promise<{ result: T; sizeBytes: number }> {
+    let sizeBytes = 0;
+    // What the producer writes is what the upload reads, counted on the way.
+    const body = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        sizeBytes += chunk.length;
+        done(null, chunk);
+      },
+    });
+    // Parts of 8 MB, two in flight: the upload's memory stays bounded whatever the dump's size.
+    const upload = new Upload({ client: this.client, params: { Bucket: this.bucket, Key: this.full(key), Body: body }, partSize: 8 * 1024 * 1024, queueSize: 2, leavePartsOnError: false });
+    const uploading = upload.done();
+    // An upload that fails stops reading the body: fail the producer too, instead of leaving it blocked.
+    uploading.catch((error: unknown) => body.destroy(error as Error));
+    const onAbort = () => void upload.abort().catch(() => {});
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const result = await write(body).then(
+        (value) => {
+          body.end();
+          return value;
+        },
+        (error: unknown) => {
+          body.destroy(error as Error);
+          throw error;
+        },
+      );
+      await uploading;
+      return { result, sizeBytes };
+    } catch (error) {
+      // The store's refusal is the reason, not the producer's broken pipe that followed from it.
+      const refused = await Promise.race([uploading.then(() => undefined, (uploadError: unknown) => uploadError), new Promise((resolve) => setImmediate(resolve, undefined))]);
+      await upload.abort().catch(() => {});
+      // A single-part upload may have completed before the failure was known.
+      await this.discard(key).catch(() => {});
+      throw refused ?? error;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async readStream(key: string, signal: AbortSignal): Promise<NodeJS.ReadableStream> {
+    try {
+      const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key) }), { abortSignal: signal });
+      return object.Body as Readable;
+    } catch (error) {
+      throw notFoundAs(error, `${key} is not in the repository ${this.location}`);
+    }
   }
 
   async writeManifest(id: string, manifest: object): Promise<void> {
