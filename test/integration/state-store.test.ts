@@ -83,6 +83,22 @@ describe.each(backends)('state store contract: $name', ({ skip, open }) => {
     await subject.cleanup();
   });
 
+  it.skipIf(skip)('claims each schedule slot once, and forgets slots claimed over 90 days ago', async () => {
+    let clock = Date.parse('2026-01-01T00:00:00Z');
+    const clocked = await openStateStore(subject.location, () => new Date(clock));
+    try {
+      expect(await clocked.claimSlot('backup-db:2026-01-01T00:00:00.000Z', 'A')).toBe(true);
+      expect(await clocked.claimSlot('backup-db:2026-01-01T00:00:00.000Z', 'B')).toBe(false);
+      clock += 100 * 86_400_000;
+      expect(await clocked.claimSlot('backup-db:2026-04-11T00:00:00.000Z', 'A')).toBe(true);
+      // The old row went with that claim: its key could be claimed again (a cron slot never is).
+      expect(await clocked.claimSlot('backup-db:2026-01-01T00:00:00.000Z', 'B')).toBe(true);
+      expect(await clocked.claimSlot('backup-db:2026-04-11T00:00:00.000Z', 'B')).toBe(false);
+    } finally {
+      await clocked.close();
+    }
+  });
+
   it.skipIf(skip)('answers ping and reports its kind', async () => {
     await expect(subject.store.ping()).resolves.toBeUndefined();
     expect(subject.store.kind).toMatch(/^(sqlite|postgres)$/);

@@ -108,6 +108,9 @@ const DUE_AT_ONCE = '1970-01-01T00:00:00.000Z';
 const INCIDENT_LOCK_KEY = 0x64725f69;
 const AUDIT_LOCK_KEY = 0x64725f61;
 
+// Claimed schedule slots are kept this long (a record of which replica ran what), then deleted.
+const SLOT_KEEP_MS = 90 * 24 * 3_600_000;
+
 /** Opens the state store named by DR_STATE (a SQLite path or a postgres:// URL) and brings its schema up to date. */
 export async function openStateStore(location: string, now: () => Date = () => new Date()): Promise<StateStore> {
   const kind = /^postgres(ql)?:\/\//.test(location) ? 'postgres' : 'sqlite';
@@ -242,12 +245,16 @@ class KyselyStateStore implements StateStore {
   }
 
   async claimSlot(slot: string, owner: string): Promise<boolean> {
+    const now = this.now();
     const result = await this.db
       .insertInto('schedule_slots')
-      .values({ slot, owner, claimed_at: this.now().toISOString() })
+      .values({ slot, owner, claimed_at: now.toISOString() })
       .onConflict((oc) => oc.column('slot').doNothing())
       .executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+    const claimed = Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+    // Slots long past can never be claimed again (their keys hold their time): the table stays small.
+    if (claimed) await this.db.deleteFrom('schedule_slots').where('claimed_at', '<', new Date(now.getTime() - SLOT_KEEP_MS).toISOString()).execute();
+    return claimed;
   }
 
   async forgetBackup(id: string): Promise<void> {
