@@ -10,6 +10,7 @@ import type { StateStore } from '../../src/ports/state-store.ts';
 import { startBackupSchedules } from '../../src/scheduler/backup-schedules.ts';
 import { startSchedules } from '../../src/scheduler/schedules.ts';
 import { captureLogs } from '../helpers/logs.ts';
+import { startBotProcess } from '../helpers/bot-process.ts';
 import { postgresAvailable, scratchDatabase } from '../helpers/pg.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
 
@@ -116,5 +117,38 @@ describe('backup schedules at start-up', () => {
     expect((await broken.store.listAudit()).at(-1)?.detail).toMatchObject({ error: expect.stringContaining('SQLite backup of /nonexistent/alphha.db failed'), catchUp: true });
     await schedules.stop();
     await broken.store.close();
+  });
+});
+
+describe.skipIf(!hasPostgres)('two dr-bot processes sharing a PostgreSQL state store', () => {
+  it('take each scheduled backup once per slot, and one catch-up between them', async () => {
+    const database = await scratchDatabase('dr_state_bots');
+    // The schema first, so the two processes do not race to create it.
+    await (await openStateStore(database.url)).close();
+    const yearly = '0 0 1 1 *';
+    // A config backup every second; the database only by the start-up catch-up (there is none yet).
+    const sandbox = await tempSandbox({ config: { backups: { schedule: { db: '0 * * * *', storage: yearly, config: '* * * * * *', prune: yearly, verify: yearly, drill: yearly } } } });
+    const env = { DR_CONFIG: sandbox.configPath, DR_STATE: database.url };
+    const bots = await Promise.all(['a', 'b'].map((name) => startBotProcess(env, sandbox.dir).then((bot) => ({ name, bot }))));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 5_000));
+    } finally {
+      for (const { bot } of bots) await bot.stop();
+    }
+    const store = await openStateStore(database.url);
+    try {
+      const configs = await store.listCatalog({ kind: 'config' });
+      const slots = (await store.listAudit()).filter((e) => e.command === 'backup-config' && e.outcome === 'ok');
+      const seconds = configs.map((m) => m.started_at.slice(0, 19));
+      expect(configs.length).toBeGreaterThanOrEqual(3);
+      // One backup per second-slot, whichever process ran it, and one audit row each.
+      expect(new Set(seconds).size).toBe(configs.length);
+      expect(slots).toHaveLength(configs.length);
+      expect(await store.listCatalog({ kind: 'db' })).toHaveLength(1);
+    } finally {
+      await store.close();
+      await sandbox.destroy();
+      await database.drop();
+    }
   });
 });
