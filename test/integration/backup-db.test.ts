@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { PassThrough, Writable } from 'node:stream';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -260,6 +261,33 @@ describe.skipIf(!(await postgresAvailable()))('database backup (PostgreSQL, pg_d
     expect(counted).toEqual([...counted].sort((a, b) => a - b));
     expect(counted.at(-1)).toBe((await stat(file)).size);
     expect(updates.at(-1)).toEqual({ bytesDone: 0, phase: 'pg_restore --list and read-back of the dump' });
+  });
+
+  it('stops a pg_dump waiting on a locked table at the deadline, failing without crashing the process', async () => {
+    const migration = new pg.Client({ connectionString: sandbox.databaseUrl });
+    await migration.connect();
+    await migration.query('BEGIN');
+    await migration.query('LOCK TABLE documents IN ACCESS EXCLUSIVE MODE');
+    try {
+      const started = Date.now();
+      const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+      await expect(new PostgresDumper(sandbox.databaseUrl, 60_000).dumpToStream(sink, AbortSignal.timeout(500))).rejects.toThrow();
+      // Neither pg_dump nor the count waiting on the lock held it past the deadline.
+      expect(Date.now() - started).toBeLessThan(10_000);
+      // An unhandled rejection from the killed pg_dump would surface here and fail the run.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      await migration.query('ROLLBACK');
+      await migration.end();
+    }
+  });
+
+  it('gives up checking a read-back that breaks off before pg_restore has the table of contents', async () => {
+    const input = new PassThrough();
+    input.write(Buffer.from('PGDMP'));
+    const checking = new PostgresDumper(sandbox.databaseUrl).checkStream(input, AbortSignal.timeout(60_000));
+    setTimeout(() => input.destroy(new Error('socket hang up')), 200);
+    await expect(checking).resolves.toMatch(/^pg_restore --list failed: exited with null/);
   });
 
   it('keeps the dump when counting fails in its snapshot, and records why the manifest has no counts', async () => {

@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { once, type EventEmitter } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -110,6 +110,25 @@ describe('backups into an S3 repository (s3rver over HTTP)', () => {
     await expect(producing).rejects.toThrow(/NoSuchBucket|specified bucket does not exist/);
     // It stopped well before the 64 MiB were produced: the failure reached the producer.
     expect(written).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('leaves nothing under the key when the producer fails after its bytes went up', async () => {
+    const repository = new S3BackupRepository(createS3Client({ region: 'us-east-1', endpoint: s3.endpoint }), 'dr-backups', 'alphha');
+    await expect(
+      repository.upload(
+        'db/truncated.dump',
+        async (out) => {
+          out.write(Buffer.alloc(100_000, 1));
+          // Even a producer that ends the body before failing (a small upload then goes up at once).
+          out.end();
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          throw new Error('pg_dump exited with 1');
+        },
+        AbortSignal.timeout(60_000),
+      ),
+    ).rejects.toThrow('pg_dump exited with 1');
+    const client = createS3Client({ region: 'us-east-1', endpoint: s3.endpoint });
+    await expect(client.send(new HeadObjectCommand({ Bucket: 'dr-backups', Key: 'alphha/db/truncated.dump' }))).rejects.toMatchObject({ name: 'NotFound' });
   });
 
   it('fails a backup the store refuses (no such bucket) with S3’s reason, leaving no staged copy and no catalog entry', async () => {

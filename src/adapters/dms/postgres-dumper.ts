@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished as finishedCallback, Transform } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { sha256OfFile } from '../../backup/file-hash.ts';
 import { DrError } from '../../domain/errors.ts';
@@ -41,7 +41,16 @@ export class PostgresDumper implements DatabaseDumper {
   ) {}
 
   async dumpTo(file: string, signal: AbortSignal, progress: (update: DumpProgress) => void = () => {}): Promise<DatabaseCopy> {
-    const streamed = await this.dumpToStream(createWriteStream(file, { mode: 0o600 }), signal, progress);
+    const out = createWriteStream(file, { mode: 0o600 });
+    let streamed: StreamedCopy;
+    try {
+      streamed = await this.dumpToStream(out, signal, progress);
+      out.end();
+      await finished(out);
+    } catch (error) {
+      out.destroy();
+      throw error;
+    }
     progress({ bytesDone: 0, phase: 'pg_restore --list and read-back of the dump' });
     // The finished file is read back beside pg_restore --list: both only read it, and the repository commits
     // it by a rename, so this read of the bytes on disk is the backup's re-read.
@@ -80,6 +89,10 @@ export class PostgresDumper implements DatabaseDumper {
     // pg_restore stops reading once it has the table of contents: the rest still flows to whoever else reads it.
     child.stdin.on('error', () => {});
     input.pipe(child.stdin);
+    // A read-back that fails early (the store went silent) never ends stdin: pg_restore would wait for ever.
+    finishedCallback(input as NodeJS.ReadableStream & NodeJS.EventEmitter, (error) => {
+      if (error) child.kill('SIGKILL');
+    });
     const code = await new Promise<number | null>((resolve, reject) => {
       child.once('error', reject);
       child.once('close', resolve);
@@ -114,6 +127,11 @@ export class PostgresDumper implements DatabaseDumper {
       child.once('error', reject);
       child.once('close', resolve);
     });
+    // Aborted (the job's deadline), pg_dump's 'error' comes while the pipeline is still the thing awaited.
+    exited.catch(() => {});
+    // ...and the snapshot's session ends at once, so a count waiting on a lock does not outlive the job.
+    const releaseOnAbort = () => void snapshot.release();
+    signal.addEventListener('abort', releaseOnAbort, { once: true });
     const hash = createHash('sha256');
     let bytesDone = 0;
     const tee = new Transform({
@@ -125,14 +143,16 @@ export class PostgresDumper implements DatabaseDumper {
       },
     });
     try {
-      await pipeline(child.stdout, tee, out);
+      // `out` is not ended here: pg_dump's exit code is not known yet, and ending an upload commits it.
+      await pipeline(child.stdout, tee, out, { end: false });
     } catch (error) {
       child.kill('SIGKILL');
       throw error;
     }
+    const counted = await counting;
+    signal.removeEventListener('abort', releaseOnAbort);
     const code = await exited;
     // pg_dump is done with the snapshot: the transaction holding it (and vacuum back) ends before the checks.
-    const counted = await counting;
     await snapshot.release();
     if (code !== 0) throw new DrError('BACKUP_FAILED', `pg_dump of ${redactUrl(this.databaseUrl)} exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' ')}`);
     return { engine: 'postgres', tools: { pg_dump: dumpVersion.text, server: serverVersion.text }, ...counted, sha256: hash.digest('hex') };

@@ -95,8 +95,11 @@ export class S3BackupRepository implements WritableBackupRepository {
     } catch (error) {
       // The store's refusal is the reason, not the producer's broken pipe that followed from it.
       const refused = await Promise.race([uploading.then(() => undefined, (uploadError: unknown) => uploadError), new Promise((resolve) => setImmediate(resolve, undefined))]);
+      body.destroy();
       await upload.abort().catch(() => {});
-      // A single-part upload may have completed before the failure was known.
+      // A request already in flight is not cancelled by abort(): wait for it to land or fail (the client's
+      // idle timeout bounds this), so the delete below comes after it and nothing is left under the key.
+      await uploading.catch(() => {});
       await this.discard(key).catch(() => {});
       throw refused ?? error;
     } finally {
