@@ -331,7 +331,8 @@ function statusDeps(config: Config, repository: BackupRepository, store: StateSt
 
 /** The newest catalogued backups of each kind, as summaries (enough to find the newest verified one). */
 async function newestCatalogued(store: StateStore): Promise<BackupSummary[]> {
-  const perKind = await Promise.all(BACKUP_KINDS.map((kind) => store.listCatalog({ kind, limit: 50 })));
+  // Enough rows that a run of unverified backups cannot hide the newest verified one.
+  const perKind = await Promise.all(BACKUP_KINDS.map((kind) => store.listCatalog({ kind, limit: 500 })));
   return perKind.flat().map((m) => ({ id: m.id, kind: m.kind, finishedAt: m.finished_at, sizeBytes: m.size_bytes, verified: m.verified }));
 }
 

@@ -31,6 +31,8 @@ export interface BackupRepository {
   readonly location: string;
   /** Proves the repository answers, and lists the backups its manifests describe. */
   listBackups(signal: AbortSignal): Promise<BackupSummary[]>;
+  /** Proves the repository answers (the folder is there and writable, the bucket reachable) without listing it. */
+  probe?(signal: AbortSignal): Promise<void>;
 }
 
 /** A stored backup file as a local path; release() when done with it. */

@@ -57,7 +57,7 @@ export async function storeSingleFileBackup(deps: SingleFileBackupDeps, kind: Ba
   const streaming = streamed !== undefined && deps.repository.upload !== undefined && deps.repository.readStream !== undefined;
   const staged = streaming ? undefined : await deps.repository.stage(`${id}.${extension}`);
   let committed = false;
-  let manifestStarted = false;
+  let manifestInFlight = false;
   let written = false;
   const report = ({ bytesDone, bytesTotal, phase }: DumpProgress) =>
     deps.progress?.({ step: phase ? `${kind} backup: ${phase}` : `${kind} backup`, bytesDone, ...(bytesTotal === undefined ? {} : { bytesTotal }) });
@@ -86,7 +86,12 @@ export async function storeSingleFileBackup(deps: SingleFileBackupDeps, kind: Ba
         produced = { ...result, integrity };
         file = { key, sizeBytes, sha256: result.sha256 };
       } else {
-        produced = await produce(staged!, signal, report);
+        try {
+          produced = await produce(staged!, signal, report);
+        } finally {
+          // A producer that ignores the signal may write after the deadline's clean-up: remove what it left.
+          if (signal.aborted) await deps.repository.discard(staged!).catch(() => {});
+        }
         signal.throwIfAborted();
         if (produced.integrity !== 'ok') throw new DrError('BACKUP_FAILED', `the ${kind} backup failed its check: ${produced.integrity}`);
         file = await deps.repository.commit(staged!, key, produced.sha256);
@@ -115,8 +120,16 @@ export async function storeSingleFileBackup(deps: SingleFileBackupDeps, kind: Ba
         verification: { integrity: produced.integrity, hashes_rechecked: true, ...produced.extra?.verification },
         ...(produced.extra?.encryption ? { encryption: produced.extra.encryption } : {}),
       };
-      manifestStarted = true;
-      await deps.repository.writeManifest(id, manifest);
+      manifestInFlight = true;
+      try {
+        await deps.repository.writeManifest(id, manifest);
+      } catch (error) {
+        manifestInFlight = false;
+        // Failed after the deadline had already given up on it: its file is removed here, by the last one to know.
+        if (signal.aborted) await deps.repository.discard(key).catch(() => {});
+        throw error;
+      }
+      manifestInFlight = false;
       written = true;
       await deps.store.recordBackup(manifest);
       return manifest;
@@ -127,8 +140,8 @@ export async function storeSingleFileBackup(deps: SingleFileBackupDeps, kind: Ba
       throw new DrError('BACKUP_FAILED', `backup ${id} is stored and verified, but could not be catalogued: ${errorText(error)}`, { cause: error });
     }
     if (staged) await deps.repository.discard(staged).catch(() => {});
-    // A manifest write still in flight may yet land: its file must then be there for it.
-    if (committed && !manifestStarted) await deps.repository.discard(key).catch(() => {});
+    // A manifest write still in flight (the deadline passed during it) may yet land: its file must then be there.
+    if (committed && !manifestInFlight) await deps.repository.discard(key).catch(() => {});
     throw error instanceof DrError ? error : new DrError('BACKUP_FAILED', `${kind} backup failed: ${errorText(error)}`, { cause: error });
   }
 }

@@ -127,6 +127,8 @@ async function judgeStorage(deps: StatusDeps, signal: AbortSignal): Promise<Verd
 async function judgeBackups(deps: StatusDeps, signal: AbortSignal): Promise<Verdict> {
   const catalogued = await deps.catalog?.().catch(() => undefined);
   const fromCatalog = catalogued !== undefined && catalogued.length > 0;
+  // The catalog says what was stored; the repository must still be there for it to be restorable.
+  if (fromCatalog) await deps.repository.probe?.(signal);
   const backups = fromCatalog ? catalogued : await deps.repository.listBackups(signal);
   const newest = newestByKind(backups);
   const newestDb = newest.get('db');

@@ -33,13 +33,17 @@ export class LocalBackupRepository implements WritableBackupRepository {
     return this.root;
   }
 
-  async listBackups(signal: AbortSignal): Promise<BackupSummary[]> {
+  async probe(): Promise<void> {
     try {
       await access(this.root, constants.W_OK);
     } catch (error) {
       const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
       throw new Error(`repository ${this.root} ${missing ? 'does not exist (is its volume mounted?)' : 'is not writable'}`);
     }
+  }
+
+  async listBackups(signal: AbortSignal): Promise<BackupSummary[]> {
+    await this.probe();
     const dir = path.join(this.root, MANIFEST_DIR);
     let names: string[];
     try {

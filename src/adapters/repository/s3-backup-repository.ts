@@ -9,6 +9,7 @@ import {
   CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -61,6 +62,14 @@ export class S3BackupRepository implements WritableBackupRepository {
 
   async hash(key: string): Promise<string> {
     return this.hashKey(this.full(key));
+  }
+
+  async probe(signal: AbortSignal): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+    } catch (error) {
+      throw new Error(`repository ${this.location}: HeadBucket failed: ${(error as Error).name === 'NotFound' ? 'no such bucket' : (error as Error).message || (error as Error).name}`);
+    }
   }
 
   async upload<T>(key: string, write: (out: NodeJS.WritableStream) => Promise<T>, signal: AbortSignal): Promise<{ result: T; sizeBytes: number }> {

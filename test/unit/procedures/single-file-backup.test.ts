@@ -70,6 +70,20 @@ describe('storeSingleFileBackup failures leave nothing behind', () => {
     await expectNothingStored();
   });
 
+  it('removes the stored file when its manifest cannot be written', async () => {
+    const repository = deps.repository as LocalBackupRepository;
+    const failing = Object.assign(Object.create(repository) as LocalBackupRepository, {
+      writeManifest: async () => Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })),
+    });
+    await expect(
+      storeSingleFileBackup({ ...deps, repository: failing }, 'db', 'dump', async (staged) => {
+        await writeFile(staged, 'a whole dump');
+        return { integrity: 'ok', tools: {}, source: { location: 'x' } };
+      }),
+    ).rejects.toMatchObject({ code: 'BACKUP_FAILED', userMessage: 'db backup failed: EIO: i/o error, write' });
+    await expectNothingStored();
+  });
+
   it('times out an upload that hangs after the copy, and a late commit is removed again', async () => {
     const repository = deps.repository as LocalBackupRepository;
     let finishCommit: () => void = () => {};

@@ -20,6 +20,13 @@ describe('collectStatus', () => {
     expect(backups.details).toEqual(['db: db-2026-11-26T11:40:00Z, 20 min ago, 2.0 KiB', 'storage: storage-2026-11-26T02:00:00Z, 10 h ago, 2.0 KiB', 'config: none', 'repository: /srv/backups']);
   });
 
+  it('fails the backups probe when the catalogued backups’ repository is gone, whatever the catalog says', async () => {
+    const gone = { location: '/srv/backups', listBackups: async () => [], probe: async () => Promise.reject(new Error('repository /srv/backups does not exist (is its volume mounted?)')) };
+    const deps = fakeStatusDeps({}, { catalog: async () => [backup('db', '2026-11-26T11:40:00Z')], repository: gone });
+    const backups = (await collectStatus(deps)).probes.find((p) => p.id === 'backups')!;
+    expect(backups).toMatchObject({ state: 'fail', summary: 'repository /srv/backups does not exist (is its volume mounted?)' });
+  });
+
   it('lists the repository when the catalog is empty or unreachable (the bot’s state was lost), and says so', async () => {
     for (const catalog of [async () => [], async () => Promise.reject(new Error('state store down'))]) {
       const deps = fakeStatusDeps({ backups: { value: [backup('db', '2026-11-26T11:30:00Z')] } }, { catalog });
