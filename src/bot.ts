@@ -92,8 +92,14 @@ export async function startBot(
   logger.info({ port, slack: slack.mode, state: deps.store.kind, config: config.env.configPath ?? 'built-in defaults' }, 'dr-bot listening');
   await slack.start();
   await reportInterruptedRuns(deps, slack);
-  // Replicas on other hosts are only known dead by their heartbeat, so look again now and then.
-  const interruptedSweep = setInterval(() => void reportInterruptedRuns(deps, slack), STALE_RUN_MS);
+  // Replicas on other hosts are only known dead by their heartbeat, so look again now and then; a sweep slowed
+  // by a database that does not answer is not joined by the next one.
+  let sweeping = false;
+  const interruptedSweep = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    void reportInterruptedRuns(deps, slack).finally(() => (sweeping = false));
+  }, STALE_RUN_MS);
   interruptedSweep.unref();
   const schedules = options.schedules === false ? undefined : await startBackupSchedules(deps, deps.alertSink);
   const probes = (options.probes ?? options.schedules !== false) ? startProbeCycle(probeScheduleDeps(deps)) : undefined;
