@@ -153,7 +153,7 @@ class TimedRepository extends LocalBackupRepository {
     return this.marks.time('repo.hashObject (re-read)', () => super.hashObject(sha256));
   }
   override flushObjects(stored: readonly string[]): Promise<void> {
-    return this.marks.time('repo.flushObjects (syncfs)', () => super.flushObjects(stored));
+    return this.marks.time('repo.flushObjects (fsyncs, or one syncfs)', () => super.flushObjects(stored));
   }
 }
 

@@ -3,18 +3,22 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { access, chmod, constants, mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { pipeline } from 'node:stream/promises';
 import { sha256OfFile } from '../../backup/file-hash.ts';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
 import { processAlive, THIS_PROCESS } from '../process-owner.ts';
 import type { BackupSummary, LocalBackupFile, ObjectContent, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
 import { fsWorkers } from '../storage/fs-worker-pool.ts';
 
-const execFileAsync = promisify(execFile);
 
 // Staged files live inside the repository, on its filesystem, so committing one is a rename.
 const STAGING_DIR = '.staging';
+// fsyncs in flight while a snapshot's objects are flushed (libuv runs four at a time by default).
+const FLUSHES_AT_ONCE = 8;
+// Up to this many new objects, each is fsynced; beyond, one syncfs is cheaper.
+const FSYNC_EACH_UP_TO = 1_000;
+const execFileAsync = promisify(execFile);
 /** Document snapshots store file contents here, keyed by SHA-256. */
 export const OBJECTS_DIR = 'objects';
 
@@ -140,17 +144,28 @@ export class LocalBackupRepository implements WritableBackupRepository {
   }
 
   /**
-   * One `sync --file-system` (syncfs) flushes every object and folder entry written since, far cheaper than an
-   * fsync per object; where that tool is missing, each object and its folder is fsynced.
+   * Flushes what this snapshot stored before its manifest names it. A few objects (an incremental snapshot):
+   * each one's data and each folder that gained an entry, several at once so the filesystem commits them
+   * together; a syncfs would also wait for every other writer's dirty data (the DMS's uploads, when they
+   * share the filesystem). Many objects (a first snapshot): one `sync --file-system`, far cheaper than
+   * thousands of fsyncs, with the fsyncs as the fallback where that tool is missing.
    */
   async flushObjects(stored: readonly string[]): Promise<void> {
-    if (stored.length === 0) return;
-    try {
-      await execFileAsync('sync', ['--file-system', path.join(this.root, OBJECTS_DIR)]);
-    } catch {
-      for (const sha256 of stored) await fsyncFile(this.objectPath(sha256));
-      for (const dir of new Set(stored.map((sha256) => path.dirname(this.objectPath(sha256))))) await fsyncDir(dir);
+    if (stored.length > FSYNC_EACH_UP_TO) {
+      const flushed = await execFileAsync('sync', ['--file-system', path.join(this.root, OBJECTS_DIR)]).then(
+        () => true,
+        () => false,
+      );
+      if (flushed) return;
     }
+    const paths = stored.map((sha256) => this.objectPath(sha256));
+    const flushes = [...paths.map((file) => () => fsyncFile(file, 'r')), ...[...new Set(paths.map((file) => path.dirname(file)))].map((dir) => () => fsyncDir(dir))];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(FLUSHES_AT_ONCE, flushes.length) }, async () => {
+        while (next < flushes.length) await flushes[next++]!();
+      }),
+    );
   }
 
   async hashObject(sha256: string): Promise<string> {
@@ -271,8 +286,8 @@ export function notFoundAs(error: unknown, message: string): unknown {
 }
 
 /** Flushes a file's bytes to disk. */
-export async function fsyncFile(file: string): Promise<void> {
-  const handle = await open(file, 'r+');
+export async function fsyncFile(file: string, flags: 'r' | 'r+' = 'r+'): Promise<void> {
+  const handle = await open(file, flags);
   try {
     await handle.sync();
   } finally {
