@@ -1,13 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LocalBackupRepository } from '../../../src/adapters/repository/local-backup-repository.ts';
-import { openStateStore } from '../../../src/adapters/state/kysely-store.ts';
 import type { ProgressUpdate } from '../../../src/commands/types.ts';
 import type { DatabaseCopy, DatabaseDumper } from '../../../src/ports/dms.ts';
-import type { StateStore } from '../../../src/ports/state-store.ts';
 import { backupDatabase } from '../../../src/procedures/backup-db.ts';
+import { useTempStateStore } from '../../helpers/temp-store.ts';
 
 // A dumper that writes a fixed file and reports the given check results.
 function dumperReporting(copy: Omit<DatabaseCopy, 'engine' | 'tools'>): DatabaseDumper {
@@ -21,19 +19,10 @@ function dumperReporting(copy: Omit<DatabaseCopy, 'engine' | 'tools'>): Database
 }
 
 describe('backupDatabase', () => {
-  let dir: string;
-  let store: StateStore;
+  const temp = useTempStateStore('dr-backup-db');
   const backUp = (dumper: DatabaseDumper, progress?: (update: ProgressUpdate) => void) =>
-    backupDatabase({ repository: new LocalBackupRepository(path.join(dir, 'repo')), store, timeoutMs: 5_000, now: () => new Date(), botVersion: 'test', dumper, sourceLocation: 'sqlite:test', ...(progress ? { progress } : {}) });
+    backupDatabase({ repository: new LocalBackupRepository(path.join(temp.dir, 'repo')), store: temp.store, timeoutMs: 5_000, now: () => new Date(), botVersion: 'test', dumper, sourceLocation: 'sqlite:test', ...(progress ? { progress } : {}) });
 
-  beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'dr-backup-db-'));
-    store = await openStateStore(path.join(dir, 'state.db'));
-  });
-  afterEach(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   it('shows pg_dump’s bytes against the previous dump’s size until this one outgrows it', async () => {
     const streaming: DatabaseDumper = {
@@ -67,6 +56,6 @@ describe('backupDatabase', () => {
     expect(manifest.verified).toBe(true);
     expect(manifest.verification.counts).toBeUndefined();
     expect(manifest.verification.counts_unavailable).toBe('counting failed: canceling statement due to lock timeout');
-    expect((await store.listCatalog()).map((entry) => entry.id)).toEqual([manifest.id]);
+    expect((await temp.store.listCatalog()).map((entry) => entry.id)).toEqual([manifest.id]);
   });
 });

@@ -1,14 +1,12 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LocalBackupRepository } from '../../../src/adapters/repository/local-backup-repository.ts';
-import { openStateStore } from '../../../src/adapters/state/kysely-store.ts';
 import type { DocumentSource } from '../../../src/ports/dms.ts';
-import type { StateStore } from '../../../src/ports/state-store.ts';
 import { backupStorage } from '../../../src/procedures/backup-storage.ts';
 import { MemoryDms } from '../../fakes/document-storage.ts';
+import { useTempStateStore } from '../../helpers/temp-store.ts';
 
 // Storage on a remote store that stops answering: the listing works, reading the second file never returns.
 function stallingSource(dms: MemoryDms, stallOn: string): DocumentSource & { opened: string[] } {
@@ -28,30 +26,20 @@ function stallingSource(dms: MemoryDms, stallOn: string): DocumentSource & { ope
 }
 
 describe('backupStorage', () => {
-  let dir: string;
-  let store: StateStore;
-
-  beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'dr-backup-storage-'));
-    store = await openStateStore(path.join(dir, 'state.db'));
-  });
-  afterEach(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const temp = useTempStateStore('dr-backup-storage');
 
   it('stops a snapshot that hangs at its deadline, with the reason, and writes no manifest', async () => {
     const dms = new MemoryDms();
     for (let i = 0; i < 5; i += 1) dms.add(i, `tenant-1/doc-${i}.pdf`, `content ${i}`);
     const source = stallingSource(dms, 'tenant-1/doc-1.pdf');
-    const repository = new LocalBackupRepository(path.join(dir, 'repo'));
+    const repository = new LocalBackupRepository(path.join(temp.dir, 'repo'));
     await expect(
-      backupStorage({ source, checksums: dms, repository, store, timeoutMs: 300, concurrency: 1, now: () => new Date(), botVersion: 'test' }),
+      backupStorage({ source, checksums: dms, repository, store: temp.store, timeoutMs: 300, concurrency: 1, now: () => new Date(), botVersion: 'test' }),
     ).rejects.toMatchObject({ code: 'BACKUP_FAILED', userMessage: 'the document snapshot did not finish within 300 ms and was stopped' });
     // The copies queued behind the stalled one never start.
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(source.opened).toEqual(['tenant-1/doc-0.pdf', 'tenant-1/doc-1.pdf']);
-    expect(await readdir(path.join(dir, 'repo', 'manifests')).catch(() => [])).toEqual([]);
-    expect(await store.listCatalog()).toEqual([]);
+    expect(await readdir(path.join(temp.dir, 'repo', 'manifests')).catch(() => [])).toEqual([]);
+    expect(await temp.store.listCatalog()).toEqual([]);
   });
 });

@@ -1,27 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openStateStore } from '../../../src/adapters/state/kysely-store.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Run } from '../../../src/domain/run.ts';
-import type { StateStore } from '../../../src/ports/state-store.ts';
 import { clearRunLeftovers, leftoversOf, retryPendingLeftovers, type RunLeftoverDeps } from '../../../src/procedures/run-leftovers.ts';
+import { useTempStateStore } from '../../helpers/temp-store.ts';
 
 const NOW = new Date('2026-11-26T10:00:00.000Z');
 
 describe('leftovers of interrupted runs', () => {
-  let dir: string;
-  let store: StateStore;
+  const temp = useTempStateStore('dr-leftovers');
   let removals: string[];
-
-  beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'dr-leftovers-'));
-    store = await openStateStore(path.join(dir, 'state.db'));
+  beforeEach(() => {
     removals = [];
-  });
-  afterEach(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
   });
 
   async function interruptedRun(id: string, options: { owner?: string; scratchLabel?: string } = {}): Promise<Run> {
@@ -37,14 +25,14 @@ describe('leftovers of interrupted runs', () => {
       steps: [],
       summary: options.scratchLabel ? { leftovers: { scratchLabel: options.scratchLabel } } : {},
     };
-    await store.createRun(run);
+    await temp.store.createRun(run);
     return run;
   }
 
   // A scratch database whose drop fails while `databaseDown` is set, as when the DMS database does not answer.
   function deps(state: { databaseDown: boolean }): RunLeftoverDeps {
     return {
-      store,
+      store: temp.store,
       now: () => NOW,
       ownerGone: (run) => run.owner.startsWith('this-host:'),
       async remove(run) {
@@ -60,7 +48,7 @@ describe('leftovers of interrupted runs', () => {
     const run = await interruptedRun('run-a', { scratchLabel: 'verify-a' });
     const up = deps({ databaseDown: false });
     expect(await clearRunLeftovers(up, run)).toEqual(['removed its unfinished scratch database verify-a']);
-    expect(leftoversOf((await store.getRun('run-a'))!)).toEqual({ scratchLabel: 'verify-a', removedAt: NOW.toISOString() });
+    expect(leftoversOf((await temp.store.getRun('run-a'))!)).toEqual({ scratchLabel: 'verify-a', removedAt: NOW.toISOString() });
     expect(await retryPendingLeftovers(up)).toEqual([]);
     expect(removals).toEqual(['verify-a']);
   });
@@ -69,7 +57,7 @@ describe('leftovers of interrupted runs', () => {
     const run = await interruptedRun('run-b', { scratchLabel: 'verify-b' });
     const state = { databaseDown: true };
     expect(await clearRunLeftovers(deps(state), run)).toEqual(['could not remove its scratch database verify-b: connection refused']);
-    expect(leftoversOf((await store.getRun('run-b'))!)?.removedAt).toBeUndefined();
+    expect(leftoversOf((await temp.store.getRun('run-b'))!)?.removedAt).toBeUndefined();
     // Still down: tried again, still pending.
     expect((await retryPendingLeftovers(deps(state))).map((r) => r.said)).toEqual([['could not remove its scratch database verify-b: connection refused']]);
     state.databaseDown = false;
@@ -90,6 +78,6 @@ describe('leftovers of interrupted runs', () => {
     const run = await interruptedRun('run-e', { scratchLabel: 'verify-e' });
     const slow: RunLeftoverDeps = { ...deps({ databaseDown: false }), remove: () => Promise.reject(new Error('no answer within 15 s')) };
     expect(await clearRunLeftovers(slow, run)).toEqual(['could not remove its leftovers: no answer within 15 s']);
-    expect(leftoversOf((await store.getRun('run-e'))!)?.removedAt).toBeUndefined();
+    expect(leftoversOf((await temp.store.getRun('run-e'))!)?.removedAt).toBeUndefined();
   });
 });

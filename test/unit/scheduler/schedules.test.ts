@@ -1,23 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openStateStore } from '../../../src/adapters/state/kysely-store.ts';
-import type { StateStore } from '../../../src/ports/state-store.ts';
+import { describe, expect, it } from 'vitest';
 import { startSchedules } from '../../../src/scheduler/schedules.ts';
 import { captureLogs } from '../../helpers/logs.ts';
+import { useTempStateStore } from '../../helpers/temp-store.ts';
 
 describe('startSchedules', () => {
-  let dir: string;
-  let store: StateStore;
-  beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'dr-schedules-'));
-    store = await openStateStore(path.join(dir, 'state.db'));
-  });
-  afterEach(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const temp = useTempStateStore('dr-schedules');
 
   it('never runs a job twice at once: a slow run makes the next slots skip, and stop() waits for it', async () => {
     let running = 0;
@@ -32,7 +19,7 @@ describe('startSchedules', () => {
       await new Promise((resolve) => setTimeout(resolve, 2_200));
       running -= 1;
     };
-    const schedules = startSchedules([{ name: 'slow', expression: '* * * * * *', run: slow }], { store, owner: 'me', timezone: 'UTC', logger, onFailure: () => {} });
+    const schedules = startSchedules([{ name: 'slow', expression: '* * * * * *', run: slow }], { store: temp.store, owner: 'me', timezone: 'UTC', logger, onFailure: () => {} });
     // Started outside the cron slots too, as the start-up catch-up is.
     await new Promise((resolve) => setTimeout(resolve, 300));
     const now = schedules.runNow('slow', 'slow:catch-up:1');
