@@ -1,52 +1,41 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebClient } from '@slack/web-api';
-import type { Sandbox } from '../../sandbox/sandbox.ts';
 import { startProgressMessage } from '../../src/slack/progress-message.ts';
 import { startSlackFake, type SlackFake } from '../fakes/slack-api.ts';
-import { startTestBot, type TestBot } from '../helpers/bot.ts';
-import { tempSandbox } from '../helpers/sandbox.ts';
+import { useSandboxBot } from '../helpers/bot.ts';
 
 describe('/dr backup from Slack', () => {
-  let sandbox: Sandbox;
-  let t: TestBot;
-  beforeAll(async () => {
-    sandbox = await tempSandbox({ config: { slack: { roles: { operators: ['U0OPERATOR'] } } } });
-    t = await startTestBot({ configPath: sandbox.configPath });
-  });
-  afterAll(async () => {
-    await t?.close();
-    await sandbox?.destroy();
-  });
+  const subject = useSandboxBot({ serverDown: true, sandbox: { config: { slack: { roles: { operators: ['U0OPERATOR'] } } } } });
 
   it('refuses someone without a role, in the ack, running nothing', async () => {
-    const response = await t.command('backup db', { user: 'U0STRANGER' });
+    const response = await subject.t().command('backup db', { user: 'U0STRANGER' });
     expect(JSON.parse(response.body).text).toContain('`operate` commands need a role, and you are not listed in slack.roles');
-    expect((await t.bot.deps.store.listCatalog()).length).toBe(0);
+    expect((await subject.t().bot.deps.store.listCatalog()).length).toBe(0);
   });
 
   it('lists backups for anyone, but --verify and --rebuild need a role', async () => {
     for (const flag of ['--verify', '--rebuild', 'db --verify']) {
-      const refused = await t.command(`backups ${flag}`, { user: 'U0STRANGER' });
+      const refused = await subject.t().command(`backups ${flag}`, { user: 'U0STRANGER' });
       expect(JSON.parse(refused.body).text).toContain('`operate` commands need a role, and you are not listed in slack.roles');
     }
-    const listed = await t.command('backups', { user: 'U0STRANGER' });
+    const listed = await subject.t().command('backups', { user: 'U0STRANGER' });
     expect(listed.status).toBe(200);
     expect(listed.body).not.toContain('need a role');
-    const refusals = (await t.bot.deps.store.listAudit()).filter((e) => e.command === 'backups' && e.outcome === 'not_authorized');
+    const refusals = (await subject.t().bot.deps.store.listAudit()).filter((e) => e.command === 'backups' && e.outcome === 'not_authorized');
     expect(refusals).toHaveLength(3);
   });
 
   it('posts one message in the channel and replaces it with the verified result', async () => {
-    const response = await t.command('backup storage', { user: 'U0OPERATOR' });
+    const response = await subject.t().command('backup storage', { user: 'U0OPERATOR' });
     expect(response.status).toBe(200);
-    const started = await t.slack.waitFor((c) => c.method === 'chat.postMessage');
+    const started = await subject.t().slack.waitFor((c) => c.method === 'chat.postMessage');
     expect(started.body.text).toBe('/dr backup storage running');
     expect(JSON.stringify(started.body.blocks)).toContain('started by <@U0OPERATOR>');
     const ts = (started.response as { ts: string }).ts;
-    const final = await t.slack.waitFor((c) => c.method === 'chat.update' && String(c.body.text).startsWith('Backup finished'), 15_000);
+    const final = await subject.t().slack.waitFor((c) => c.method === 'chat.update' && String(c.body.text).startsWith('Backup finished'), 15_000);
     expect(final.body.ts).toBe(ts);
     expect(JSON.stringify(final.body.blocks)).toMatch(/storage\* `storage-\S+` — 50 files/);
-    expect((await t.bot.deps.store.listCatalog({ kind: 'storage' })).length).toBe(1);
+    expect((await subject.t().bot.deps.store.listCatalog({ kind: 'storage' })).length).toBe(1);
   });
 });
 

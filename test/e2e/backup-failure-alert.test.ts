@@ -2,7 +2,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
-import { startTestBot, type TestBot } from '../helpers/bot.ts';
+import { startTestBot, useSandboxBot, type TestBot } from '../helpers/bot.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
 
 describe('a scheduled backup that fails', () => {
@@ -32,32 +32,23 @@ describe('a scheduled backup that fails', () => {
 });
 
 describe('a /dr backup someone asked for that fails', () => {
-  let sandbox: Sandbox;
-  let t: TestBot;
-  const live = () => path.join(sandbox.dir, 'data', 'alphha.db');
-  beforeAll(async () => {
-    sandbox = await tempSandbox({ config: { slack: { roles: { operators: ['U0OPERATOR'] } } } });
-    t = await startTestBot({ configPath: sandbox.configPath });
-  });
-  afterAll(async () => {
-    await t?.close();
-    await sandbox?.destroy();
-  });
+  const subject = useSandboxBot({ serverDown: true, sandbox: { config: { slack: { roles: { operators: ['U0OPERATOR'] } } } } });
+  const live = () => path.join(subject.sandbox().dir, 'data', 'alphha.db');
 
   it('raises backup_job_failure like a scheduled one, and resolves it once a backup works again', async () => {
     // The database file is gone for a moment, as on a disk that went away.
     await rename(live(), `${live()}.away`);
-    await t.command('backup db', { user: 'U0OPERATOR' });
-    const alert = await t.slack.waitFor((c) => c.method === 'chat.postMessage' && c.body.channel === '#dr-critical', 15_000);
+    await subject.t().command('backup db', { user: 'U0OPERATOR' });
+    const alert = await subject.t().slack.waitFor((c) => c.method === 'chat.postMessage' && c.body.channel === '#dr-critical', 15_000);
     expect(alert.body.text).toBe('🚨 backup_job_failure (critical) firing: manual backup-db failed');
     expect(JSON.stringify(alert.body.blocks)).toContain('U0OPERATOR');
     expect(JSON.stringify(alert.body.blocks)).toContain(`SQLite backup of ${live()} failed`);
-    expect((await t.bot.deps.store.listAlerts({ states: ['firing'] })).map((a) => a.alert)).toEqual(['backup_job_failure']);
-    expect(await t.bot.deps.store.listCatalog()).toEqual([]);
+    expect((await subject.t().bot.deps.store.listAlerts({ states: ['firing'] })).map((a) => a.alert)).toEqual(['backup_job_failure']);
+    expect(await subject.t().bot.deps.store.listCatalog()).toEqual([]);
 
     await rename(`${live()}.away`, live());
-    await t.command('backup db', { user: 'U0OPERATOR' });
-    await expect.poll(async () => (await t.bot.deps.store.listAlerts({ states: ['firing'] })).length, { timeout: 15_000 }).toBe(0);
-    expect((await t.bot.deps.store.listCatalog({ kind: 'db' })).length).toBe(1);
+    await subject.t().command('backup db', { user: 'U0OPERATOR' });
+    await expect.poll(async () => (await subject.t().bot.deps.store.listAlerts({ states: ['firing'] })).length, { timeout: 15_000 }).toBe(0);
+    expect((await subject.t().bot.deps.store.listCatalog({ kind: 'db' })).length).toBe(1);
   });
 });

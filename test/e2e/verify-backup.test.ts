@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
 import { openStateStore } from '../../src/adapters/state/kysely-store.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
-import { startTestBot, type TestBot } from '../helpers/bot.ts';
+import { useSandboxBot } from '../helpers/bot.ts';
 import { dr } from '../helpers/cli.ts';
 import { PG_ADMIN_URL, postgresAvailable } from '../helpers/pg.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
@@ -131,31 +131,22 @@ async function readManifestFile(sandbox: Sandbox, id: string): Promise<BackupMan
 }
 
 describe('/dr verify backup from Slack', () => {
-  let sandbox: Sandbox;
-  let t: TestBot;
-  beforeAll(async () => {
-    sandbox = await tempSandbox({ config: { slack: { roles: { operators: ['U0OPERATOR'] } } } });
-    t = await startTestBot({ configPath: sandbox.configPath });
-  });
-  afterAll(async () => {
-    await t?.close();
-    await sandbox?.destroy();
-  });
+  const subject = useSandboxBot({ serverDown: true, sandbox: { config: { slack: { roles: { operators: ['U0OPERATOR'] } } } } });
 
   it('replaces the progress message with the run’s checklist', async () => {
-    const backup = await t.bot.deps.backupDatabase();
-    const response = await t.command('verify backup', { user: 'U0OPERATOR' });
+    const backup = await subject.t().bot.deps.backupDatabase();
+    const response = await subject.t().command('verify backup', { user: 'U0OPERATOR' });
     expect(response.status).toBe(200);
-    const started = await t.slack.waitFor((c) => c.method === 'chat.postMessage');
+    const started = await subject.t().slack.waitFor((c) => c.method === 'chat.postMessage');
     expect(started.body.text).toBe('/dr verify backup running');
-    const final = await t.slack.waitFor((c) => c.method === 'chat.update' && c.body.text === 'verify-backup succeeded', 30_000);
+    const final = await subject.t().slack.waitFor((c) => c.method === 'chat.update' && c.body.text === 'verify-backup succeeded', 30_000);
     expect(final.body.ts).toBe((started.response as { ts: string }).ts);
     const blocks = final.body.blocks as Array<{ block_id?: string; text?: { text: string } }>;
     const steps = blocks.find((b) => b.block_id === 'run_steps')!.text!.text;
     expect(steps.split('\n')).toHaveLength(6);
     expect(steps.split('\n').every((line) => line.startsWith('✅'))).toBe(true);
     expect(blocks.find((b) => b.block_id === 'run_facts')!.text!.text).toContain('*Restore test:* passed');
-    const [run] = await t.bot.deps.store.listRuns({ procedure: 'verify-backup' });
+    const [run] = await subject.t().bot.deps.store.listRuns({ procedure: 'verify-backup' });
     expect(run).toMatchObject({ actor: 'U0OPERATOR', status: 'succeeded', summary: { backupId: backup.id } });
   });
 });

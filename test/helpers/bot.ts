@@ -62,12 +62,15 @@ export async function startTestBot(options: { configPath?: string; state?: strin
   };
 }
 
-/** Registers beforeAll/afterAll that run a sandbox DMS (server started unless `serverDown`) and a bot pointed at it. */
-export function useSandboxBot(options: { corrupt?: boolean; serverDown?: boolean } = {}): { sandbox: () => Sandbox; t: () => TestBot } {
+/**
+ * Registers beforeAll/afterAll that run a sandbox DMS (server started unless `serverDown`; `sandbox` options such
+ * as its config passed on) and a bot pointed at it.
+ */
+export function useSandboxBot(options: { corrupt?: boolean; serverDown?: boolean; sandbox?: Parameters<typeof tempSandbox>[0] } = {}): { sandbox: () => Sandbox; t: () => TestBot } {
   let sandbox: Sandbox | undefined;
   let testBot: TestBot | undefined;
   beforeAll(async () => {
-    sandbox = await tempSandbox();
+    sandbox = await tempSandbox(options.sandbox);
     if (options.corrupt) await sandbox.corruptDatabase();
     if (!options.serverDown) await sandbox.startServer();
     testBot = await startTestBot({ configPath: sandbox.configPath });
