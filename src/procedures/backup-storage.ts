@@ -154,6 +154,7 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
     await deps.repository.flushObjects(stored);
     signal.throwIfAborted();
     await deps.repository.writeManifest(id, manifest);
+    rememberSnapshot(deps, manifest);
     try {
       await deps.store.recordBackup({ ...manifest, documents: undefined });
     } catch (error) {
@@ -166,10 +167,21 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
   }
 }
 
+// The documents of the snapshot this process took last, kept for the next one (the bot takes them hourly):
+// reading them back would parse the whole manifest again. Only up to this many, so memory stays bounded.
+const REMEMBERED_DOCUMENTS_MAX = 100_000;
+let lastSnapshot: { repository: string; id: string; documents: Map<string, SnapshotDocument> } | undefined;
+
+function rememberSnapshot(deps: BackupStorageDeps, manifest: BackupManifest): void {
+  const documents = manifest.documents ?? [];
+  lastSnapshot = documents.length <= REMEMBERED_DOCUMENTS_MAX ? { repository: deps.repository.location, id: manifest.id, documents: new Map(documents.map((d) => [d.path, d])) } : undefined;
+}
+
 async function previousDocuments(deps: BackupStorageDeps): Promise<Map<string, SnapshotDocument>> {
   // Only a snapshot whose objects were last found intact may vouch for files it is not re-reading.
   const latest = (await deps.store.listCatalog({ kind: 'storage', limit: 50 })).find((m) => m.verified);
   if (!latest) return new Map();
+  if (lastSnapshot?.id === latest.id && lastSnapshot.repository === deps.repository.location) return lastSnapshot.documents;
   const manifest = (await deps.repository.readManifest(latest.id)) as BackupManifest;
   return new Map((manifest.documents ?? []).map((d) => [d.path, d]));
 }

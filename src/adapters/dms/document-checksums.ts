@@ -6,8 +6,11 @@ export class DatabaseDocumentChecksums implements DocumentChecksums {
   constructor(private readonly databaseUrl: string) {}
 
   async load(): Promise<Map<string, RecordedDocument>> {
-    const sql = 'select id, file_path, checksum_sha256 from documents';
-    const rows = await queryDms<{ id: number; file_path: string; checksum_sha256: string }>(this.databaseUrl, { sqlite: sql, postgres: sql });
-    return new Map(rows.map((r) => [r.file_path, { id: Number(r.id), sha256: r.checksum_sha256.toLowerCase() }]));
+    // Lower-cased by the database, in one pass over the rows there.
+    const sql = 'select id, file_path, lower(checksum_sha256) as sha256 from documents';
+    const rows = await queryDms<{ id: number; file_path: string; sha256: string }>(this.databaseUrl, { sqlite: sql, postgres: sql });
+    const recorded = new Map<string, RecordedDocument>();
+    for (const row of rows) recorded.set(row.file_path, { id: Number(row.id), sha256: row.sha256 });
+    return recorded;
   }
 }

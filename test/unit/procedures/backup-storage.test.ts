@@ -28,6 +28,31 @@ function stallingSource(dms: MemoryDms, stallOn: string): DocumentSource & { ope
 describe('backupStorage', () => {
   const temp = useTempStateStore('dr-backup-storage');
 
+  it('takes the previous snapshot’s documents from memory when it took that snapshot itself, and from its manifest otherwise', async () => {
+    const dms = new MemoryDms();
+    for (let i = 0; i < 20; i += 1) dms.add(i, `tenant-1/doc-${i}.pdf`, `content ${i}`);
+    const source = stallingSource(dms, 'never');
+    const repository = new LocalBackupRepository(path.join(temp.dir, 'repo'));
+    const manifestsRead: string[] = [];
+    const counting = Object.assign(Object.create(repository) as LocalBackupRepository, {
+      readManifest: (id: string) => {
+        manifestsRead.push(id);
+        return repository.readManifest(id);
+      },
+    });
+    const snapshot = () => backupStorage({ source, checksums: dms, repository: counting, store: temp.store, timeoutMs: 10_000, now: () => new Date(), botVersion: 'test' });
+    const first = await snapshot();
+    const second = await snapshot();
+    expect(manifestsRead).toEqual([]);
+    // Unchanged files were recognised either way: nothing read again.
+    expect(second.verification.copied).toMatchObject({ files: 0, reused: 20 });
+    // The newest verified snapshot is no longer the one in memory (found damaged): its manifest is read.
+    await temp.store.recordBackup({ ...second, documents: undefined, verified: false });
+    const third = await snapshot();
+    expect(manifestsRead).toEqual([first.id]);
+    expect(third.verification.copied).toMatchObject({ files: 0, reused: 20 });
+  });
+
   it('stops a snapshot that hangs at its deadline, with the reason, and writes no manifest', async () => {
     const dms = new MemoryDms();
     for (let i = 0; i < 5; i += 1) dms.add(i, `tenant-1/doc-${i}.pdf`, `content ${i}`);
