@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -6,6 +7,8 @@ import type { Sandbox } from '../../sandbox/sandbox.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
 import { dr } from '../helpers/cli.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
 
 describe('document snapshots (local uploads → local repository)', () => {
   let sandbox: Sandbox;
@@ -132,5 +135,36 @@ describe('repository verification and catalog rebuild', () => {
     expect(code).toBe(0);
     expect(stdout).toContain('Catalog rebuilt from the repository: 3 backups.');
     expect(stdout.split('\n').filter((l) => /^(db|storage|config)-/.test(l))).toHaveLength(3);
+  });
+});
+
+describe('a document snapshot killed half-way', () => {
+  let sandbox: Sandbox;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    sandbox = await tempSandbox({ documents: 4000 });
+    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+  });
+  afterAll(async () => sandbox?.destroy());
+
+  it('leaves no snapshot after kill -9, and the next start removes its staging folders', async () => {
+    const staging = path.join(sandbox.dir, 'backups', '.staging');
+    const manifests = () => readdir(path.join(sandbox.dir, 'backups', 'manifests')).catch(() => [] as string[]);
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/dr.mjs'), 'backup', 'storage'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const deadline = Date.now() + 20_000;
+    // Killed once the file-system workers have staged their first copies.
+    while ((await readdir(staging).catch(() => [])).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    child.kill('SIGKILL');
+    await exited;
+    expect((await readdir(staging)).length).toBeGreaterThan(0);
+    expect(await manifests()).toEqual([]);
+    const listing = await dr(['backups', 'storage'], env);
+    expect(listing.stdout).toContain('No backups catalogued yet.');
+    expect(await readdir(staging)).toEqual([]);
+    // The objects it had stored stay (content-addressed, reused by the next snapshot); the next snapshot completes.
+    const next = await dr(['backup', 'storage'], env);
+    expect(next.code).toBe(0);
+    expect(next.stdout).toMatch(/storage snapshot storage-\S+: 4000 files/);
   });
 });
