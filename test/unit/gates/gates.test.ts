@@ -1,14 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openStateStore } from '../../../src/adapters/state/kysely-store.ts';
+import { describe, expect, it } from 'vitest';
 import { configFileSchema } from '../../../src/config/schema.ts';
 import { DrError, type DrErrorCode } from '../../../src/domain/errors.ts';
 import type { Gate, GateState } from '../../../src/domain/gate.ts';
 import { sealPlan, type Plan } from '../../../src/domain/plan.ts';
 import { approveGate, confirmGate, expireGates, openGate, rejectGate, type GateActor, type GateDeps } from '../../../src/gates/gates.ts';
 import type { StateStore } from '../../../src/ports/state-store.ts';
+import { useTempStateStore } from '../../helpers/temp-store.ts';
 
 const SYSTEM = 'alphha-dms';
 const T0 = Date.parse('2026-11-26T10:00:00.000Z');
@@ -61,18 +58,7 @@ interface Harness {
   stored(id: string): Promise<Gate>;
 }
 
-let dir: string;
-let store: StateStore;
-
-beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'dr-gates-'));
-  store = await openStateStore(path.join(dir, 'state.db'));
-});
-
-afterEach(async () => {
-  await store.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const temp = useTempStateStore('dr-gates');
 
 function harness(options: { approvals?: number; expires?: string } = {}): Harness {
   const config = configFileSchema.parse({
@@ -85,7 +71,7 @@ function harness(options: { approvals?: number; expires?: string } = {}): Harnes
   const plan = makePlan();
   const replanned: Harness['replanned'] = { plan: undefined, calls: 0 };
   const deps: GateDeps = {
-    store,
+    store: temp.store,
     config,
     now: () => new Date(clock.now),
     audit: async (who, event, gate, detail) => {
@@ -101,14 +87,14 @@ function harness(options: { approvals?: number; expires?: string } = {}): Harnes
   };
   return {
     deps,
-    store,
+    store: temp.store,
     events,
     clock,
     replanned,
     plan,
     eventsNamed: (name) => events.filter((e) => e.event === name),
     stored: async (id) => {
-      const gate = await store.getGate(id);
+      const gate = await temp.store.getGate(id);
       if (!gate) throw new Error(`gate ${id} is not stored`);
       return gate;
     },
@@ -209,14 +195,14 @@ describe('confirmGate', () => {
   it('refuses to start while another destructive run is still going, and not because of a crashed one', async () => {
     const h = harness({ approvals: 0 });
     const running = { id: 'run-busy', procedure: 'restore-db', actor: 'U', status: 'running' as const, startedAt: '2026-01-01T00:00:00.000Z', heartbeatAt: '2026-01-01T00:00:00.000Z', owner: 'elsewhere', steps: [], summary: {} };
-    await store.createRun(running);
+    await temp.store.createRun(running);
     const gate = await openGate(h.deps, h.plan, slack(REQUESTER));
     await expect(confirmGate({ ...h.deps, runAlive: () => true }, gate.id, slack(OPERATOR), SYSTEM)).rejects.toMatchObject({ code: 'GATE_REFUSED', userMessage: expect.stringContaining('run-busy') });
     expect((await h.stored(gate.id)).state).toBe('awaiting_confirmation');
     expect(h.eventsNamed('run_refused_busy')).toHaveLength(1);
     // A run whose process is gone blocks nothing.
     expect((await confirmGate({ ...h.deps, runAlive: () => false }, gate.id, slack(OPERATOR), SYSTEM)).kind).toBe('execute');
-    await store.updateRun({ ...running, status: 'interrupted' });
+    await temp.store.updateRun({ ...running, status: 'interrupted' });
   });
 
   it('runs nothing when the gate expires while the plan is being made again at the last step', async () => {

@@ -1,35 +1,21 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { openStateStore } from '../../../src/adapters/state/kysely-store.ts';
+import { describe, expect, it, vi } from 'vitest';
 import type { Run, StepRecord } from '../../../src/domain/run.ts';
 import { executeRun, markInterruptedRuns, type EngineDeps, type StepDefinition } from '../../../src/procedures/engine.ts';
 import type { StateStore } from '../../../src/ports/state-store.ts';
 import { captureLogs } from '../../helpers/logs.ts';
+import { useTempStateStore } from '../../helpers/temp-store.ts';
 
 const T0 = Date.parse('2026-11-26T10:00:00.000Z');
 const OWNER = 'dr-host:4242';
 
-let dir: string;
-let store: StateStore;
+const temp = useTempStateStore('dr-engine');
 
-beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'dr-engine-'));
-  store = await openStateStore(path.join(dir, 'state.db'));
-});
-
-afterEach(async () => {
-  await store.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
-/** A clock that only moves when told, and engine deps over the real store. */
+/** A clock that only moves when told, and engine deps over the real temp.store. */
 function engine(options: { now?: () => Date; heartbeatMs?: number } = {}) {
   const clock = { now: T0 };
   const deps: EngineDeps = {
-    store,
+    store: temp.store,
     now: options.now ?? (() => new Date(clock.now)),
     owner: OWNER,
     logger: captureLogs('silent').logger,
@@ -39,7 +25,7 @@ function engine(options: { now?: () => Date; heartbeatMs?: number } = {}) {
 }
 
 async function storedRun(id: string): Promise<Run> {
-  const run = await store.getRun(id);
+  const run = await temp.store.getRun(id);
   if (!run) throw new Error(`run ${id} is not stored`);
   return run;
 }
@@ -219,8 +205,8 @@ describe('executeRun', () => {
   it('carries on when the store fails to record progress: every step runs, and the end is recorded once the store answers again', async () => {
     const { deps } = engine();
     let failures = 2;
-    const flaky = Object.create(store) as typeof store;
-    flaky.updateRun = (run: Run) => (failures-- > 0 ? Promise.reject(new Error('statement timeout')) : store.updateRun(run));
+    const flaky = Object.create(temp.store) as StateStore;
+    flaky.updateRun = (run: Run) => (failures-- > 0 ? Promise.reject(new Error('statement timeout')) : temp.store.updateRun(run));
     const ran: string[] = [];
     const run = await executeRun({ ...deps, store: flaky }, {
       procedure: 'restore-db',
@@ -244,7 +230,7 @@ describe('executeRun', () => {
       context,
       steps: [
         { name: 'swap', run: async (ctx) => void (ctx.kept = 'db_pre_1') },
-        { name: 'start', run: async () => void (seenMidway = (await store.listRuns({ status: 'running' }))[0]) },
+        { name: 'start', run: async () => void (seenMidway = (await temp.store.listRuns({ status: 'running' }))[0]) },
       ],
       summarize: (ctx) => (ctx.kept ? { kept: ctx.kept } : {}),
     });
@@ -377,12 +363,12 @@ describe('markInterruptedRuns', () => {
 
   async function mark(liveness: Record<string, boolean | undefined>) {
     const ownerAlive = vi.fn((owner: string) => liveness[owner]);
-    const marked = await markInterruptedRuns({ store, now: () => new Date(NOW), owner: OWNER }, { staleAfterMs: STALE_MS, ownerAlive });
+    const marked = await markInterruptedRuns({ store: temp.store, now: () => new Date(NOW), owner: OWNER }, { staleAfterMs: STALE_MS, ownerAlive });
     return { marked, ownerAlive };
   }
 
   it('marks a running run whose owner is dead as interrupted, with its running step failed and the last done step named', async () => {
-    await store.createRun(runOf('run-dead', 'dr-host:111', { summary: { kept: 'old.db' } }));
+    await temp.store.createRun(runOf('run-dead', 'dr-host:111', { summary: { kept: 'old.db' } }));
 
     const { marked } = await mark({ 'dr-host:111': false });
 
@@ -404,7 +390,7 @@ describe('markInterruptedRuns', () => {
   });
 
   it('says so when no step had finished', async () => {
-    await store.createRun(runOf('run-early', 'dr-host:111', { steps: [{ name: 'stop the DMS', status: 'running' }, { name: 'start the DMS', status: 'pending' }] }));
+    await temp.store.createRun(runOf('run-early', 'dr-host:111', { steps: [{ name: 'stop the DMS', status: 'running' }, { name: 'start the DMS', status: 'pending' }] }));
     await mark({ 'dr-host:111': false });
     const stored = await storedRun('run-early');
     expect(stored.status).toBe('interrupted');
@@ -412,8 +398,8 @@ describe('markInterruptedRuns', () => {
   });
 
   it('marks a dead owner\'s run even when its heartbeat is fresh, and leaves a live owner\'s run alone even when stale', async () => {
-    await store.createRun(runOf('run-dead-fresh', 'dr-host:111', { heartbeatAgoMs: 10 }));
-    await store.createRun(runOf('run-alive-stale', 'dr-host:222', { heartbeatAgoMs: 60 * 60_000 }));
+    await temp.store.createRun(runOf('run-dead-fresh', 'dr-host:111', { heartbeatAgoMs: 10 }));
+    await temp.store.createRun(runOf('run-alive-stale', 'dr-host:222', { heartbeatAgoMs: 60 * 60_000 }));
 
     const { marked } = await mark({ 'dr-host:111': false, 'dr-host:222': true });
 
@@ -423,9 +409,9 @@ describe('markInterruptedRuns', () => {
   });
 
   it('with unknown liveness, marks a run only once its heartbeat is staleAfterMs old', async () => {
-    await store.createRun(runOf('run-stale', 'replica-b', { heartbeatAgoMs: STALE_MS + 30_000 }));
-    await store.createRun(runOf('run-just-stale', 'replica-c', { heartbeatAgoMs: STALE_MS }));
-    await store.createRun(runOf('run-fresh', 'replica-d', { heartbeatAgoMs: STALE_MS - 1 }));
+    await temp.store.createRun(runOf('run-stale', 'replica-b', { heartbeatAgoMs: STALE_MS + 30_000 }));
+    await temp.store.createRun(runOf('run-just-stale', 'replica-c', { heartbeatAgoMs: STALE_MS }));
+    await temp.store.createRun(runOf('run-fresh', 'replica-d', { heartbeatAgoMs: STALE_MS - 1 }));
 
     const { marked } = await mark({});
 
@@ -437,7 +423,7 @@ describe('markInterruptedRuns', () => {
   });
 
   it("never marks the caller's own runs, whatever their heartbeat or reported liveness", async () => {
-    await store.createRun(runOf('run-mine', OWNER, { heartbeatAgoMs: 60 * 60_000 }));
+    await temp.store.createRun(runOf('run-mine', OWNER, { heartbeatAgoMs: 60 * 60_000 }));
 
     const { marked } = await mark({ [OWNER]: false });
 
@@ -446,8 +432,8 @@ describe('markInterruptedRuns', () => {
   });
 
   it('leaves runs that already ended alone', async () => {
-    await store.createRun(runOf('run-done', 'dr-host:111', { status: 'succeeded', steps: [{ name: 'only', status: 'done' }] }));
-    await store.createRun(runOf('run-failed', 'dr-host:111', { status: 'failed', steps: [{ name: 'only', status: 'failed', detail: 'boom' }] }));
+    await temp.store.createRun(runOf('run-done', 'dr-host:111', { status: 'succeeded', steps: [{ name: 'only', status: 'done' }] }));
+    await temp.store.createRun(runOf('run-failed', 'dr-host:111', { status: 'failed', steps: [{ name: 'only', status: 'failed', detail: 'boom' }] }));
 
     const { marked } = await mark({ 'dr-host:111': false });
 

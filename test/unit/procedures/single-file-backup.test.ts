@@ -1,33 +1,24 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { LocalBackupRepository } from '../../../src/adapters/repository/local-backup-repository.ts';
-import { openStateStore } from '../../../src/adapters/state/kysely-store.ts';
-import type { StateStore } from '../../../src/ports/state-store.ts';
 import { storeSingleFileBackup, type SingleFileBackupDeps } from '../../../src/procedures/single-file-backup.ts';
+import { useTempStateStore } from '../../helpers/temp-store.ts';
 
 describe('storeSingleFileBackup failures leave nothing behind', () => {
-  let dir: string;
-  let store: StateStore;
+  const temp = useTempStateStore('dr-sfb');
   let deps: SingleFileBackupDeps;
-  const contents = async (sub: string) => readdir(path.join(dir, 'repo', sub)).catch(() => [] as string[]);
+  const contents = async (sub: string) => readdir(path.join(temp.dir, 'repo', sub)).catch(() => [] as string[]);
 
-  beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'dr-sfb-'));
-    store = await openStateStore(path.join(dir, 'state.db'));
-    deps = { repository: new LocalBackupRepository(path.join(dir, 'repo')), store, timeoutMs: 200, now: () => new Date(), botVersion: 'test' };
-  });
-  afterEach(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
+  beforeEach(() => {
+    deps = { repository: new LocalBackupRepository(path.join(temp.dir, 'repo')), store: temp.store, timeoutMs: 200, now: () => new Date(), botVersion: 'test' };
   });
 
   const expectNothingStored = async () => {
     expect(await contents('.staging')).toEqual([]);
     expect(await contents('db')).toEqual([]);
     expect(await contents('manifests')).toEqual([]);
-    expect(await store.listCatalog()).toEqual([]);
+    expect(await temp.store.listCatalog()).toEqual([]);
   };
 
   it('times out a producer that hangs, with the reason', async () => {
