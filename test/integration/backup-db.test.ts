@@ -59,22 +59,23 @@ describe('database backup (SQLite, local repository)', () => {
   });
 
   it('takes a consistent copy while the DMS keeps writing', async () => {
-    // A second process writes into the live database for the whole backup.
+    // A second process writes into the live database for the whole backup, until the stop file appears.
+    const stopFile = path.join(sandbox.dir, 'writer.stop');
     const writer = spawn(process.execPath, ['-e', `
       const Database = require('better-sqlite3');
+      const { existsSync } = require('node:fs');
       const db = new Database(process.argv[1]);
       db.pragma('busy_timeout = 5000');
       const insert = db.prepare("insert into audit_ledger (created_at, actor, action, detail) values (datetime('now'), 'writer', 'upload', ?)");
-      const stop = Date.now() + 3000;
       const pause = new Int32Array(new SharedArrayBuffer(4));
       let n = 0;
-      while (Date.now() < stop) {
+      while (!existsSync(process.argv[2])) {
         db.transaction(() => { for (let i = 0; i < 20; i++) insert.run('x'.repeat(500)); })();
         n += 20;
         Atomics.wait(pause, 0, 0, 2);
       }
       console.log(n);
-    `, path.join(sandbox.dir, 'data', 'alphha.db')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    `, path.join(sandbox.dir, 'data', 'alphha.db'), stopFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise((resolve) => writer.once('exit', resolve));
     let written = '';
     writer.stdout.on('data', (chunk) => (written += chunk));
@@ -93,6 +94,9 @@ describe('database backup (SQLite, local repository)', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const results = [];
     for (let i = 0; i < 2; i += 1) results.push(await dr(['backup', 'db'], env));
+    // A little more writing after the second backup, then stop.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await writeFile(stopFile, '');
     await exited;
     const rowsAfter = ledgerRows(live);
     expect(Number(written)).toBeGreaterThan(200);
