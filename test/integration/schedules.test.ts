@@ -126,8 +126,9 @@ describe.skipIf(!hasPostgres)('two dr-bot processes sharing a PostgreSQL state s
     // The schema first, so the two processes do not race to create it.
     await (await openStateStore(database.url)).close();
     const yearly = '0 0 1 1 *';
-    // A config backup every second; the database only by the start-up catch-up (there is none yet).
-    const sandbox = await tempSandbox({ config: { backups: { schedule: { db: '0 * * * *', storage: yearly, config: '* * * * * *', prune: yearly, verify: yearly, drill: yearly } } } });
+    // A config backup every second; the database only by the start-up catch-up (there is none yet; a yearly
+    // slot, so no regular one fires while the test watches).
+    const sandbox = await tempSandbox({ config: { backups: { schedule: { db: yearly, storage: yearly, config: '* * * * * *', prune: yearly, verify: yearly, drill: yearly } } } });
     const env = { DR_CONFIG: sandbox.configPath, DR_STATE: database.url };
     const bots = await Promise.all(['a', 'b'].map((name) => startBotProcess(env, sandbox.dir).then((bot) => ({ name, bot }))));
     try {
