@@ -45,7 +45,8 @@ import { createRoleDirectory } from './gates/roles.ts';
 import type { AlertIntakeDeps } from './alerts/ingest-signals.ts';
 import { createWakeSignal, outboxAlertSink } from './alerts/sink.ts';
 import type { GatedProcedures } from './gates/gated-procedures.ts';
-import { executeRun, type EngineDeps, type RunLeftovers, type RunObserver } from './procedures/engine.ts';
+import { executeRun, type EngineDeps, type RunObserver } from './procedures/engine.ts';
+import { leftoversOf } from './procedures/run-leftovers.ts';
 import type { Run } from './domain/run.ts';
 import { chooseBackupToVerify, verifyBackupRun, type VerifyBackupDeps } from './procedures/verify-backup.ts';
 import { drillRun, type DrillDeps } from './procedures/drill.ts';
@@ -395,7 +396,7 @@ function backupRepository(config: Config): WritableBackupRepository {
 
 /** Drops the scratch database an interrupted restore, verify or drill was filling (a no-op when there is none). */
 async function removeRunLeftovers(restorer: DatabaseRestorer, run: Run): Promise<{ said: string[]; pending: boolean }> {
-  const label = (run.summary.leftovers as RunLeftovers | undefined)?.scratchLabel;
+  const label = leftoversOf(run)?.scratchLabel;
   if (!label) return { said: [], pending: false };
   const scratch = restorer.scratchFor(label);
   try {

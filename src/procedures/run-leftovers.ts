@@ -13,6 +13,12 @@ export interface RunLeftoverDeps {
   ownerGone: (run: Run) => boolean;
 }
 
+// A scratch database recorded, not yet removed, and its run's process known to be gone.
+function awaitsRemoval(deps: RunLeftoverDeps, run: Run): boolean {
+  const leftovers = leftoversOf(run);
+  return leftovers?.scratchLabel !== undefined && leftovers.removedAt === undefined && deps.ownerGone(run);
+}
+
 /** What a run recorded that a crash could leave behind. */
 export function leftoversOf(run: Run): RunLeftovers | undefined {
   return run.summary.leftovers as RunLeftovers | undefined;
@@ -24,7 +30,7 @@ export function leftoversOf(run: Run): RunLeftovers | undefined {
  */
 export async function clearRunLeftovers(deps: RunLeftoverDeps, run: Run): Promise<string[]> {
   const leftovers = leftoversOf(run);
-  if (!leftovers?.scratchLabel || leftovers.removedAt || !deps.ownerGone(run)) return [];
+  if (!leftovers || !awaitsRemoval(deps, run)) return [];
   let outcome: { said: string[]; pending: boolean };
   try {
     outcome = await deps.remove(run);
@@ -43,10 +49,7 @@ export async function clearRunLeftovers(deps: RunLeftoverDeps, run: Run): Promis
 
 /** Tries again for interrupted runs whose leftovers an earlier sweep could not remove (the database was down); `skip` names runs just tried. */
 export async function retryPendingLeftovers(deps: RunLeftoverDeps, options: { limit?: number; skip?: ReadonlySet<string> } = {}): Promise<Array<{ run: Run; said: string[] }>> {
-  const pending = (await deps.store.listRuns({ status: 'interrupted', limit: options.limit ?? 200 })).filter((run) => {
-    const leftovers = leftoversOf(run);
-    return !options.skip?.has(run.id) && leftovers?.scratchLabel !== undefined && leftovers.removedAt === undefined && deps.ownerGone(run);
-  });
+  const pending = (await deps.store.listRuns({ status: 'interrupted', limit: options.limit ?? 200 })).filter((run) => !options.skip?.has(run.id) && awaitsRemoval(deps, run));
   const results: Array<{ run: Run; said: string[] }> = [];
   for (const run of pending) results.push({ run, said: await clearRunLeftovers(deps, run) });
   return results;

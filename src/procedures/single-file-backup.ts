@@ -81,7 +81,7 @@ export async function storeSingleFileBackup(deps: SingleFileBackupDeps, kind: Ba
         await afterCommit();
         deps.progress?.({ step: `${kind} backup: stored, reading it back and checking it`, bytesDone: 0 });
         const [integrity, reread] = await checkedReadBack(await deps.repository.readStream!(key, signal), streamed!, signal);
-        if (reread !== result.sha256) throw new DrError('BACKUP_FAILED', `${key} reads back with SHA-256 ${reread.slice(0, 8)}, written as ${result.sha256.slice(0, 8)}`);
+        requireSameHash(key, reread, result.sha256);
         if (integrity !== 'ok') throw new DrError('BACKUP_FAILED', `the ${kind} backup failed its check: ${integrity}`);
         produced = { ...result, integrity };
         file = { key, sizeBytes, sha256: result.sha256 };
@@ -102,7 +102,7 @@ export async function storeSingleFileBackup(deps: SingleFileBackupDeps, kind: Ba
         const alreadyRead = deps.repository.commitMovesFile && (produced.sha256 === undefined || produced.sha256FromDisk === true);
         if (!alreadyRead) {
           const reread = await deps.repository.hash(key);
-          if (reread !== file.sha256) throw new DrError('BACKUP_FAILED', `${key} reads back with SHA-256 ${reread.slice(0, 8)}, written as ${file.sha256.slice(0, 8)}`);
+          requireSameHash(key, reread, file.sha256);
         }
       }
       signal.throwIfAborted();
@@ -144,6 +144,11 @@ export async function storeSingleFileBackup(deps: SingleFileBackupDeps, kind: Ba
     if (committed && !manifestInFlight) await deps.repository.discard(key).catch(() => {});
     throw error instanceof DrError ? error : new DrError('BACKUP_FAILED', `${kind} backup failed: ${errorText(error)}`, { cause: error });
   }
+}
+
+// A stored file that does not read back as it was written is no backup.
+function requireSameHash(key: string, reread: string, written: string): void {
+  if (reread !== written) throw new DrError('BACKUP_FAILED', `${key} reads back with SHA-256 ${reread.slice(0, 8)}, written as ${written.slice(0, 8)}`);
 }
 
 // Reads a stored stream once: its SHA-256, and the producer's own check of the same bytes.

@@ -14,6 +14,15 @@ describe('storeSingleFileBackup failures leave nothing behind', () => {
     deps = { repository: new LocalBackupRepository(path.join(temp.dir, 'repo')), store: temp.store, timeoutMs: 200, now: () => new Date(), botVersion: 'test' };
   });
 
+  // The real repository with some of its methods replaced, as a failing disk or store would behave.
+  const repositoryWith = (overrides: Partial<LocalBackupRepository>) => Object.assign(Object.create(deps.repository) as LocalBackupRepository, overrides);
+  // A backup whose producer writes a whole, good file, into `repository`.
+  const storeWholeDump = (repository: LocalBackupRepository) =>
+    storeSingleFileBackup({ ...deps, repository }, 'db', 'dump', async (staged) => {
+      await writeFile(staged, 'a whole dump');
+      return { integrity: 'ok', tools: {}, source: { location: 'x' } };
+    });
+
   const expectNothingStored = async () => {
     expect(await contents('.staging')).toEqual([]);
     expect(await contents('db')).toEqual([]);
@@ -62,35 +71,22 @@ describe('storeSingleFileBackup failures leave nothing behind', () => {
   });
 
   it('removes the stored file when its manifest cannot be written', async () => {
-    const repository = deps.repository as LocalBackupRepository;
-    const failing = Object.assign(Object.create(repository) as LocalBackupRepository, {
-      writeManifest: async () => Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })),
-    });
-    await expect(
-      storeSingleFileBackup({ ...deps, repository: failing }, 'db', 'dump', async (staged) => {
-        await writeFile(staged, 'a whole dump');
-        return { integrity: 'ok', tools: {}, source: { location: 'x' } };
-      }),
-    ).rejects.toMatchObject({ code: 'BACKUP_FAILED', userMessage: 'db backup failed: EIO: i/o error, write' });
+    const failing = repositoryWith({ writeManifest: async () => Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })) });
+    await expect(storeWholeDump(failing)).rejects.toMatchObject({ code: 'BACKUP_FAILED', userMessage: 'db backup failed: EIO: i/o error, write' });
     await expectNothingStored();
   });
 
   it('times out an upload that hangs after the copy, and a late commit is removed again', async () => {
-    const repository = deps.repository as LocalBackupRepository;
     let finishCommit: () => void = () => {};
     const committing = new Promise<void>((resolve) => (finishCommit = resolve));
-    const hung = Object.assign(Object.create(repository) as LocalBackupRepository, {
+    const real = deps.repository as LocalBackupRepository;
+    const hung = repositoryWith({
       commit: async (...args: Parameters<LocalBackupRepository['commit']>) => {
         await committing;
-        return repository.commit(...args);
+        return real.commit(...args);
       },
     });
-    await expect(
-      storeSingleFileBackup({ ...deps, repository: hung }, 'db', 'dump', async (staged) => {
-        await writeFile(staged, 'a whole dump');
-        return { integrity: 'ok', tools: {}, source: { location: 'x' } };
-      }),
-    ).rejects.toMatchObject({ code: 'BACKUP_FAILED', userMessage: 'the db backup did not finish within 200 ms and was stopped' });
+    await expect(storeWholeDump(hung)).rejects.toMatchObject({ code: 'BACKUP_FAILED', userMessage: 'the db backup did not finish within 200 ms and was stopped' });
     await expectNothingStored();
     // The stalled upload completes after the deadline: it is discarded, and no manifest follows it.
     finishCommit();
