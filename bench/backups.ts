@@ -33,7 +33,7 @@ import { openStateStore } from '../src/adapters/state/kysely-store.ts';
 import { LocalDocumentSource } from '../src/adapters/storage/local-document-source.ts';
 import type { BackupManifest } from '../src/backup/manifest.ts';
 import type { DatabaseCopy, DatabaseDumper, DocumentChecksums, DocumentEntry, DocumentSource } from '../src/ports/dms.ts';
-import type { ObjectContent, StoredFile } from '../src/ports/backup-repository.ts';
+import type { ObjectContent, PutObjectResult, StoredFile } from '../src/ports/backup-repository.ts';
 import type { StateStore } from '../src/ports/state-store.ts';
 import { backupDatabase } from '../src/procedures/backup-db.ts';
 import { backupStorage } from '../src/procedures/backup-storage.ts';
@@ -140,17 +140,14 @@ class TimedRepository extends LocalBackupRepository {
   override hash(key: string): Promise<string> {
     return this.marks.time('repo.hash (re-read SHA-256)', () => super.hash(key));
   }
-  override writeManifest(id: string, manifest: object): Promise<void> {
-    return this.marks.time('repo.writeManifest', () => super.writeManifest(id, manifest));
+  override writeManifest(id: string, manifest: object, namedFirst?: Promise<void>): Promise<void> {
+    return this.marks.time('repo.writeManifest (beside the flush)', () => super.writeManifest(id, manifest, namedFirst));
   }
   override readManifest(id: string): Promise<unknown> {
     return this.marks.time('repo.readManifest (previous)', () => super.readManifest(id));
   }
-  override putObject(content: ObjectContent): Promise<{ sha256: string; sizeBytes: number; stored: boolean }> {
-    return this.marks.time('repo.putObject', () => super.putObject(content));
-  }
-  override hashObject(sha256: string): Promise<string> {
-    return this.marks.time('repo.hashObject (re-read)', () => super.hashObject(sha256));
+  override putObject(content: ObjectContent): Promise<PutObjectResult> {
+    return this.marks.time('repo.putObject (copy + read-back)', () => super.putObject(content));
   }
   override flushObjects(stored: readonly string[]): Promise<void> {
     return this.marks.time('repo.flushObjects (fsyncs, or one syncfs)', () => super.flushObjects(stored));

@@ -54,6 +54,9 @@ export interface ReadableBackupRepository extends BackupRepository {
   localFile(key: string): Promise<LocalBackupFile>;
 }
 
+/** What storing one object did; an object this call stored was read back at once, and `readBackSha256` is what that read found. */
+export type PutObjectResult = { sha256: string; sizeBytes: number } & ({ stored: true; readBackSha256: string } | { stored: false });
+
 /** A repository backups can be written into. */
 export interface WritableBackupRepository extends ReadableBackupRepository {
   /** True when commit() only renames the staged file on the same disk (bytes read from it are the stored bytes). */
@@ -72,14 +75,18 @@ export interface WritableBackupRepository extends ReadableBackupRepository {
   upload?<T>(key: string, write: (out: NodeJS.WritableStream) => Promise<T>, signal: AbortSignal): Promise<{ result: T; sizeBytes: number }>;
   /** A stored file read back as a stream (with `upload`: the read-back of what was uploaded). */
   readStream?(key: string, signal: AbortSignal): Promise<NodeJS.ReadableStream>;
-  /** Writes the manifest last, under a temporary name first: a backup exists only once this succeeds. */
-  writeManifest(id: string, manifest: object): Promise<void>;
+  /**
+   * Writes the manifest last, under a temporary name first: a backup exists only once this succeeds. With
+   * `namedFirst`, the manifest is staged while that settles and put in place only once it has resolved (what
+   * the manifest names is durable); if it rejects, no manifest appears and its reason is thrown.
+   */
+  writeManifest(id: string, manifest: object, namedFirst?: Promise<void>): Promise<void>;
   /** Removes one staged path or stored key, ignoring what is already gone. */
   discard(pathOrKey: string): Promise<void>;
   /** Removes staging leftovers of interrupted backups; returns how many. */
   cleanStaging(): Promise<number>;
-  /** Stores content as a content-addressed object, hashing while it copies; an object already there is not stored twice. */
-  putObject(content: ObjectContent): Promise<{ sha256: string; sizeBytes: number; stored: boolean }>;
+  /** Stores content as a content-addressed object, hashing while it copies, and reads what it stored back; an object already there is not stored twice. */
+  putObject(content: ObjectContent): Promise<PutObjectResult>;
   /** SHA-256 of an object as read back now (verification). */
   hashObject(sha256: string): Promise<string>;
   /** Makes the objects stored so far durable, before a manifest names them (a no-op where a store is durable once answered). */

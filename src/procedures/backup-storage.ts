@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { newBackupId, type BackupManifest, type SnapshotDocument } from '../backup/manifest.ts';
 import { DrError, errorText } from '../domain/errors.ts';
-import type { WritableBackupRepository } from '../ports/backup-repository.ts';
+import type { PutObjectResult, WritableBackupRepository } from '../ports/backup-repository.ts';
 import type { DocumentChecksums, DocumentEntry, DocumentSource } from '../ports/dms.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { ProgressUpdate } from '../commands/types.ts';
@@ -28,7 +28,7 @@ export interface BackupStorageDeps {
  * a file whose size and mtime match the previous snapshot is taken from it without being read, and
  * content already in the repository is not stored again. Every file is checked against the DMS's own
  * `documents.checksum_sha256`; mismatches and missing files are recorded and reported, never passed as
- * good. Objects stored by this run are read back and re-hashed before the manifest is written.
+ * good. Objects stored by this run are read back and re-hashed, and flushed, before the manifest is written.
  */
 export async function backupStorage(deps: BackupStorageDeps): Promise<BackupManifest> {
   return withJobDeadline(deps.timeoutMs, 'the document snapshot', (signal) => snapshotStorage(deps, signal));
@@ -60,7 +60,7 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
       if (stopped) return;
       const { entry } = item;
       const localPath = deps.source.localPath?.(entry.path);
-      let object: Awaited<ReturnType<WritableBackupRepository['putObject']>>;
+      let object: PutObjectResult;
       try {
         object = await deps.repository.putObject({ open: () => deps.source.open(entry.path), ...(localPath === undefined ? {} : { localPath }) });
       } catch (error) {
@@ -71,9 +71,10 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
       item.sha256 = object.sha256;
       copiedFiles += 1;
       if (object.stored) {
-        // Read back as soon as it is stored, while other files are still being copied.
-        const reread = await deps.repository.hashObject(object.sha256);
-        if (reread !== object.sha256) throw new DrError('BACKUP_FAILED', `object ${object.sha256.slice(0, 8)} reads back as ${reread.slice(0, 8)}`);
+        // Read back by putObject as soon as it was stored, while other files are still being copied.
+        if (object.readBackSha256 !== object.sha256) {
+          throw new DrError('BACKUP_FAILED', `object ${object.sha256.slice(0, 8)} reads back as ${object.readBackSha256.slice(0, 8)}`);
+        }
         copiedBytes += object.sizeBytes;
         stored.push(object.sha256);
       }
@@ -116,17 +117,24 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
     }
     if (stopped) throw stopped.error;
     report();
+    // The stored objects become durable while the manifest is built and staged; it names them only after.
+    const objectsDurable = deps.repository.flushObjects(stored).then(() => signal.throwIfAborted());
+    objectsDurable.catch(() => {});
 
-    const documents = listed.filter((item) => !item.vanished).map(({ entry, sha256 }): SnapshotDocument => {
+    const documents: SnapshotDocument[] = [];
+    const mismatches: string[] = [];
+    const onDisk = new Set<string>();
+    let sizeBytes = 0;
+    for (const { entry, sha256, vanished } of listed) {
+      if (vanished) continue;
       if (sha256 === undefined) throw new DrError('BACKUP_FAILED', `${entry.path} was listed but never stored`);
       const want = expected.get(entry.path)?.sha256;
       const checksum = want === undefined ? 'unknown' : want === sha256 ? 'ok' : 'mismatch';
-      return { path: entry.path, size_bytes: entry.sizeBytes, mtime_ms: entry.mtimeMs, sha256, checksum };
-    });
-    const entries = listed.filter((item) => !item.vanished).map((item) => item.entry);
-
-    const onDisk = new Set(entries.map((e) => e.path));
-    const mismatches = documents.filter((d) => d.checksum === 'mismatch').map((d) => d.path);
+      if (checksum === 'mismatch') mismatches.push(entry.path);
+      documents.push({ path: entry.path, size_bytes: entry.sizeBytes, mtime_ms: entry.mtimeMs, sha256, checksum });
+      onDisk.add(entry.path);
+      sizeBytes += entry.sizeBytes;
+    }
     const missing = [...expected.keys()].filter((p) => !onDisk.has(p)).sort();
     const problems = [mismatches.length ? `${mismatches.length} checksum mismatches` : '', missing.length ? `${missing.length} missing files` : ''].filter(Boolean);
     const manifest: BackupManifest = {
@@ -137,7 +145,7 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
       finished_at: deps.now().toISOString(),
       source: { location: deps.source.location },
       files: [],
-      size_bytes: documents.reduce((sum, d) => sum + d.size_bytes, 0),
+      size_bytes: sizeBytes,
       tools: { node: process.versions.node, 'dr-bot': deps.botVersion },
       // Verified means every stored byte was read back and matches; content problems are reported beside it.
       verified: true,
@@ -146,14 +154,12 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
         hashes_rechecked: true,
         checksum_mismatches: mismatches.sort(),
         missing,
-        copied: { files: copiedFiles, bytes: copiedBytes, reused: entries.length - copiedFiles },
+        copied: { files: copiedFiles, bytes: copiedBytes, reused: documents.length - copiedFiles },
       },
       documents: documents.sort((a, b) => (a.path < b.path ? -1 : 1)),
     };
     // The manifest is what makes the snapshot exist: every object it names is on disk first.
-    await deps.repository.flushObjects(stored);
-    signal.throwIfAborted();
-    await deps.repository.writeManifest(id, manifest);
+    await deps.repository.writeManifest(id, manifest, objectsDurable);
     rememberSnapshot(deps, manifest);
     try {
       await deps.store.recordBackup({ ...manifest, documents: undefined });

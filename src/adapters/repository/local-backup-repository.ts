@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { sha256OfFile } from '../../backup/file-hash.ts';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
 import { processAlive, THIS_PROCESS } from '../process-owner.ts';
-import type { BackupSummary, LocalBackupFile, ObjectContent, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
+import type { BackupSummary, LocalBackupFile, ObjectContent, PutObjectResult, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
 import { fsWorkers } from '../storage/fs-worker-pool.ts';
 
 
@@ -97,19 +97,25 @@ export class LocalBackupRepository implements WritableBackupRepository {
     return sha256OfFile(this.pathOf(key));
   }
 
-  async writeManifest(id: string, manifest: object): Promise<void> {
+  async writeManifest(id: string, manifest: object, namedFirst?: Promise<void>): Promise<void> {
     const dir = path.join(this.root, MANIFEST_DIR);
     await mkdir(dir, { recursive: true });
     const staged = await this.stage(`${id}.json`);
-    const handle = await open(staged, 'wx', 0o600);
     try {
-      // Compact: a document snapshot's manifest lists every file, and is read back by the next snapshot.
-      await handle.writeFile(`${JSON.stringify(manifest)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
+      const handle = await open(staged, 'wx', 0o600);
+      try {
+        // Compact: a document snapshot's manifest lists every file, and is read back by the next snapshot.
+        await handle.writeFile(`${JSON.stringify(manifest)}\n`);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await namedFirst;
+      await rename(staged, path.join(dir, `${id}.json`));
+    } catch (error) {
+      await rm(staged, { force: true });
+      throw error;
     }
-    await rename(staged, path.join(dir, `${id}.json`));
     await fsyncDir(dir);
   }
 
@@ -121,7 +127,7 @@ export class LocalBackupRepository implements WritableBackupRepository {
     return removeAbandonedStaging(path.join(this.root, STAGING_DIR));
   }
 
-  async putObject(content: ObjectContent): Promise<{ sha256: string; sizeBytes: number; stored: boolean }> {
+  async putObject(content: ObjectContent): Promise<PutObjectResult> {
     if (content.localPath !== undefined) return fsWorkers.run('put', { file: content.localPath, objectsDir: path.join(this.root, OBJECTS_DIR), stagingDir: this.objectStaging });
     const staged = await this.stage('object');
     try {
@@ -136,7 +142,7 @@ export class LocalBackupRepository implements WritableBackupRepository {
       }
       await this.ensureDir(path.dirname(target));
       await rename(staged, target);
-      return { sha256, sizeBytes, stored: true };
+      return { sha256, sizeBytes, stored: true, readBackSha256: await sha256OfFile(target) };
     } catch (error) {
       await rm(staged, { force: true });
       throw error;

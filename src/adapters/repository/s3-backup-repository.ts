@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
-import type { BackupSummary, LocalBackupFile, StoredFile, WritableBackupRepository, ObjectContent } from '../../ports/backup-repository.ts';
+import type { BackupSummary, LocalBackupFile, StoredFile, WritableBackupRepository, ObjectContent, PutObjectResult } from '../../ports/backup-repository.ts';
 import { sha256OfFile } from '../../backup/file-hash.ts';
 import { notFoundAs, removeAbandonedStaging, stagedName, writeHashed } from './local-backup-repository.ts';
 
@@ -125,7 +125,8 @@ export class S3BackupRepository implements WritableBackupRepository {
     }
   }
 
-  async writeManifest(id: string, manifest: object): Promise<void> {
+  async writeManifest(id: string, manifest: object, namedFirst?: Promise<void>): Promise<void> {
+    await namedFirst;
     await this.client.send(
       new PutObjectCommand({ Bucket: this.bucket, Key: this.full(`${MANIFEST_DIR}/${id}.json`), Body: `${JSON.stringify(manifest)}\n`, ContentType: 'application/json' }),
     );
@@ -140,7 +141,7 @@ export class S3BackupRepository implements WritableBackupRepository {
     return removeAbandonedStaging(path.join(STAGING_ROOT, this.bucket));
   }
 
-  async putObject(content: ObjectContent): Promise<{ sha256: string; sizeBytes: number; stored: boolean }> {
+  async putObject(content: ObjectContent): Promise<PutObjectResult> {
     const staged = await this.stage('object');
     try {
       const { sha256, sizeBytes } = await writeHashed(await content.open(), staged);
@@ -153,7 +154,7 @@ export class S3BackupRepository implements WritableBackupRepository {
         return { sha256, sizeBytes, stored: false };
       }
       await new Upload({ client: this.client, params: { Bucket: this.bucket, Key: key, Body: createReadStream(staged), ContentLength: sizeBytes } }).done();
-      return { sha256, sizeBytes, stored: true };
+      return { sha256, sizeBytes, stored: true, readBackSha256: await this.hashKey(key) };
     } finally {
       await rm(staged, { force: true });
     }

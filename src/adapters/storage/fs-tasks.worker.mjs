@@ -91,8 +91,8 @@ function retryingOnMissingDir(dir, forget, action) {
   }
 }
 
-// Copies a file into a staged object (mode 0600) hashing it on the way, then renames it under its SHA-256;
-// content already stored is not stored twice, but its object is touched so a running sweep keeps it.
+// Copies a file into a staged object (mode 0600) hashing it on the way, then renames it under its SHA-256 and
+// reads it back; content already stored is not stored twice, but its object is touched so a running sweep keeps it.
 function put({ file, objectsDir, stagingDir }) {
   const source = openRegular(file);
   let temp;
@@ -128,7 +128,8 @@ function put({ file, objectsDir, stagingDir }) {
     }
     retryingOnMissingDir(fan, () => madeDirs.delete(fan), () => renameSync(temp, target));
     temp = undefined;
-    return { sha256: result.sha256, sizeBytes: result.size, stored: true };
+    // Read back here, in the same task: a second round trip per object would cost more than the read.
+    return { sha256: result.sha256, sizeBytes: result.size, stored: true, readBackSha256: hash({ file: target }).sha256 };
   } finally {
     if (temp) rmSync(temp, { force: true });
     closeSync(source);

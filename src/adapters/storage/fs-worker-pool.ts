@@ -1,12 +1,13 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { PutObjectResult } from '../../ports/backup-repository.ts';
 
 /** What the file-system workers can do (see fs-tasks.worker.mjs). */
 export interface FsTasks {
   list: { args: { dir: string; mayVanish?: boolean }; result: { files: Array<[name: string, size: number, mtimeMs: number]>; dirs: string[] } };
   hash: { args: { file: string }; result: { sha256: string; size: number; mode: number } };
   /** `stagingDir` is a prefix: each worker stages in `<prefix>-w<thread id>`. */
-  put: { args: { file: string; objectsDir: string; stagingDir: string }; result: { sha256: string; sizeBytes: number; stored: boolean } };
+  put: { args: { file: string; objectsDir: string; stagingDir: string }; result: PutObjectResult };
 }
 
 type Answer = { id: number; result: unknown } | { id: number; error: { message: string; code?: string } };

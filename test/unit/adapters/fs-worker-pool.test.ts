@@ -38,7 +38,7 @@ describe('FsWorkerPool', () => {
     await writeFile(source, content);
     const objectsDir = path.join(dir, 'objects');
     const first = await pool.run('put', { file: source, objectsDir, stagingDir: staging });
-    expect(first).toEqual({ sha256: sha256(content), sizeBytes: content.length, stored: true });
+    expect(first).toEqual({ sha256: sha256(content), sizeBytes: content.length, stored: true, readBackSha256: sha256(content) });
     const object = path.join(objectsDir, first.sha256.slice(0, 2), first.sha256);
     expect((await readFile(object)).equals(content)).toBe(true);
     expect((await stat(object)).mode & 0o777).toBe(0o600);

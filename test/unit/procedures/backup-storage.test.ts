@@ -1,5 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { LocalBackupRepository } from '../../../src/adapters/repository/local-backup-repository.ts';
@@ -7,6 +8,8 @@ import type { DocumentSource } from '../../../src/ports/dms.ts';
 import { backupStorage } from '../../../src/procedures/backup-storage.ts';
 import { MemoryDms } from '../../fakes/document-storage.ts';
 import { useTempStateStore } from '../../helpers/temp-store.ts';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 // Storage on a remote store that stops answering: the listing works, reading the second file never returns.
 function stallingSource(dms: MemoryDms, stallOn: string): DocumentSource & { opened: string[] } {
@@ -25,8 +28,51 @@ function stallingSource(dms: MemoryDms, stallOn: string): DocumentSource & { ope
   };
 }
 
+// The real local repository with some of its methods replaced.
+function repositoryWith(root: string, overrides: Partial<LocalBackupRepository>): LocalBackupRepository {
+  const repository = new LocalBackupRepository(root);
+  return Object.assign(Object.create(repository) as LocalBackupRepository, overrides);
+}
+
 describe('backupStorage', () => {
   const temp = useTempStateStore('dr-backup-storage');
+  const fiveDocuments = () => {
+    const dms = new MemoryDms();
+    for (let i = 0; i < 5; i += 1) dms.add(i, `tenant-1/doc-${i}.pdf`, `content ${i}`);
+    return dms;
+  };
+  const noSnapshotLeft = async () => {
+    expect(await readdir(path.join(temp.dir, 'repo', 'manifests')).catch(() => [])).toEqual([]);
+    expect(await readdir(path.join(temp.dir, 'repo', '.staging')).catch(() => [])).toEqual([]);
+    expect(await temp.store.listCatalog()).toEqual([]);
+  };
+
+  it('fails, naming the object, when a stored object reads back as something else; no snapshot is written', async () => {
+    const dms = fiveDocuments();
+    const root = path.join(temp.dir, 'repo');
+    const real = new LocalBackupRepository(root);
+    const repository = repositoryWith(root, {
+      putObject: async (content) => {
+        const result = await real.putObject(content);
+        return result.stored && result.sha256 === sha256('content 3') ? { ...result, readBackSha256: sha256('bit rot') } : result;
+      },
+    });
+    await expect(
+      backupStorage({ source: stallingSource(dms, 'never'), checksums: dms, repository, store: temp.store, timeoutMs: 10_000, now: () => new Date(), botVersion: 'test' }),
+    ).rejects.toMatchObject({ code: 'BACKUP_FAILED', userMessage: `object ${sha256('content 3').slice(0, 8)} reads back as ${sha256('bit rot').slice(0, 8)}` });
+    await noSnapshotLeft();
+  });
+
+  it('writes no manifest when the stored objects cannot be flushed, and says why', async () => {
+    const dms = fiveDocuments();
+    const repository = repositoryWith(path.join(temp.dir, 'repo'), {
+      flushObjects: async () => Promise.reject(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })),
+    });
+    await expect(
+      backupStorage({ source: stallingSource(dms, 'never'), checksums: dms, repository, store: temp.store, timeoutMs: 10_000, now: () => new Date(), botVersion: 'test' }),
+    ).rejects.toMatchObject({ code: 'BACKUP_FAILED', userMessage: 'document snapshot failed: EIO: i/o error, fsync' });
+    await noSnapshotLeft();
+  });
 
   it('takes the previous snapshot’s documents from memory when it took that snapshot itself, and from its manifest otherwise', async () => {
     const dms = new MemoryDms();
