@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { newBackupId, type BackupManifest, type SnapshotDocument } from '../backup/manifest.ts';
 import { DrError, errorText } from '../domain/errors.ts';
 import type { PutObjectResult, WritableBackupRepository } from '../ports/backup-repository.ts';
-import type { DocumentChecksums, DocumentEntry, DocumentSource } from '../ports/dms.ts';
+import type { DocumentChecksums, DocumentEntry, DocumentSource, RecordedDocument } from '../ports/dms.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { ProgressUpdate } from '../commands/types.ts';
 import { withJobDeadline } from './deadline.ts';
@@ -48,7 +48,7 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
     // Set on the first failure (a copy, the listing, a load): queued copies then do nothing.
     let stopped: { error: unknown } | undefined;
     signal.addEventListener('abort', () => void (stopped ??= { error: signal.reason }), { once: true });
-    const listed: Array<{ entry: DocumentEntry; sha256?: string; vanished?: boolean }> = [];
+    const tally = new DocumentTally();
     let bytesListed = 0;
     let bytesDone = 0;
     let copiedFiles = 0;
@@ -56,19 +56,17 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
     const stored: string[] = [];
     let listingDone = false;
     const report = () => deps.progress?.({ step: 'storage snapshot', bytesDone, ...(listingDone ? { bytesTotal: bytesListed } : {}) });
-    const copy = async (item: (typeof listed)[number]): Promise<void> => {
+    const copy = async (entry: DocumentEntry): Promise<void> => {
       if (stopped) return;
-      const { entry } = item;
       const localPath = deps.source.localPath?.(entry.path);
       let object: PutObjectResult;
       try {
         object = await deps.repository.putObject({ open: () => deps.source.open(entry.path), ...(localPath === undefined ? {} : { localPath }) });
       } catch (error) {
         // Deleted since it was listed: the snapshot holds what is there, and the DMS check names it missing.
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && localPath !== undefined) return void (item.vanished = true);
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && localPath !== undefined) return tally.vanished();
         throw error;
       }
-      item.sha256 = object.sha256;
       copiedFiles += 1;
       if (object.stored) {
         // Read back by putObject as soon as it was stored, while other files are still being copied.
@@ -78,37 +76,36 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
         copiedBytes += object.sizeBytes;
         stored.push(object.sha256);
       }
+      tally.add(entry, object.sha256);
       bytesDone += entry.sizeBytes;
       report();
     };
-    let expected = new Map() as Awaited<ReturnType<DocumentChecksums['load']>>;
     try {
       for await (const batch of deps.source.list()) {
         if (stopped) break;
         const previous = await previousLoad;
         for (const entry of batch) {
-          const item: (typeof listed)[number] = { entry };
-          listed.push(item);
+          tally.listed += 1;
           bytesListed += entry.sizeBytes;
           const before = previous.get(entry.path);
           if (before && before.size_bytes === entry.sizeBytes && before.mtime_ms === entry.mtimeMs) {
-            item.sha256 = before.sha256;
+            tally.add(entry, before.sha256);
             bytesDone += entry.sizeBytes;
             continue;
           }
           // Settled at once: a failed copy stops the rest and is thrown below, never left unhandled.
-          copies.push(limit(() => copy(item)).catch((error: unknown) => void (stopped ??= { error })));
+          copies.push(limit(() => copy(entry)).catch((error: unknown) => void (stopped ??= { error })));
         }
         // Started once the workers have folders to list and files to copy: a SQLite DMS answers synchronously,
         // and this way its query overlaps their work instead of delaying it.
         if (!expectedLoad) {
           expectedLoad = deps.checksums.load();
-          expectedLoad.catch(() => {});
+          expectedLoad.then((expected) => tally.checksumsLoaded(expected)).catch(() => {});
         }
       }
       listingDone = true;
       await previousLoad;
-      expected = await (expectedLoad ?? deps.checksums.load());
+      tally.checksumsLoaded(await (expectedLoad ?? deps.checksums.load()));
     } catch (error) {
       stopped ??= { error };
     } finally {
@@ -121,21 +118,10 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
     const objectsDurable = deps.repository.flushObjects(stored).then(() => signal.throwIfAborted());
     objectsDurable.catch(() => {});
 
-    const documents: SnapshotDocument[] = [];
-    const mismatches: string[] = [];
-    const onDisk = new Set<string>();
-    let sizeBytes = 0;
-    for (const { entry, sha256, vanished } of listed) {
-      if (vanished) continue;
-      if (sha256 === undefined) throw new DrError('BACKUP_FAILED', `${entry.path} was listed but never stored`);
-      const want = expected.get(entry.path)?.sha256;
-      const checksum = want === undefined ? 'unknown' : want === sha256 ? 'ok' : 'mismatch';
-      if (checksum === 'mismatch') mismatches.push(entry.path);
-      documents.push({ path: entry.path, size_bytes: entry.sizeBytes, mtime_ms: entry.mtimeMs, sha256, checksum });
-      onDisk.add(entry.path);
-      sizeBytes += entry.sizeBytes;
-    }
-    const missing = [...expected.keys()].filter((p) => !onDisk.has(p)).sort();
+    const { documents, mismatches, sizeBytes } = tally;
+    const neverStored = tally.listed - tally.vanishedCount - documents.length;
+    if (neverStored !== 0) throw new DrError('BACKUP_FAILED', `${neverStored} listed files were never stored`);
+    const missing = tally.missing();
     const problems = [mismatches.length ? `${mismatches.length} checksum mismatches` : '', missing.length ? `${missing.length} missing files` : ''].filter(Boolean);
     const manifest: BackupManifest = {
       format: 1,
@@ -190,4 +176,53 @@ async function previousDocuments(deps: BackupStorageDeps): Promise<Map<string, S
   if (lastSnapshot?.id === latest.id && lastSnapshot.repository === deps.repository.location) return lastSnapshot.documents;
   const manifest = (await deps.repository.readManifest(latest.id)) as BackupManifest;
   return new Map((manifest.documents ?? []).map((d) => [d.path, d]));
+}
+
+/**
+ * The snapshot's documents, each made as soon as its SHA-256 and the DMS checksums are both known: most
+ * are made while the listing still runs, instead of in one pass over every file after it.
+ */
+class DocumentTally {
+  readonly documents: SnapshotDocument[] = [];
+  readonly mismatches: string[] = [];
+  sizeBytes = 0;
+  listed = 0;
+  vanishedCount = 0;
+  private expected: Map<string, RecordedDocument> | undefined;
+  private waiting: Array<{ entry: DocumentEntry; sha256: string }> = [];
+  // Documents the DMS knows: when every one it lists was found, none is missing and no scan is needed.
+  private recordedFound = 0;
+
+  add(entry: DocumentEntry, sha256: string): void {
+    if (this.expected) this.make(this.expected, entry, sha256);
+    else this.waiting.push({ entry, sha256 });
+  }
+
+  vanished(): void {
+    this.vanishedCount += 1;
+  }
+
+  checksumsLoaded(expected: Map<string, RecordedDocument>): void {
+    if (this.expected) return;
+    this.expected = expected;
+    for (const { entry, sha256 } of this.waiting) this.make(expected, entry, sha256);
+    this.waiting = [];
+  }
+
+  /** Paths the DMS records that the snapshot did not find, sorted. */
+  missing(): string[] {
+    const expected = this.expected ?? new Map<string, RecordedDocument>();
+    if (this.recordedFound === expected.size) return [];
+    const found = new Set(this.documents.map((d) => d.path));
+    return [...expected.keys()].filter((p) => !found.has(p)).sort();
+  }
+
+  private make(expected: Map<string, RecordedDocument>, entry: DocumentEntry, sha256: string): void {
+    const want = expected.get(entry.path)?.sha256;
+    const checksum = want === undefined ? 'unknown' : want === sha256 ? 'ok' : 'mismatch';
+    if (want !== undefined) this.recordedFound += 1;
+    if (checksum === 'mismatch') this.mismatches.push(entry.path);
+    this.documents.push({ path: entry.path, size_bytes: entry.sizeBytes, mtime_ms: entry.mtimeMs, sha256, checksum });
+    this.sizeBytes += entry.sizeBytes;
+  }
 }
