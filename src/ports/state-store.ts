@@ -19,6 +19,15 @@ export interface StateStore {
   recordBackup(manifest: BackupManifest): Promise<void>;
   /** Claims a scheduled slot (e.g. `backup-db:2026-11-26T03:00:00.000Z`); true for exactly one caller across replicas. */
   claimSlot(slot: string, owner: string): Promise<boolean>;
+  /**
+   * Takes or renews the lease `name` for `owner` until `until`; true while `owner` holds it. It is free when
+   * nobody holds it, when it expired before `now`, or when `ownerAlive` knows its holder is dead.
+   */
+  acquireLease(name: string, owner: string, options: { now: string; until: string; ownerAlive?: (owner: string) => boolean | undefined }): Promise<boolean>;
+  /** Gives the lease up, if `owner` still holds it. */
+  releaseLease(name: string, owner: string): Promise<void>;
+  /** Who holds the lease at `now`, if anyone. */
+  leaseHolder(name: string, now: string): Promise<string | undefined>;
   /** Removes a backup from the catalog (after the repository forgot it). */
   forgetBackup(id: string): Promise<void>;
   /** Catalog entries, newest first, optionally of one kind. */

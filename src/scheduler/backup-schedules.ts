@@ -4,12 +4,16 @@ import { DrError, errorText } from '../domain/errors.ts';
 import type { Run } from '../domain/run.ts';
 import type { AlertSink } from '../ports/alerts.ts';
 import { raiseJobFailure, resolveJobFailure } from '../alerts/job-failure.ts';
-import { schedulePeriodMs, startSchedules, type ScheduledJob, type Schedules } from './schedules.ts';
+import { schedulePeriodMs, startSchedules, type ScheduledJob, type SchedulerLease, type Schedules } from './schedules.ts';
 
 /** This replica's name on the slots it claims. */
 export const REPLICA = `${hostname()}:${process.pid}`;
 
 const CATCH_UP = ':catch-up:';
+
+// The SQLite scheduler lease: renewed every 30 s, so a standby takes over within 90 s of a holder vanishing
+// without a trace, and within 30 s of one on this host dying.
+const SCHEDULER_LEASE = { name: 'scheduler', ttlMs: 90_000, renewMs: 30_000 } as const;
 
 // Audit rows of the start-up catch-up say so.
 function catchUpMark(slot: string): { catchUp?: true } {
@@ -28,8 +32,14 @@ function succeeded(run: Run): Run {
  * monthly drill), each slot run by one replica.
  * At start, if the newest verified database backup is older than one db schedule period (or there is
  * none), one is taken now: a bot that was down must not leave the RPO exposed until the next slot.
+ * On a SQLite state store (one host) a single instance runs them, under a lease held by `instance`; another
+ * instance on the same file stands by. PostgreSQL replicas share the slots instead.
  */
-export async function startBackupSchedules(deps: DispatchDeps, alerts?: AlertSink): Promise<Schedules> {
+export async function startBackupSchedules(
+  deps: DispatchDeps,
+  alerts?: AlertSink,
+  instance?: Pick<SchedulerLease, 'holder' | 'ownerAlive'> & Partial<Pick<SchedulerLease, 'ttlMs' | 'renewMs'>>,
+): Promise<Schedules> {
   const { schedule, timezone } = deps.config.backups;
   const jobs: ScheduledJob[] = [
     { name: 'backup-db', expression: schedule.db, run: deps.backupDatabase },
@@ -55,6 +65,7 @@ export async function startBackupSchedules(deps: DispatchDeps, alerts?: AlertSin
       await audit(job, 'ok', { id: (result as { id?: string } | undefined)?.id, ...catchUpMark(slot) });
       if (alerts) await resolveJobFailure({ alertSink: alerts, logger: deps.logger }, job);
     },
+    ...(deps.store.kind === 'sqlite' && instance ? { lease: { ...SCHEDULER_LEASE, ...instance } } : {}),
   });
 
   const dbTask = schedules.tasks[0]!;

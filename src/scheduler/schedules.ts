@@ -21,6 +21,21 @@ export interface ScheduleDeps {
   onFailure: (job: string, error: unknown, slot: string) => void | Promise<void>;
   /** Called when a job succeeds, with its result and the slot it ran for. */
   onSuccess?: (job: string, result: unknown, slot: string) => void | Promise<void>;
+  /** With a lease (a SQLite state store): only the instance holding it runs slots; the others stand by. */
+  lease?: SchedulerLease;
+}
+
+/** The lease one instance holds to be the only one running the schedules. */
+export interface SchedulerLease {
+  name: string;
+  /** This process, as recorded on the lease (`host.pid.random`, so a dead holder on this host is known dead). */
+  holder: string;
+  ownerAlive?: (owner: string) => boolean | undefined;
+  /** How long the lease lasts unless renewed: how long a standby waits for a holder that vanished elsewhere. */
+  ttlMs: number;
+  /** How often the holder renews it (and a standby tries to take it). */
+  renewMs: number;
+  now?: () => Date;
 }
 
 /** Running schedules. */
@@ -38,9 +53,11 @@ export interface Schedules {
  * Starts each job on its cron expression in `backups.timezone`, never overlapping itself, and exactly once
  * per slot across replicas: before a slot runs, the replica claims it with an insert into the shared state
  * store, and only the one whose insert wins runs it (a failing store skips the slot: fails closed).
- * `stop()` starts no new slot and waits for the ones already claimed.
+ * With a lease, only its holder claims slots at all. `stop()` starts no new slot, waits for the ones already
+ * claimed, and gives the lease up.
  */
 export function startSchedules(jobs: readonly ScheduledJob[], deps: ScheduleDeps): Schedules {
+  const lease = deps.lease ? holdLease(deps.lease, deps.store, deps.logger) : undefined;
   // The slot is claimed inside the task rather than through node-cron's run coordinator: a task destroyed
   // between the coordinator's claim and the run would leave a slot claimed that nobody ran.
   let stopping = false;
@@ -62,6 +79,7 @@ export function startSchedules(jobs: readonly ScheduledJob[], deps: ScheduleDeps
   const claimAndRun = async (job: ScheduledJob, key: string): Promise<void> => {
     let claimed: boolean;
     try {
+      if (lease && !(await lease.renew())) return;
       claimed = await deps.store.claimSlot(key, deps.owner);
     } catch (error) {
       deps.logger.error({ job: job.name, slot: key, err: errorText(error) }, 'could not claim the schedule slot; skipping it');
@@ -106,6 +124,48 @@ export function startSchedules(jobs: readonly ScheduledJob[], deps: ScheduleDeps
       for (const task of tasks) await task.destroy();
       // A slot this replica claimed is run to the end: no other replica will.
       await Promise.allSettled([...inFlight]);
+      await lease?.release();
+    },
+  };
+}
+
+/**
+ * Takes the scheduler lease now and keeps renewing it; a standby keeps trying, so it takes over once the
+ * holder stops, dies (at once when its death is known) or stops renewing. `renew()` is also asked before
+ * every slot: a holder that lost the lease meanwhile must not run it.
+ */
+function holdLease(lease: SchedulerLease, store: StateStore, logger: Logger): { renew(): Promise<boolean>; release(): Promise<void> } {
+  const now = lease.now ?? (() => new Date());
+  let holding: boolean | undefined;
+  let released = false;
+  const renew = async (): Promise<boolean> => {
+    if (released) return false;
+    const at = now();
+    let held: boolean;
+    try {
+      held = await store.acquireLease(lease.name, lease.holder, { now: at.toISOString(), until: new Date(at.getTime() + lease.ttlMs).toISOString(), ...(lease.ownerAlive ? { ownerAlive: lease.ownerAlive } : {}) });
+    } catch (error) {
+      // Fails closed, like a slot that cannot be claimed; the next success says again who holds it.
+      logger.error({ lease: lease.name, err: errorText(error) }, 'could not renew the scheduler lease; running no slot until it is renewed');
+      holding = undefined;
+      return false;
+    }
+    if (held !== holding) {
+      if (held) logger.info({ lease: lease.name }, 'this instance holds the scheduler lease and runs the schedules');
+      else logger.warn({ lease: lease.name, holder: await store.leaseHolder(lease.name, at.toISOString()).catch(() => undefined) }, 'another instance holds the scheduler lease: standing by');
+      holding = held;
+    }
+    return held;
+  };
+  void renew();
+  const timer = setInterval(() => void renew(), lease.renewMs);
+  timer.unref();
+  return {
+    renew,
+    async release() {
+      released = true;
+      clearInterval(timer);
+      await store.releaseLease(lease.name, lease.holder).catch((error: unknown) => logger.warn({ lease: lease.name, err: errorText(error) }, 'could not give the scheduler lease up; it expires on its own'));
     },
   };
 }

@@ -10,7 +10,7 @@ import type { StateStore } from '../../src/ports/state-store.ts';
 import { startBackupSchedules } from '../../src/scheduler/backup-schedules.ts';
 import { startSchedules } from '../../src/scheduler/schedules.ts';
 import { captureLogs } from '../helpers/logs.ts';
-import { startBotProcess } from '../helpers/bot-process.ts';
+import { startBotProcess, type BotProcess } from '../helpers/bot-process.ts';
 import { postgresAvailable, scratchDatabase } from '../helpers/pg.ts';
 import { tempSandbox } from '../helpers/sandbox.ts';
 
@@ -73,6 +73,94 @@ describe.skipIf(!hasPostgres)('two bot processes sharing a PostgreSQL state stor
     expect(runs.length).toBeGreaterThanOrEqual(3);
     expect(new Set(runs.map((r) => r.second)).size).toBe(runs.length);
     expect(Number(slots)).toBe(runs.length);
+  });
+});
+
+describe('two instances sharing a SQLite state store', () => {
+  it('run the schedules on the lease holder only; the standby takes over as soon as the holder stops', async () => {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(path.join(tmpdir(), 'dr-lease-'));
+    const file = path.join(dir, 'dr-state.db');
+    // The schema first, so the two instances do not race to create it.
+    await (await openStateStore(file)).close();
+    const stores: StateStore[] = [await openStateStore(file), await openStateStore(file)];
+    const runs: Array<{ instance: string; second: number }> = [];
+    const logs = captureLogs('info');
+    const start = (store: StateStore, instance: string) =>
+      startSchedules([{ name: 'tick', expression: '* * * * * *', run: async () => void runs.push({ instance, second: Math.floor(Date.now() / 1000) }) }], {
+        store,
+        owner: instance,
+        timezone: 'UTC',
+        logger: logs.logger.child({ instance }),
+        onFailure: () => {},
+        lease: { name: 'scheduler', holder: instance, ttlMs: 60_000, renewMs: 60_000 },
+      });
+    const a = start(stores[0]!, 'A');
+    await expect.poll(() => runs.length, { timeout: 5_000 }).toBeGreaterThan(0);
+    const b = start(stores[1]!, 'B');
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      expect(runs.length).toBeGreaterThanOrEqual(2);
+      expect(new Set(runs.map((r) => r.instance))).toEqual(new Set(['A']));
+      expect(logs.lines.some((l) => l.instance === 'B' && l.msg === 'another instance holds the scheduler lease: standing by' && l.holder === 'A')).toBe(true);
+
+      // A stops: it gives the lease up, and B's next slot takes it (long before the 60 s expiry).
+      await a.stop();
+      const handedOver = runs.length;
+      await expect.poll(() => runs.slice(handedOver).filter((r) => r.instance === 'B').length, { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
+      expect(runs.slice(handedOver).every((r) => r.instance === 'B')).toBe(true);
+    } finally {
+      await a.stop();
+      await b.stop();
+      for (const store of stores) await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+    // Never two runs of one slot.
+    expect(new Set(runs.map((r) => r.second)).size).toBe(runs.length);
+  });
+});
+
+describe('two dr-bot processes sharing a SQLite state store', () => {
+  it('back up on the lease holder only; when it is killed with SIGKILL the other takes over at its next slot', async () => {
+    const yearly = '0 0 1 1 *';
+    const sandbox = await tempSandbox({ config: { backups: { schedule: { db: yearly, storage: yearly, config: '* * * * * *', prune: yearly, verify: yearly, drill: yearly } } } });
+    const env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+    const holds = (bot: BotProcess) => bot.logs.some((l) => l.msg === 'this instance holds the scheduler lease and runs the schedules');
+    const a = await startBotProcess(env, sandbox.dir);
+    let b: BotProcess | undefined;
+    let killedAt = 0;
+    try {
+      await expect.poll(() => holds(a), { timeout: 10_000 }).toBe(true);
+      b = await startBotProcess(env, sandbox.dir);
+      await expect.poll(() => b!.logs.some((l) => l.msg === 'another instance holds the scheduler lease: standing by'), { timeout: 10_000 }).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      await a.kill();
+      killedAt = Date.now();
+      // Its lease has a minute to run, but the dead holder is on this host: known dead at b's next slot.
+      await expect.poll(() => holds(b!), { timeout: 10_000 }).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+    } finally {
+      await a.kill();
+      await b?.stop();
+    }
+    const store = await openStateStore(env.DR_STATE);
+    try {
+      const backups = (await store.listAudit()).filter((e) => e.command === 'backup-config' && e.outcome === 'ok');
+      const byA = backups.filter((e) => e.actor.endsWith(`:${a.child.pid}`));
+      const byB = backups.filter((e) => e.actor.endsWith(`:${b!.child.pid}`));
+      expect(byA.length).toBeGreaterThanOrEqual(2);
+      expect(byB.length).toBeGreaterThanOrEqual(2);
+      expect(byA.length + byB.length).toBe(backups.length);
+      // a alone until it died, b alone after; b's first within two slots of the kill.
+      expect(Math.max(...byA.map((e) => e.id))).toBeLessThan(Math.min(...byB.map((e) => e.id)));
+      expect(Date.parse(byB[0]!.at) - killedAt).toBeLessThan(5_000);
+      const configs = await store.listCatalog({ kind: 'config' });
+      expect(new Set(configs.map((m) => m.started_at.slice(0, 19))).size).toBe(configs.length);
+    } finally {
+      await store.close();
+      await sandbox.destroy();
+    }
   });
 });
 

@@ -99,6 +99,31 @@ describe.each(backends)('state store contract: $name', ({ skip, open }) => {
     }
   });
 
+  it.skipIf(skip)('grants a lease to one holder at a time: renewed by it, free once it expires, is released, or its holder is dead', async () => {
+    const at = (iso: string, ttlS = 90) => ({ now: iso, until: new Date(Date.parse(iso) + ttlS * 1000).toISOString() });
+    const store = subject.store;
+    expect(await store.acquireLease('scheduler', 'A', at('2026-01-01T00:00:00.000Z'))).toBe(true);
+    expect(await store.acquireLease('scheduler', 'B', at('2026-01-01T00:00:30.000Z'))).toBe(false);
+    expect(await store.leaseHolder('scheduler', '2026-01-01T00:00:30.000Z')).toBe('A');
+    // Renewed by its holder: still A's past the first expiry.
+    expect(await store.acquireLease('scheduler', 'A', at('2026-01-01T00:01:00.000Z'))).toBe(true);
+    expect(await store.acquireLease('scheduler', 'B', at('2026-01-01T00:02:00.000Z'))).toBe(false);
+    // Not renewed: B takes it once it expired.
+    expect(await store.acquireLease('scheduler', 'B', at('2026-01-01T00:02:31.000Z'))).toBe(true);
+    expect(await store.acquireLease('scheduler', 'A', at('2026-01-01T00:02:32.000Z'))).toBe(false);
+    // A holder known dead gives it up at once; one whose fate is unknown does not.
+    expect(await store.acquireLease('scheduler', 'A', { ...at('2026-01-01T00:02:33.000Z'), ownerAlive: () => undefined })).toBe(false);
+    expect(await store.acquireLease('scheduler', 'A', { ...at('2026-01-01T00:02:33.000Z'), ownerAlive: (owner) => owner !== 'B' })).toBe(true);
+    // Released by a non-holder: nothing happens; by its holder: free.
+    await store.releaseLease('scheduler', 'B');
+    expect(await store.leaseHolder('scheduler', '2026-01-01T00:02:34.000Z')).toBe('A');
+    await store.releaseLease('scheduler', 'A');
+    expect(await store.leaseHolder('scheduler', '2026-01-01T00:02:34.000Z')).toBeUndefined();
+    expect(await store.acquireLease('scheduler', 'B', at('2026-01-01T00:02:35.000Z'))).toBe(true);
+    // Leases are independent of one another.
+    expect(await store.acquireLease('other', 'A', at('2026-01-01T00:02:35.000Z'))).toBe(true);
+  });
+
   it.skipIf(skip)('answers ping and reports its kind', async () => {
     await expect(subject.store.ping()).resolves.toBeUndefined();
     expect(subject.store.kind).toMatch(/^(sqlite|postgres)$/);

@@ -99,6 +99,7 @@ interface Tables {
   digests: DigestRow;
   alert_messages: { fingerprint: string; channel: string; ts: string };
   incidents: { id: string; state: string; declared_at: string; incident: string; thread_ts: string | null };
+  leases: { name: string; holder: string; expires_at: string };
 }
 
 // A new outbox message's next attempt: earlier than any clock, so it is due at once.
@@ -255,6 +256,33 @@ class KyselyStateStore implements StateStore {
     // Slots long past can never be claimed again (their keys hold their time): the table stays small.
     if (claimed) await this.db.deleteFrom('schedule_slots').where('claimed_at', '<', new Date(now.getTime() - SLOT_KEEP_MS).toISOString()).execute();
     return claimed;
+  }
+
+  async acquireLease(name: string, owner: string, options: { now: string; until: string; ownerAlive?: (owner: string) => boolean | undefined }): Promise<boolean> {
+    const current = await this.db.selectFrom('leases').select('holder').where('name', '=', name).executeTakeFirst();
+    // A holder known to be dead frees the lease now, not when it expires.
+    const deadHolder = current && current.holder !== owner && options.ownerAlive?.(current.holder) === false ? current.holder : undefined;
+    // One statement, so two processes racing for a free lease cannot both win it.
+    const result = await this.db
+      .insertInto('leases')
+      .values({ name, holder: owner, expires_at: options.until })
+      .onConflict((oc) =>
+        oc
+          .column('name')
+          .doUpdateSet({ holder: owner, expires_at: options.until })
+          .where((eb) => eb.or([eb('leases.holder', '=', owner), eb('leases.expires_at', '<', options.now), ...(deadHolder ? [eb('leases.holder', '=', deadHolder)] : [])])),
+      )
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    await this.db.deleteFrom('leases').where('name', '=', name).where('holder', '=', owner).execute();
+  }
+
+  async leaseHolder(name: string, now: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('leases').select('holder').where('name', '=', name).where('expires_at', '>=', now).executeTakeFirst();
+    return row?.holder;
   }
 
   async forgetBackup(id: string): Promise<void> {

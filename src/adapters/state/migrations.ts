@@ -136,4 +136,15 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0008_leases': {
+    async up(db: Kysely<unknown>) {
+      // A named lease (the SQLite scheduler's): who holds it, and until when unless renewed.
+      await db.schema
+        .createTable('leases')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('holder', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
