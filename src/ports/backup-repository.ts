@@ -54,7 +54,10 @@ export interface ReadableBackupRepository extends BackupRepository {
   localFile(key: string): Promise<LocalBackupFile>;
 }
 
-/** What storing one object did; an object this call stored was read back at once, and `readBackSha256` is what that read found. */
+/**
+ * What storing one object did; an object this call stored was read back at once, and `readBackSha256` is what
+ * that read found (an object that read back wrong is removed again).
+ */
 export type PutObjectResult = { sha256: string; sizeBytes: number } & ({ stored: true; readBackSha256: string } | { stored: false });
 
 /** A repository backups can be written into. */
@@ -89,8 +92,11 @@ export interface WritableBackupRepository extends ReadableBackupRepository {
   putObject(content: ObjectContent): Promise<PutObjectResult>;
   /** SHA-256 of an object as read back now (verification). */
   hashObject(sha256: string): Promise<string>;
-  /** Makes the objects stored so far durable, before a manifest names them (a no-op where a store is durable once answered). */
-  flushObjects(stored: readonly string[]): Promise<void>;
+  /**
+   * Makes objects durable before a manifest names them: those a snapshot stored, and those it found already
+   * there (a failed run may have stored them without flushing). A no-op where a store is durable once answered.
+   */
+  flushObjects(objects: readonly string[]): Promise<void>;
   /** Forgets a backup: its manifest first (so it stops existing at once), then its files. */
   removeBackup(id: string, keys: readonly string[]): Promise<void>;
   /** Every stored object, for the sweep. */

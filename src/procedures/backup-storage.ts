@@ -53,7 +53,8 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
     let bytesDone = 0;
     let copiedFiles = 0;
     let copiedBytes = 0;
-    const stored: string[] = [];
+    // Every object this run's copies ended in, stored now or found there: all are flushed before the manifest.
+    const copiedObjects: string[] = [];
     let listingDone = false;
     const report = () => deps.progress?.({ step: 'storage snapshot', bytesDone, ...(listingDone ? { bytesTotal: bytesListed } : {}) });
     const copy = async (entry: DocumentEntry): Promise<void> => {
@@ -74,8 +75,8 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
           throw new DrError('BACKUP_FAILED', `object ${object.sha256.slice(0, 8)} reads back as ${object.readBackSha256.slice(0, 8)}`);
         }
         copiedBytes += object.sizeBytes;
-        stored.push(object.sha256);
       }
+      copiedObjects.push(object.sha256);
       tally.add(entry, object.sha256);
       bytesDone += entry.sizeBytes;
       report();
@@ -115,7 +116,7 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
     if (stopped) throw stopped.error;
     report();
     // The stored objects become durable while the manifest is built and staged; it names them only after.
-    const objectsDurable = deps.repository.flushObjects(stored).then(() => signal.throwIfAborted());
+    const objectsDurable = deps.repository.flushObjects(copiedObjects).then(() => signal.throwIfAborted());
     objectsDurable.catch(() => {});
 
     const { documents, mismatches, sizeBytes } = tally;

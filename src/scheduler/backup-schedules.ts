@@ -55,6 +55,7 @@ export async function startBackupSchedules(
     await audit(job, 'backup_job_failure', { error: errorText(error), ...extra });
     if (alerts) await raiseJobFailure({ alertSink: alerts, logger: deps.logger }, job, 'scheduled', error, { replica: REPLICA });
   };
+  const leased = deps.store.kind === 'sqlite' && instance !== undefined;
   const schedules = startSchedules(jobs, {
     store: deps.store,
     owner: REPLICA,
@@ -65,18 +66,30 @@ export async function startBackupSchedules(
       await audit(job, 'ok', { id: (result as { id?: string } | undefined)?.id, ...catchUpMark(slot) });
       if (alerts) await resolveJobFailure({ alertSink: alerts, logger: deps.logger }, job);
     },
-    ...(deps.store.kind === 'sqlite' && instance ? { lease: { ...SCHEDULER_LEASE, ...instance } } : {}),
+    // Under a lease the catch-up belongs to whoever takes it: at start, or a standby taking over from a holder
+    // that went (maybe before its catch-up, or mid-way through a database slot).
+    ...(leased
+      ? {
+          lease: {
+            ...SCHEDULER_LEASE,
+            ...instance,
+            onTaken: () => void catchUp().catch((error: unknown) => deps.logger.error({ err: errorText(error) }, 'could not check whether a database backup is due')),
+          },
+        }
+      : {}),
   });
 
-  const dbTask = schedules.tasks[0]!;
-  const period = schedulePeriodMs(dbTask);
-  const [newest] = (await deps.store.listCatalog({ kind: 'db', limit: 20 })).filter((m) => m.verified);
-  const age = newest ? Date.now() - Date.parse(newest.finished_at) : Number.POSITIVE_INFINITY;
-  if (period !== undefined && age > period) {
+  // Takes one database backup now if the newest verified one is older than one db schedule period.
+  async function catchUp(): Promise<void> {
+    const period = schedulePeriodMs(schedules.tasks[0]!);
+    const [newest] = (await deps.store.listCatalog({ kind: 'db', limit: 20 })).filter((m) => m.verified);
+    const age = newest ? Date.now() - Date.parse(newest.finished_at) : Number.POSITIVE_INFINITY;
+    if (period === undefined || age <= period) return;
     // Replicas starting together share one catch-up: the slot is the current period. It runs as the db job
     // (success and failure reported like a slot's), so a regular slot that comes meanwhile does not overlap it.
     deps.logger.warn({ newest: newest?.id ?? 'none', ageMs: Number.isFinite(age) ? age : null }, 'newest database backup is older than one schedule period: one replica takes one now');
     void schedules.runNow('backup-db', `backup-db${CATCH_UP}${Math.floor(Date.now() / period)}`);
   }
+  if (!leased) await catchUp();
   return schedules;
 }

@@ -35,6 +35,8 @@ export interface SchedulerLease {
   ttlMs: number;
   /** How often the holder renews it (and a standby tries to take it). */
   renewMs: number;
+  /** Called each time this instance takes the lease (at start, or from a holder that went). */
+  onTaken?: () => void;
   now?: () => Date;
 }
 
@@ -79,7 +81,10 @@ export function startSchedules(jobs: readonly ScheduledJob[], deps: ScheduleDeps
   const claimAndRun = async (job: ScheduledJob, key: string): Promise<void> => {
     let claimed: boolean;
     try {
-      if (lease && !(await lease.renew())) return;
+      if (lease && !(await lease.renew())) {
+        deps.logger.debug({ job: job.name, slot: key }, 'standing by: the slot is the lease holder’s');
+        return;
+      }
       claimed = await deps.store.claimSlot(key, deps.owner);
     } catch (error) {
       deps.logger.error({ job: job.name, slot: key, err: errorText(error) }, 'could not claim the schedule slot; skipping it');
@@ -132,14 +137,15 @@ export function startSchedules(jobs: readonly ScheduledJob[], deps: ScheduleDeps
 /**
  * Takes the scheduler lease now and keeps renewing it; a standby keeps trying, so it takes over once the
  * holder stops, dies (at once when its death is known) or stops renewing. `renew()` is also asked before
- * every slot: a holder that lost the lease meanwhile must not run it.
+ * every slot: a holder that lost the lease meanwhile must not run it. One renewal at a time, and `release()`
+ * waits for the one in flight, which could otherwise write the lease back after it was given up.
  */
 function holdLease(lease: SchedulerLease, store: StateStore, logger: Logger): { renew(): Promise<boolean>; release(): Promise<void> } {
   const now = lease.now ?? (() => new Date());
   let holding: boolean | undefined;
   let released = false;
-  const renew = async (): Promise<boolean> => {
-    if (released) return false;
+  let inFlight: Promise<boolean> | undefined;
+  const attempt = async (): Promise<boolean> => {
     const at = now();
     let held: boolean;
     try {
@@ -153,9 +159,16 @@ function holdLease(lease: SchedulerLease, store: StateStore, logger: Logger): { 
     if (held !== holding) {
       if (held) logger.info({ lease: lease.name }, 'this instance holds the scheduler lease and runs the schedules');
       else logger.warn({ lease: lease.name, holder: await store.leaseHolder(lease.name, at.toISOString()).catch(() => undefined) }, 'another instance holds the scheduler lease: standing by');
+      const taken = held && holding !== true;
       holding = held;
+      if (taken) lease.onTaken?.();
     }
     return held;
+  };
+  const renew = (): Promise<boolean> => {
+    if (released) return Promise.resolve(false);
+    inFlight ??= attempt().finally(() => (inFlight = undefined));
+    return inFlight;
   };
   void renew();
   const timer = setInterval(() => void renew(), lease.renewMs);
@@ -165,6 +178,7 @@ function holdLease(lease: SchedulerLease, store: StateStore, logger: Logger): { 
     async release() {
       released = true;
       clearInterval(timer);
+      await inFlight;
       await store.releaseLease(lease.name, lease.holder).catch((error: unknown) => logger.warn({ lease: lease.name, err: errorText(error) }, 'could not give the scheduler lease up; it expires on its own'));
     },
   };

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { access, chmod, constants, mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { release } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { pipeline } from 'node:stream/promises';
@@ -16,6 +17,13 @@ import { fsWorkers } from '../storage/fs-worker-pool.ts';
 const STAGING_DIR = '.staging';
 // fsyncs in flight when a snapshot's objects are flushed one by one (the fallback): more at once, fewer journal commits.
 const FLUSHES_AT_ONCE = 32;
+
+/** Whether syncfs reports writeback errors on this kernel (Linux 5.8 and later); before, it always succeeds. */
+export function syncfsReportsErrors(platform: string = process.platform, kernel: string = release()): boolean {
+  const [major = 0, minor = 0] = (/^(\d+)\.(\d+)/.exec(kernel) ?? []).slice(1).map(Number);
+  return platform === 'linux' && (major > 5 || (major === 5 && minor >= 8));
+}
+const SYNCFS_REPORTS_ERRORS = syncfsReportsErrors();
 const execFileAsync = promisify(execFile);
 /** Document snapshots store file contents here, keyed by SHA-256. */
 export const OBJECTS_DIR = 'objects';
@@ -114,7 +122,13 @@ export class LocalBackupRepository implements WritableBackupRepository {
       await rm(staged, { force: true });
       throw error;
     }
-    await fsyncDir(dir);
+    try {
+      await fsyncDir(dir);
+    } catch (error) {
+      // A manifest whose entry may not survive a crash is no backup: the run fails, and leaves none.
+      await rm(path.join(dir, `${id}.json`), { force: true });
+      throw error;
+    }
   }
 
   async discard(pathOrKey: string): Promise<void> {
@@ -140,7 +154,10 @@ export class LocalBackupRepository implements WritableBackupRepository {
       }
       await this.ensureDir(path.dirname(target));
       await rename(staged, target);
-      return { sha256, sizeBytes, stored: true, readBackSha256: await sha256OfFile(target) };
+      const readBackSha256 = await sha256OfFile(target);
+      // Stored wrong: not left under its name, where the next snapshot would take it for good.
+      if (readBackSha256 !== sha256) await rm(target, { force: true });
+      return { sha256, sizeBytes, stored: true, readBackSha256 };
     } catch (error) {
       await rm(staged, { force: true });
       throw error;
@@ -148,20 +165,22 @@ export class LocalBackupRepository implements WritableBackupRepository {
   }
 
   /**
-   * Flushes what this snapshot stored before its manifest names it: one `sync --file-system` (syncfs, which
-   * reports writeback errors since Linux 5.8). For 200 new objects it takes 7–10 ms where an fsync of each
-   * object and folder takes 30–60 ms, and for thousands far less. It also waits for whatever else is dirty on
-   * the repository's filesystem, which is one more reason to keep a repository off the data's own disk.
-   * Where that tool is missing or fails: an fsync of each new object and each folder that gained one.
+   * Flushes the objects a snapshot copied before its manifest names them: one `sync --file-system` (syncfs).
+   * For 200 new objects it takes 7–10 ms where an fsync of each object and folder takes 30–60 ms, and for
+   * thousands far less. It also waits for whatever else is dirty on the repository's filesystem, which is one
+   * more reason to keep a repository off the data's own disk. Before Linux 5.8 syncfs succeeds whatever the
+   * disk said, so there, or where that tool is missing or fails: an fsync of each object and of its folder.
    */
-  async flushObjects(stored: readonly string[]): Promise<void> {
-    if (stored.length === 0) return;
-    const flushed = await execFileAsync('sync', ['--file-system', path.join(this.root, OBJECTS_DIR)]).then(
-      () => true,
-      () => false,
-    );
-    if (flushed) return;
-    const paths = stored.map((sha256) => this.objectPath(sha256));
+  async flushObjects(objects: readonly string[]): Promise<void> {
+    if (objects.length === 0) return;
+    if (SYNCFS_REPORTS_ERRORS) {
+      const flushed = await execFileAsync('sync', ['--file-system', path.join(this.root, OBJECTS_DIR)]).then(
+        () => true,
+        () => false,
+      );
+      if (flushed) return;
+    }
+    const paths = objects.map((sha256) => this.objectPath(sha256));
     const flushes = [...paths.map((file) => () => fsyncFile(file, 'r')), ...[...new Set(paths.map((file) => path.dirname(file)))].map((dir) => () => fsyncDir(dir))];
     let next = 0;
     await Promise.all(

@@ -154,7 +154,10 @@ export class S3BackupRepository implements WritableBackupRepository {
         return { sha256, sizeBytes, stored: false };
       }
       await new Upload({ client: this.client, params: { Bucket: this.bucket, Key: key, Body: createReadStream(staged), ContentLength: sizeBytes } }).done();
-      return { sha256, sizeBytes, stored: true, readBackSha256: await this.hashKey(key) };
+      const readBackSha256 = await this.hashKey(key);
+      // Stored wrong: not left under its name, where the next snapshot would take it for good.
+      if (readBackSha256 !== sha256) await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => {});
+      return { sha256, sizeBytes, stored: true, readBackSha256 };
     } finally {
       await rm(staged, { force: true });
     }

@@ -129,7 +129,10 @@ function put({ file, objectsDir, stagingDir }) {
     retryingOnMissingDir(fan, () => madeDirs.delete(fan), () => renameSync(temp, target));
     temp = undefined;
     // Read back here, in the same task: a second round trip per object would cost more than the read.
-    return { sha256: result.sha256, sizeBytes: result.size, stored: true, readBackSha256: hash({ file: target }).sha256 };
+    const readBackSha256 = hash({ file: target }).sha256;
+    // Stored wrong: not left under its name, where the next snapshot would take it for good.
+    if (readBackSha256 !== result.sha256) rmSync(target, { force: true });
+    return { sha256: result.sha256, sizeBytes: result.size, stored: true, readBackSha256 };
   } finally {
     if (temp) rmSync(temp, { force: true });
     closeSync(source);

@@ -3,7 +3,19 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LocalBackupRepository } from '../../../src/adapters/repository/local-backup-repository.ts';
+import { LocalBackupRepository, syncfsReportsErrors } from '../../../src/adapters/repository/local-backup-repository.ts';
+
+describe('syncfsReportsErrors', () => {
+  it('trusts syncfs from Linux 5.8 on, and nowhere else', () => {
+    expect(syncfsReportsErrors('linux', '5.4.0-150-generic')).toBe(false);
+    expect(syncfsReportsErrors('linux', '4.19.0-27-amd64')).toBe(false);
+    expect(syncfsReportsErrors('linux', '5.8.0')).toBe(true);
+    expect(syncfsReportsErrors('linux', '5.10.0-33-cloud-amd64')).toBe(true);
+    expect(syncfsReportsErrors('linux', '6.18.44-fc-v669')).toBe(true);
+    expect(syncfsReportsErrors('darwin', '23.6.0')).toBe(false);
+    expect(syncfsReportsErrors('linux', 'garbage')).toBe(false);
+  });
+});
 
 describe('LocalBackupRepository.flushObjects', () => {
   let dir: string;

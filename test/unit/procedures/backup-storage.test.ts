@@ -63,6 +63,25 @@ describe('backupStorage', () => {
     await noSnapshotLeft();
   });
 
+  it('flushes the objects a failed snapshot stored but never flushed, when the next one finds them there', async () => {
+    const dms = fiveDocuments();
+    const root = path.join(temp.dir, 'repo');
+    const failing = repositoryWith(root, { flushObjects: async () => Promise.reject(new Error('EIO: i/o error, fsync')) });
+    const deps = { source: stallingSource(dms, 'never'), checksums: dms, store: temp.store, timeoutMs: 10_000, now: () => new Date(), botVersion: 'test' };
+    await expect(backupStorage({ ...deps, repository: failing })).rejects.toMatchObject({ code: 'BACKUP_FAILED' });
+    const flushed: string[][] = [];
+    const real = new LocalBackupRepository(root);
+    const recording = repositoryWith(root, {
+      flushObjects: async (objects) => {
+        flushed.push([...objects]);
+        await real.flushObjects(objects);
+      },
+    });
+    const manifest = await backupStorage({ ...deps, repository: recording });
+    expect(manifest.verification.copied).toMatchObject({ files: 5, bytes: 0 });
+    expect(flushed).toEqual([expect.arrayContaining([0, 1, 2, 3, 4].map((i) => sha256(`content ${i}`)))]);
+  });
+
   it('writes no manifest when the stored objects cannot be flushed, and says why', async () => {
     const dms = fiveDocuments();
     const repository = repositoryWith(path.join(temp.dir, 'repo'), {
