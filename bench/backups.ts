@@ -405,6 +405,10 @@ interface Verdict {
 }
 
 /** Runs ours/reference alternately (ours first on odd rounds), after one untimed reference warm-up. */
+// Each timed run of either side starts with nothing dirty on the filesystem (an untimed `sync`): neither pays
+// for the writeback of what ran before it.
+const settleWriteback = async (): Promise<void> => void (await execFileAsync('sync'));
+
 async function alternate(
   rounds: number,
   ours: (round: number) => Promise<ChildReport>,
@@ -501,7 +505,7 @@ async function benchSqlite(root: string, verdicts: Verdict[], memory: ChildRepor
     }
   };
   log(`  warm-up reference (untimed): ${sec(await reference())}`);
-  const runs = await alternate(ROUNDS, ours, reference);
+  const runs = await alternate(ROUNDS, ours, reference, undefined, settleWriteback);
   memory.push(...runs.ours.map((r) => ({ ...r, detail: { ...r.detail, which: 'sqlite' } })));
 
   // The copy step alone, as the worker does it (backup API + journal switch + integrity_check + counts).
@@ -518,6 +522,7 @@ async function benchSqlite(root: string, verdicts: Verdict[], memory: ChildRepor
   const checkedRef: number[] = [];
   for (let i = 0; i < ROUNDS; i += 1) {
     await rm(refOut, { force: true });
+    await settleWriteback();
     const copyMs = await timeTool('sqlite3', [db, `.backup ${refOut}`]);
     const checkMs = await timeTool('sqlite3', [refOut, 'PRAGMA integrity_check']);
     const hashMs = await timeTool('sha256sum', [refOut]);
@@ -607,7 +612,7 @@ async function benchPostgres(root: string, verdicts: Verdict[], memory: ChildRep
       }
     };
     log(`  warm-up reference (untimed): ${sec(await reference())}`);
-    const runs = await alternate(ROUNDS, ours, reference);
+    const runs = await alternate(ROUNDS, ours, reference, undefined, settleWriteback);
     memory.push(...runs.ours.map((r) => ({ ...r, detail: { ...r.detail, which: 'postgres' } })));
     const oursMs = median(runs.ours.map((r) => r.ms));
     const refMs = median(runs.reference);
@@ -704,9 +709,8 @@ async function benchStorage(root: string, verdicts: Verdict[]): Promise<void> {
     };
     // A warm-up reference pass over the unchanged trees, as for the databases.
     log(`  warm-up reference (untimed, nothing changed): rsync -a ${sec(await rsync())}`);
-    // Each timed run starts with nothing dirty on the filesystem (an untimed `sync`): neither tool pays for
-    // the other's writeback, nor for the files the round just changed.
-    const runs = await alternate(ROUNDS, snapshot, rsync, change, async () => void (await execFileAsync('sync')));
+    // Nor for the files the round just changed.
+    const runs = await alternate(ROUNDS, snapshot, rsync, change, settleWriteback);
     for (const r of runs.ours) {
       if (r.detail.integrity !== 'ok' || r.detail.copiedFiles !== changedCount) {
         throw new Error(`incremental snapshot copied ${r.detail.copiedFiles} files (expected ${changedCount}) and reported ${r.detail.integrity}`);
@@ -765,6 +769,7 @@ async function main(): Promise<number> {
   const memory: ChildReport[] = [];
   const started = performance.now();
   log(`backup benchmark: SQLite ${SQLITE_MB} MB, PostgreSQL ~${PG_MB} MB, ${FILES} documents, ${ROUNDS} timed rounds each (median), scratch in ${root}`);
+  log('every timed run, ours or the reference, starts after an untimed `sync`: none pays for the writeback of the one before');
   try {
     if (ONLY.has('sqlite')) await benchSqlite(root, verdicts, memory);
     if (ONLY.has('pg')) await benchPostgres(root, verdicts, memory);
