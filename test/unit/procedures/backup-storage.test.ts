@@ -82,6 +82,31 @@ describe('backupStorage', () => {
     expect(flushed).toEqual([expect.arrayContaining([0, 1, 2, 3, 4].map((i) => sha256(`content ${i}`)))]);
   });
 
+  it('puts the manifest in place only once the objects it names are flushed', async () => {
+    const dms = fiveDocuments();
+    const root = path.join(temp.dir, 'repo');
+    let flushStarted!: () => void;
+    const started = new Promise<void>((resolve) => (flushStarted = resolve));
+    let finishFlush!: () => void;
+    const flushGate = new Promise<void>((resolve) => (finishFlush = resolve));
+    const slowFlush = repositoryWith(root, {
+      flushObjects: async () => {
+        flushStarted();
+        await flushGate;
+      },
+    });
+    const snapshot = backupStorage({ source: stallingSource(dms, 'never'), checksums: dms, repository: slowFlush, store: temp.store, timeoutMs: 10_000, now: () => new Date(), botVersion: 'test' });
+    await started;
+    // The manifest is built, staged and fsynced meanwhile, but not where a reader would find it.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await readdir(path.join(root, 'manifests')).catch(() => [])).toEqual([]);
+    expect(await temp.store.listCatalog()).toEqual([]);
+    finishFlush();
+    await snapshot;
+    expect(await readdir(path.join(root, 'manifests'))).toHaveLength(1);
+    expect(await temp.store.listCatalog({ kind: 'storage' })).toHaveLength(1);
+  });
+
   it('writes no manifest when the stored objects cannot be flushed, and says why', async () => {
     const dms = fiveDocuments();
     const repository = repositoryWith(path.join(temp.dir, 'repo'), {
