@@ -180,7 +180,8 @@ export class LocalBackupRepository implements WritableBackupRepository {
       );
       if (flushed) return;
     }
-    const paths = objects.map((sha256) => this.objectPath(sha256));
+    // Two files with the same content name one object: flushed once.
+    const paths = [...new Set(objects)].map((sha256) => this.objectPath(sha256));
     const flushes = [...paths.map((file) => () => fsyncFile(file, 'r')), ...[...new Set(paths.map((file) => path.dirname(file)))].map((dir) => () => fsyncDir(dir))];
     let next = 0;
     await Promise.all(
