@@ -102,15 +102,15 @@ describe('two instances sharing a SQLite state store', () => {
     await expect.poll(() => runs.length, { timeout: 5_000 }).toBeGreaterThan(0);
     const b = start(stores[1]!, 'B');
     try {
-      await new Promise((resolve) => setTimeout(resolve, 2_500));
-      expect(runs.length).toBeGreaterThanOrEqual(2);
+      await expect.poll(() => logs.lines.some((l) => l.instance === 'B' && l.msg === 'another instance holds the scheduler lease: standing by' && l.holder === 'A'), { timeout: 10_000 }).toBe(true);
+      const withB = runs.length;
+      await expect.poll(() => runs.length - withB, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
       expect(new Set(runs.map((r) => r.instance))).toEqual(new Set(['A']));
-      expect(logs.lines.some((l) => l.instance === 'B' && l.msg === 'another instance holds the scheduler lease: standing by' && l.holder === 'A')).toBe(true);
 
       // A stops: it gives the lease up, and B's next slot takes it (long before the 60 s expiry).
       await a.stop();
       const handedOver = runs.length;
-      await expect.poll(() => runs.slice(handedOver).filter((r) => r.instance === 'B').length, { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
+      await expect.poll(() => runs.slice(handedOver).filter((r) => r.instance === 'B').length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
       expect(runs.slice(handedOver).every((r) => r.instance === 'B')).toBe(true);
 
       // Stopped at once after starting: the renewal still in flight must not write the lease back.
@@ -135,6 +135,8 @@ describe('two dr-bot processes sharing a SQLite state store', () => {
     const sandbox = await tempSandbox({ config: { backups: { schedule: { db: yearly, storage: yearly, config: '* * * * * *', prune: yearly, verify: yearly, drill: yearly } } } });
     const env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
     const holds = (bot: BotProcess) => bot.logs.some((l) => l.msg === 'this instance holds the scheduler lease and runs the schedules');
+    // Config backups a bot has finished, from its own log.
+    const configBackupsBy = (bot: BotProcess) => bot.logs.filter((l) => l.msg === 'scheduled job finished' && l.job === 'backup-config').length;
     const a = await startBotProcess(env, sandbox.dir);
     let b: BotProcess | undefined;
     let killedAt = 0;
@@ -142,12 +144,12 @@ describe('two dr-bot processes sharing a SQLite state store', () => {
       await expect.poll(() => holds(a), { timeout: 10_000 }).toBe(true);
       b = await startBotProcess(env, sandbox.dir);
       await expect.poll(() => b!.logs.some((l) => l.msg === 'another instance holds the scheduler lease: standing by'), { timeout: 10_000 }).toBe(true);
-      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      await expect.poll(() => configBackupsBy(a), { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
       await a.kill();
       killedAt = Date.now();
       // Its lease has a minute to run, but the dead holder is on this host: known dead at b's next slot.
       await expect.poll(() => holds(b!), { timeout: 15_000 }).toBe(true);
-      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      await expect.poll(() => configBackupsBy(b!), { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
     } finally {
       await a.kill();
       await b?.stop();
