@@ -1,9 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { WebClient } from '@slack/web-api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openStateStore } from '../../src/adapters/state/kysely-store.ts';
 import { remindAndEscalate, type EscalationDeps } from '../../src/alerts/escalation.ts';
 import { acknowledgeAlert, takeInSignals, type AlertIntakeDeps } from '../../src/alerts/ingest-signals.ts';
 import { startOutboxWorker } from '../../src/alerts/outbox-worker.ts';
@@ -11,13 +7,14 @@ import type { StateStore } from '../../src/ports/state-store.ts';
 import { slackAlertDeliverer } from '../../src/slack/alert-delivery.ts';
 import { startSlackFake, type SlackFake } from '../fakes/slack-api.ts';
 import { captureLogs } from '../helpers/logs.ts';
+import { useTempStateStore } from '../helpers/temp-store.ts';
 import { declareIncident } from '../../src/procedures/incidents.ts';
 
 const MINUTE = 60_000;
 const routing = { channels: { critical: '#dr-critical', warning: '#dr-warnings', security: '#security-incidents' }, paging: false, email: false };
 
 describe('reminders and escalation, on a clock the test moves', () => {
-  let dir: string;
+  const temp = useTempStateStore('dr-escalation');
   let store: StateStore;
   let slack: SlackFake;
   let clock: number;
@@ -38,17 +35,14 @@ describe('reminders and escalation, on a clock the test moves', () => {
     await worker.stop();
   };
   beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'dr-escalation-'));
-    store = await openStateStore(path.join(dir, 'state.db'));
+    store = temp.store;
     slack = await startSlackFake();
     clock = Date.parse('2026-11-26T03:00:00.000Z');
     intake = { store, routing, now: () => new Date(clock) };
     escalation = { store, routing, stakeholdersChannel: '#dr-stakeholders', repeatMs: 4 * 60 * MINUTE, escalateAfterMs: 30 * MINUTE, now: () => new Date(clock) };
   });
   afterEach(async () => {
-    await store.close();
     await slack.close();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('mentions management in the stakeholder channel at 30 minutes unacknowledged, once, and reminds after alerts.repeat', async () => {

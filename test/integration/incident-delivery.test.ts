@@ -1,34 +1,28 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { WebClient } from '@slack/web-api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openStateStore } from '../../src/adapters/state/kysely-store.ts';
 import type { OutboxMessage } from '../../src/domain/alert.ts';
 import type { StateStore } from '../../src/ports/state-store.ts';
 import { declareIncident } from '../../src/procedures/incidents.ts';
 import { slackAlertDeliverer } from '../../src/slack/alert-delivery.ts';
 import { startSlackFake, type SlackFake } from '../fakes/slack-api.ts';
 import { captureLogs } from '../helpers/logs.ts';
+import { useTempStateStore } from '../helpers/temp-store.ts';
 
 const CHANNEL = 'C0STAKEHOLD';
 
 describe('an incident’s parent message in the stakeholder channel', () => {
-  let dir: string;
+  const temp = useTempStateStore('dr-incident-delivery');
   let store: StateStore;
   let slack: SlackFake;
   let client: WebClient;
 
   beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'dr-incident-delivery-'));
-    store = await openStateStore(path.join(dir, 'state.db'));
+    store = temp.store;
     slack = await startSlackFake();
     client = new WebClient('xoxb-test', { slackApiUrl: slack.apiUrl, retryConfig: { retries: 0 } });
   });
   afterEach(async () => {
-    await store?.close();
     await slack?.close();
-    await rm(dir, { recursive: true, force: true });
   });
 
   // Declares an incident, and delivers its queued messages (parent, first note) as a deliverer would.

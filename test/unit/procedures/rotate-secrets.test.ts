@@ -1,9 +1,7 @@
-import { lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { lstat, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import dotenv from 'dotenv';
-import { openStateStore } from '../../../src/adapters/state/kysely-store.ts';
 import { parseCommand } from '../../../src/commands/parse.ts';
 import { fingerprint } from '../../../src/config/secret.ts';
 import type { DmsEndpoints, HealthFacts } from '../../../src/ports/dms.ts';
@@ -13,6 +11,7 @@ import { executeRun } from '../../../src/procedures/engine.ts';
 import { chooseKeys, planRotateSecrets, rotateSecretsRun, type RotateSecretsDeps } from '../../../src/procedures/rotate-secrets.ts';
 import { captureLogs } from '../../helpers/logs.ts';
 import { thrownDrError } from '../../helpers/refusal.ts';
+import { useTempStateStore } from '../../helpers/temp-store.ts';
 
 const KEYS = ['SECRET_KEY', 'ENCRYPTION_KEY'];
 const OLD_SECRET = 'b2xkLXNlY3JldC1rZXktdmFsdWUtMDAwMDAwMDAwMDA=';
@@ -51,22 +50,18 @@ describe('which keys a rotation may touch', () => {
 });
 
 describe('rotate-secrets plan and run', () => {
+  const temp = useTempStateStore('dr-rotate');
   let dir: string;
   let envFile: string;
   let store: StateStore;
   let healthy: boolean;
   let serviceCalls: string[];
   beforeEach(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'dr-rotate-'));
+    ({ dir, store } = temp);
     envFile = path.join(dir, '.env');
     await writeFile(envFile, ENV, { mode: 0o600 });
-    store = await openStateStore(path.join(dir, 'state.db'));
     healthy = true;
     serviceCalls = [];
-  });
-  afterEach(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
   });
 
   // A service whose start prints a secret it loaded, as a careless start script might.
