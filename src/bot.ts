@@ -43,8 +43,7 @@ export async function startBot(
   // pagerCa: the only CA to trust for the Events API host, for a bot embedded in a process that could not be
   // started with NODE_EXTRA_CA_CERTS (production sets that variable instead).
   // probes: the alert catalog's probe cycle; it follows `schedules` unless set (test bots run neither by default).
-  // schedulerLease: shorter lease timings, for tests that watch a standby take over.
-  options: { slackRetries?: number; schedules?: boolean; probes?: boolean; pagerCa?: string; schedulerLease?: { ttlMs: number; renewMs: number } } = {},
+  options: { slackRetries?: number; schedules?: boolean; probes?: boolean; pagerCa?: string } = {},
 ): Promise<RunningBot> {
   const deps = await composeDeps(config, logger);
   let slack: SlackSurface;
@@ -102,7 +101,7 @@ export async function startBot(
     void reportInterruptedRuns(deps, slack).finally(() => (sweeping = false));
   }, STALE_RUN_MS);
   interruptedSweep.unref();
-  const schedules = options.schedules === false ? undefined : await startBackupSchedules(deps, deps.alertSink, { holder: PROCESS_OWNER, ownerAlive: processOwnerAlive, ...options.schedulerLease });
+  const schedules = options.schedules === false ? undefined : await startBackupSchedules(deps, deps.alertSink, { holder: PROCESS_OWNER, ownerAlive: processOwnerAlive });
   const probes = (options.probes ?? options.schedules !== false) ? startProbeCycle(probeScheduleDeps(deps)) : undefined;
   return {
     server,
