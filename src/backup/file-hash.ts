@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
+import { Transform } from 'node:stream';
 
 const CHUNK_BYTES = 1 << 20;
 
@@ -18,4 +19,14 @@ export async function sha256OfFile(file: string): Promise<string> {
   } finally {
     await handle.close();
   }
+}
+
+/** A pass-through stream that shows each chunk to `onChunk` on its way: to hash or count what flows through a pipeline. */
+export function tapStream(onChunk: (chunk: Buffer) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      onChunk(chunk);
+      done(null, chunk);
+    },
+  });
 }

@@ -6,7 +6,7 @@ import type { DocumentChecksums, DocumentEntry, DocumentSource, RecordedDocument
 import type { StateStore } from '../ports/state-store.ts';
 import type { ProgressUpdate } from '../commands/types.ts';
 import { withJobDeadline } from './deadline.ts';
-import { createLimiter } from './map-concurrent.ts';
+import { createLimiter } from '../domain/concurrency.ts';
 
 /** What a document snapshot needs. */
 export interface BackupStorageDeps {

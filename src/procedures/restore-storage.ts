@@ -8,7 +8,7 @@ import { sealPlan, type Plan } from '../domain/plan.ts';
 import { formatBytes } from '../domain/format.ts';
 import { type RunSpec, runOriginFields } from './engine.ts';
 import { backupPointInTime, chooseBackup, expectedDurationMs, plannedBackup } from './plan-helpers.ts';
-import { mapConcurrent } from './map-concurrent.ts';
+import { mapConcurrent } from '../domain/concurrency.ts';
 import { verifyChecksums, type ChecksumProblem } from './verify-checksums.ts';
 
 /** What is wrong with a document in the live storage. */

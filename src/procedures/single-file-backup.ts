@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { PassThrough, Transform } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { tapStream } from '../backup/file-hash.ts';
 import { newBackupId, type BackupManifest } from '../backup/manifest.ts';
 import { DrError, errorText } from '../domain/errors.ts';
 import type { BackupKind, StoredFile, WritableBackupRepository } from '../ports/backup-repository.ts';
@@ -155,16 +156,7 @@ function requireSameHash(key: string, reread: string, written: string): void {
 async function checkedReadBack(back: NodeJS.ReadableStream, producer: StreamProducer, signal: AbortSignal): Promise<[integrity: string, sha256: string]> {
   const hash = createHash('sha256');
   const forCheck = new PassThrough();
-  const hashing = pipeline(
-    back,
-    new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    }),
-    forCheck,
-  );
+  const hashing = pipeline(back, tapStream((chunk) => hash.update(chunk)), forCheck);
   const [integrity] = await Promise.all([producer.check(forCheck, signal), hashing]);
   return [integrity, hash.digest('hex')];
 }

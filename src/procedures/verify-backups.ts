@@ -2,7 +2,7 @@ import type { BackupManifest } from '../backup/manifest.ts';
 import { errorText } from '../domain/errors.ts';
 import type { BackupKind, WritableBackupRepository } from '../ports/backup-repository.ts';
 import type { StateStore } from '../ports/state-store.ts';
-import { mapConcurrent } from './map-concurrent.ts';
+import { mapConcurrent } from '../domain/concurrency.ts';
 
 /** One damaged piece of a stored backup, named exactly. */
 export interface BackupDamage {

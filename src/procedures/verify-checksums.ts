@@ -1,6 +1,6 @@
 import type { ProgressUpdate } from '../commands/types.ts';
 import type { DocumentChecksums, DocumentHasher } from '../ports/dms.ts';
-import { mapConcurrent } from './map-concurrent.ts';
+import { mapConcurrent } from '../domain/concurrency.ts';
 
 /** A document whose content is not what the DMS recorded, or that is gone. */
 export interface ChecksumProblem {

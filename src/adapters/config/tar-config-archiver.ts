@@ -3,10 +3,11 @@ import { createWriteStream } from 'node:fs';
 import { access, chmod, mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import { decrypt, encryptingStream } from '../../backup/encryption.ts';
+import { tapStream } from '../../backup/file-hash.ts';
 import type { Secret } from '../../config/secret.ts';
 import type { ConfigArchive, ConfigArchiver, ConfigRestore } from '../../ports/config-archive.ts';
 
@@ -25,12 +26,7 @@ export class TarConfigArchiver implements ConfigArchiver {
     if (present.length === 0) throw new Error(`none of backups.config_paths exists (${this.paths.join(', ')})`);
 
     const hash = createHash('sha256');
-    const hashing = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    const hashing = tapStream((chunk) => hash.update(chunk));
     const packed = tar.c({ gzip: true, cwd: '/', portable: true }, present.map((p) => path.relative('/', p)));
     const encryption = this.key ? encryptingStream(this.key.reveal()) : undefined;
     const stages = [packed, ...(encryption ? [encryption.stream] : []), hashing, createWriteStream(file, { mode: 0o600 })];

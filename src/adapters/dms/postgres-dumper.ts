@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { finished as finishedCallback, Transform } from 'node:stream';
+import { finished as finishedCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { sha256OfFile } from '../../backup/file-hash.ts';
+import { sha256OfFile, tapStream } from '../../backup/file-hash.ts';
 import { DrError } from '../../domain/errors.ts';
 import type { DatabaseCopy, DatabaseDumper, DumpProgress, StreamedCopy } from '../../ports/dms.ts';
 import { redactUrl } from './postgres-database.ts';
@@ -134,13 +134,10 @@ export class PostgresDumper implements DatabaseDumper {
     signal.addEventListener('abort', releaseOnAbort, { once: true });
     const hash = createHash('sha256');
     let bytesDone = 0;
-    const tee = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        bytesDone += chunk.length;
-        progress({ bytesDone });
-        done(null, chunk);
-      },
+    const tee = tapStream((chunk) => {
+      hash.update(chunk);
+      bytesDone += chunk.length;
+      progress({ bytesDone });
     });
     try {
       // `out` is not ended here: pg_dump's exit code is not known yet, and ending an upload commits it.

@@ -4,14 +4,16 @@ import { createWriteStream } from 'node:fs';
 import { access, chmod, constants, mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { release } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import { sha256OfFile } from '../../backup/file-hash.ts';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
+import { mapConcurrent } from '../../domain/concurrency.ts';
 import { processAlive, THIS_PROCESS } from '../process-owner.ts';
 import type { BackupSummary, LocalBackupFile, ObjectContent, PutObjectResult, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
 import { fsWorkers } from '../storage/fs-worker-pool.ts';
 
+const execFileAsync = promisify(execFile);
 
 // Staged files live inside the repository, on its filesystem, so committing one is a rename.
 const STAGING_DIR = '.staging';
@@ -24,7 +26,7 @@ export function syncfsReportsErrors(platform: string = process.platform, kernel:
   return platform === 'linux' && (major > 5 || (major === 5 && minor >= 8));
 }
 const SYNCFS_REPORTS_ERRORS = syncfsReportsErrors();
-const execFileAsync = promisify(execFile);
+
 /** Document snapshots store file contents here, keyed by SHA-256. */
 export const OBJECTS_DIR = 'objects';
 
@@ -183,12 +185,7 @@ export class LocalBackupRepository implements WritableBackupRepository {
     // Two files with the same content name one object: flushed once.
     const paths = [...new Set(objects)].map((sha256) => this.objectPath(sha256));
     const flushes = [...paths.map((file) => () => fsyncFile(file, 'r')), ...[...new Set(paths.map((file) => path.dirname(file)))].map((dir) => () => fsyncDir(dir))];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(FLUSHES_AT_ONCE, flushes.length) }, async () => {
-        while (next < flushes.length) await flushes[next++]!();
-      }),
-    );
+    await mapConcurrent(flushes, FLUSHES_AT_ONCE, (flush) => flush());
   }
 
   async hashObject(sha256: string): Promise<string> {

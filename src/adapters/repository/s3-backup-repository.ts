@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   CopyObjectCommand,
@@ -18,7 +18,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
 import type { BackupSummary, LocalBackupFile, StoredFile, WritableBackupRepository, ObjectContent, PutObjectResult } from '../../ports/backup-repository.ts';
-import { sha256OfFile } from '../../backup/file-hash.ts';
+import { sha256OfFile, tapStream } from '../../backup/file-hash.ts';
 import { notFoundAs, removeAbandonedStaging, stagedName, writeHashed } from './local-backup-repository.ts';
 
 // Files are produced on local disk first (hashing as they are written), then uploaded: S3 objects appear
@@ -75,12 +75,7 @@ export class S3BackupRepository implements WritableBackupRepository {
   async upload<T>(key: string, write: (out: NodeJS.WritableStream) => Promise<T>, signal: AbortSignal): Promise<{ result: T; sizeBytes: number }> {
     let sizeBytes = 0;
     // What the producer writes is what the upload reads, counted on the way.
-    const body = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        sizeBytes += chunk.length;
-        done(null, chunk);
-      },
-    });
+    const body = tapStream((chunk) => (sizeBytes += chunk.length));
     // Parts of 8 MB, two in flight: the upload's memory stays bounded whatever the dump's size.
     const upload = new Upload({ client: this.client, params: { Bucket: this.bucket, Key: this.full(key), Body: body }, partSize: 8 * 1024 * 1024, queueSize: 2, leavePartsOnError: false });
     const uploading = upload.done();
