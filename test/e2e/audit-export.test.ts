@@ -6,7 +6,7 @@ import type { Sandbox } from '../../sandbox/sandbox.ts';
 import { startTestBot, type TestBot } from '../helpers/bot.ts';
 import { dr } from '../helpers/cli.ts';
 import { postgresAvailable } from '../helpers/pg.ts';
-import { tempSandbox } from '../helpers/sandbox.ts';
+import { sandboxEnv, tempSandbox } from '../helpers/sandbox.ts';
 
 const hasPostgres = await postgresAvailable();
 const TRICKY = 'uploaded "Q3, final.pdf"\nfrom 10.0.0.7; note: ü, 😀';
@@ -61,7 +61,7 @@ describe.skipIf(!hasPostgres)('dr audit on a PostgreSQL DMS (CLI)', () => {
   afterAll(async () => sandbox?.destroy());
 
   it('prints the CSV on stdout and the summary on stderr', async () => {
-    const { code, stdout, stderr } = await dr(['audit', '24h'], { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') });
+    const { code, stdout, stderr } = await dr(['audit', '24h'], sandboxEnv(sandbox));
     expect(code).toBe(0);
     const rows = parse(stdout, { columns: true }) as Array<Record<string, string>>;
     expect(rows.length).toBe(24);

@@ -13,7 +13,7 @@ import { startSlackFake, type SlackFake } from '../fakes/slack-api.ts';
 import { startTestBot } from '../helpers/bot.ts';
 import { dr } from '../helpers/cli.ts';
 import { captureLogs } from '../helpers/logs.ts';
-import { tempSandbox } from '../helpers/sandbox.ts';
+import { sandboxEnv, tempSandbox } from '../helpers/sandbox.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -27,7 +27,7 @@ describe('restore db from a terminal', () => {
     await sandbox.startServer();
     slack = await startSlackFake();
     livePath = sandbox.databaseUrl.slice('sqlite:'.length);
-    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db'), SLACK_BOT_TOKEN: 'xoxb-test-token', SLACK_API_URL: slack.apiUrl };
+    env = { ...sandboxEnv(sandbox), SLACK_BOT_TOKEN: 'xoxb-test-token', SLACK_API_URL: slack.apiUrl };
     const deps = await composeDeps(loadConfig(env), captureLogs('silent').logger);
     await deps.backupDatabase();
     await deps.store.close();
@@ -108,7 +108,7 @@ describe('kill -9 during each step of a restore', () => {
     await writeFile(sandbox.configPath, slowed);
     await sandbox.startServer();
     livePath = sandbox.databaseUrl.slice('sqlite:'.length);
-    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+    env = sandboxEnv(sandbox);
     const deps = await composeDeps(loadConfig(env), captureLogs('silent').logger);
     await deps.backupDatabase();
     await deps.store.close();

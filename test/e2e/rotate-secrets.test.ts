@@ -11,7 +11,7 @@ import { pagingInto, startTestBot, type TestBot } from '../helpers/bot.ts';
 import { startPagerDutyFake, type PagerDutyFake } from '../fakes/pagerduty-fake.ts';
 import { dr } from '../helpers/cli.ts';
 import { runThroughGate } from '../helpers/gates.ts';
-import { tempSandbox } from '../helpers/sandbox.ts';
+import { sandboxEnv, tempSandbox } from '../helpers/sandbox.ts';
 
 const OPERATOR = 'U0OPERATOR';
 const APPROVER = 'U0APPROVER';
@@ -133,7 +133,7 @@ describe('dr rotate-secrets from a terminal', () => {
     sandbox = await tempSandbox();
     await sandbox.startServer();
     slack = await startSlackFake();
-    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db'), SLACK_BOT_TOKEN: 'xoxb-test-token', SLACK_API_URL: slack.apiUrl };
+    env = { ...sandboxEnv(sandbox), SLACK_BOT_TOKEN: 'xoxb-test-token', SLACK_API_URL: slack.apiUrl };
   }, 60_000);
   afterAll(async () => {
     await slack?.close();

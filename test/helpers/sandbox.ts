@@ -23,3 +23,8 @@ export async function tempSandbox(options: Omit<CreateSandboxOptions, 'dir'> = {
   };
   return sandbox;
 }
+
+/** The environment that points the bot or the CLI at a sandbox: its dr.yml and a SQLite state store beside it. */
+export function sandboxEnv(sandbox: Sandbox): { DR_CONFIG: string; DR_STATE: string } {
+  return { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+}

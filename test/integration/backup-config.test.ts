@@ -5,7 +5,7 @@ import type { Sandbox } from '../../sandbox/sandbox.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
 import { decrypt } from '../../src/backup/encryption.ts';
 import { dr } from '../helpers/cli.ts';
-import { tempSandbox } from '../helpers/sandbox.ts';
+import { sandboxEnv, tempSandbox } from '../helpers/sandbox.ts';
 
 describe('config backups (tar.gz of backups.config_paths)', () => {
   let sandbox: Sandbox;
@@ -18,7 +18,7 @@ describe('config backups (tar.gz of backups.config_paths)', () => {
 
   beforeAll(async () => {
     sandbox = await tempSandbox();
-    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+    env = sandboxEnv(sandbox);
     secretValue = /SECRET_KEY=(.+)/.exec(await readFile(sandbox.envFile, 'utf8'))![1]!;
   });
   afterAll(async () => sandbox?.destroy());

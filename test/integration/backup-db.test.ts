@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
 import type { DumpProgress } from '../../src/ports/dms.ts';
-import { tempSandbox } from '../helpers/sandbox.ts';
+import { sandboxEnv, tempSandbox } from '../helpers/sandbox.ts';
 import { PostgresDumper } from '../../src/adapters/dms/postgres-dumper.ts';
 import { SqliteDumper } from '../../src/adapters/dms/sqlite-dumper.ts';
 import { redactUrl } from '../../src/adapters/dms/postgres-database.ts';
@@ -35,7 +35,7 @@ describe('database backup (SQLite, local repository)', () => {
 
   beforeAll(async () => {
     sandbox = await tempSandbox();
-    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+    env = sandboxEnv(sandbox);
   });
   afterAll(async () => sandbox?.destroy());
 
@@ -185,7 +185,7 @@ describe.skipIf(!(await postgresAvailable()))('database backup (PostgreSQL, pg_d
   let env: Record<string, string>;
   beforeAll(async () => {
     sandbox = await tempSandbox({ database: 'postgres' });
-    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+    env = sandboxEnv(sandbox);
   });
   afterAll(async () => sandbox?.destroy());
 

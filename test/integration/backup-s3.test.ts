@@ -15,7 +15,7 @@ import type { Sandbox } from '../../sandbox/sandbox.ts';
 import { createS3Client } from '../../src/adapters/s3/client.ts';
 import { S3BackupRepository } from '../../src/adapters/repository/s3-backup-repository.ts';
 import { dr } from '../helpers/cli.ts';
-import { tempSandbox } from '../helpers/sandbox.ts';
+import { sandboxEnv, tempSandbox } from '../helpers/sandbox.ts';
 import { startS3rver, type S3rverPeer } from '../helpers/s3rver.ts';
 
 const run = promisify(execFile);
@@ -28,7 +28,7 @@ describe('backups into an S3 repository (s3rver over HTTP)', () => {
   beforeAll(async () => {
     s3 = await startS3rver(['dr-backups', 'alphha-primary']);
     sandbox = await tempSandbox({ documents: 100, config: { backups: { repository: 's3://dr-backups/alphha', endpoint: s3.endpoint, region: 'us-east-1' } } });
-    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db'), DR_BACKUP_KEY: 'k', ...s3.env };
+    env = { ...sandboxEnv(sandbox), DR_BACKUP_KEY: 'k', ...s3.env };
     // The test's own S3 client (to tamper and to seed the primary bucket) uses the same dummy credentials.
     Object.assign(process.env, s3.env);
   });
@@ -155,7 +155,7 @@ describe.skipIf(!(await postgresAvailable()))('a PostgreSQL dump into an S3 repo
   beforeAll(async () => {
     s3 = await startS3rver(['dr-pg-backups']);
     sandbox = await tempSandbox({ database: 'postgres', config: { backups: { repository: 's3://dr-pg-backups/alphha', endpoint: s3.endpoint, region: 'us-east-1' } } });
-    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db'), ...s3.env };
+    env = { ...sandboxEnv(sandbox), ...s3.env };
     Object.assign(process.env, s3.env);
   });
   const blockedStaging = path.join(tmpdir(), 'dr-bot-staging', 'dr-pg-backups');

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
 import { dr } from '../helpers/cli.ts';
-import { tempSandbox } from '../helpers/sandbox.ts';
+import { sandboxEnv, tempSandbox } from '../helpers/sandbox.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -21,7 +21,7 @@ describe('document snapshots (local uploads → local repository)', () => {
 
   beforeAll(async () => {
     sandbox = await tempSandbox({ documents: 200 });
-    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+    env = sandboxEnv(sandbox);
   });
   afterAll(async () => sandbox?.destroy());
 
@@ -93,7 +93,7 @@ describe('repository verification and catalog rebuild', () => {
   let env: Record<string, string>;
   beforeAll(async () => {
     sandbox = await tempSandbox({ documents: 30 });
-    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+    env = sandboxEnv(sandbox);
     for (const kind of ['db', 'storage', 'config']) expect((await dr(['backup', kind], env)).code).toBe(0);
   });
   afterAll(async () => sandbox?.destroy());
@@ -143,7 +143,7 @@ describe('a document snapshot killed half-way', () => {
   let env: Record<string, string>;
   beforeAll(async () => {
     sandbox = await tempSandbox({ documents: 4000 });
-    env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+    env = sandboxEnv(sandbox);
   });
   afterAll(async () => sandbox?.destroy());
 

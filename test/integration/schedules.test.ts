@@ -13,7 +13,7 @@ import { startSchedules } from '../../src/scheduler/schedules.ts';
 import { captureLogs } from '../helpers/logs.ts';
 import { startBotProcess, type BotProcess } from '../helpers/bot-process.ts';
 import { postgresAvailable, scratchDatabase } from '../helpers/pg.ts';
-import { tempSandbox } from '../helpers/sandbox.ts';
+import { sandboxEnv, tempSandbox } from '../helpers/sandbox.ts';
 
 const hasPostgres = await postgresAvailable();
 
@@ -133,7 +133,7 @@ describe('two dr-bot processes sharing a SQLite state store', () => {
   it('back up on the lease holder only; when it is killed with SIGKILL the other takes over at its next slot', async () => {
     const yearly = '0 0 1 1 *';
     const sandbox = await tempSandbox({ config: { backups: { schedule: { db: yearly, storage: yearly, config: '* * * * * *', prune: yearly, verify: yearly, drill: yearly } } } });
-    const env = { DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') };
+    const env = sandboxEnv(sandbox);
     const holds = (bot: BotProcess) => bot.logs.some((l) => l.msg === 'this instance holds the scheduler lease and runs the schedules');
     // Config backups a bot has finished, from its own log.
     const configBackupsBy = (bot: BotProcess) => bot.logs.filter((l) => l.msg === 'scheduled job finished' && l.job === 'backup-config').length;
@@ -186,7 +186,7 @@ describe('backup schedules at start-up', () => {
     // Yearly slots: no real slot may fire while the test watches (an hourly one did, once, at the top of the hour).
     const yearly = '0 0 1 1 *';
     sandbox = await tempSandbox({ config: { backups: { schedule: { db: yearly, storage: yearly, config: yearly, prune: yearly } } } });
-    deps = await composeDeps(loadConfig({ DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') }), logs.logger);
+    deps = await composeDeps(loadConfig(sandboxEnv(sandbox)), logs.logger);
   });
   afterAll(async () => {
     await deps?.store.close();

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import type { AlertEvent } from '../../src/ports/alerts.ts';
 import { startBackupSchedules } from '../../src/scheduler/backup-schedules.ts';
 import { captureLogs } from '../helpers/logs.ts';
-import { tempSandbox } from '../helpers/sandbox.ts';
+import { sandboxEnv, tempSandbox } from '../helpers/sandbox.ts';
 
 describe('the weekly restore test and the monthly drill on the schedule', () => {
   // Yearly slots, each on its own day: no real slot may fire while the test watches.
@@ -19,7 +19,7 @@ describe('the weekly restore test and the monthly drill on the schedule', () => 
   let deps: DispatchDeps;
   beforeAll(async () => {
     sandbox = await tempSandbox({ config: { backups: { schedule: { db: yearly, storage: yearly, config: yearly, prune: yearly, verify, drill } } } });
-    deps = await composeDeps(loadConfig({ DR_CONFIG: sandbox.configPath, DR_STATE: path.join(sandbox.dir, 'dr-state.db') }), captureLogs('silent').logger);
+    deps = await composeDeps(loadConfig(sandboxEnv(sandbox)), captureLogs('silent').logger);
   });
   afterAll(async () => {
     await deps?.store.close();
