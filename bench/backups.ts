@@ -37,6 +37,7 @@ import type { ObjectContent, PutObjectResult, StoredFile } from '../src/ports/ba
 import type { StateStore } from '../src/ports/state-store.ts';
 import { backupDatabase } from '../src/procedures/backup-db.ts';
 import { backupStorage } from '../src/procedures/backup-storage.ts';
+import { mapConcurrent } from '../src/domain/concurrency.ts';
 import { PG_ADMIN_URL, postgresAvailable, scratchDatabase } from '../test/helpers/pg.ts';
 
 const execFileAsync = promisify(execFile);
@@ -642,14 +643,6 @@ function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-// Runs `work` over items with `limit` in flight.
-async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  }));
-}
-
 async function benchStorage(root: string, verdicts: Verdict[]): Promise<void> {
   const changedCount = Math.max(1, Math.round(FILES * CHANGED_SHARE));
   log(`\n━━ 3. Incremental document snapshot (${FILES} files, ${changedCount} changed) vs rsync -a ━━`);
@@ -673,7 +666,7 @@ async function benchStorage(root: string, verdicts: Verdict[]): Promise<void> {
     sizes.set(relative, size);
     checksums.set(relative, sha256(content));
   };
-  await pool(files, 64, (relative) => writeDoc(relative, 1024 + Math.floor(Math.random() * 7 * 1024)));
+  await mapConcurrent(files, 64, (relative) => writeDoc(relative, 1024 + Math.floor(Math.random() * 7 * 1024)));
   const dmsDb = new Database(dms);
   dmsDb.exec(`create table documents (id integer primary key, tenant_id integer not null, file_path text not null unique, checksum_sha256 text not null,
                                       size_bytes integer not null, created_at text not null)`);
@@ -702,7 +695,7 @@ async function benchStorage(root: string, verdicts: Verdict[]): Promise<void> {
     const change = async () => {
       const picked: string[] = [];
       for (let i = 0; i < changedCount; i += 1) picked.push(files[(cursor++ * 97) % FILES]!);
-      await pool(picked, 32, (relative) => writeDoc(relative, (sizes.get(relative) ?? 4096) + 1 + Math.floor(Math.random() * 512)));
+      await mapConcurrent(picked, 32, (relative) => writeDoc(relative, (sizes.get(relative) ?? 4096) + 1 + Math.floor(Math.random() * 512)));
       dmsDb.transaction(() => {
         for (const relative of picked) update.run(checksums.get(relative), sizes.get(relative), relative);
       })();
