@@ -24,6 +24,9 @@ import { lastFinishedStep, type Run } from './domain/run.ts';
 import { record } from './commands/dispatch.ts';
 import { finishGate } from './gates/gates.ts';
 import { errorText } from './domain/errors.ts';
+import { startStateHealthMonitor } from './alerts/state-health.ts';
+import { directPoster } from './slack/announce.ts';
+import { auditRetryQueue } from './commands/audit-retry.ts';
 
 /** A started bot: its listener, Slack surface and services. */
 export interface RunningBot {
@@ -43,13 +46,27 @@ export async function startBot(
   // pagerCa: the only CA to trust for the Events API host, for a bot embedded in a process that could not be
   // started with NODE_EXTRA_CA_CERTS (production sets that variable instead).
   // probes: the alert catalog's probe cycle; it follows `schedules` unless set (test bots run neither by default).
-  options: { slackRetries?: number; schedules?: boolean; probes?: boolean; pagerCa?: string } = {},
+  // stateHealthIntervalMs: how often the state store's health is checked (tests shorten it).
+  options: { slackRetries?: number; schedules?: boolean; probes?: boolean; pagerCa?: string; stateHealthIntervalMs?: number } = {},
 ): Promise<RunningBot> {
   const deps = await composeDeps(config, logger);
+  // The critical channel hears of a broken state store straight from the Web API: the outbox lives in that store.
+  const postCritical = directPoster(config, config.slack.channels.critical);
+  const stateHealth = startStateHealthMonitor({
+    store: deps.store,
+    owner: PROCESS_OWNER,
+    notify: postCritical ?? (async () => { throw new Error('SLACK_BOT_TOKEN is not set'); }),
+    systemName: config.system.name,
+    logger,
+    now: () => new Date(),
+    ...(options.stateHealthIntervalMs ? { intervalMs: options.stateHealthIntervalMs } : {}),
+  });
+  deps.stateHealth = stateHealth.current;
   let slack: SlackSurface;
   try {
     slack = createSlackSurface(deps, options.slackRetries === undefined ? {} : { retries: options.slackRetries });
   } catch (error) {
+    await stateHealth.stop();
     await deps.store.close();
     throw error;
   }
@@ -84,7 +101,7 @@ export async function startBot(
     const changed = await takeInSignals(deps.alertIntake, signals);
     return { accepted: signals.length, changed: changed.length };
   };
-  const server = createHttpServer({ store: deps.store, metrics: deps.metrics, slack, alertToken: config.env.alertToken, takeInAlerts, logger, startedAt: new Date() });
+  const server = createHttpServer({ store: deps.store, metrics: deps.metrics, slack, alertToken: config.env.alertToken, takeInAlerts, logger, startedAt: new Date(), stateHealth: stateHealth.current });
   server.listen(config.env.port, config.env.host);
   await once(server, 'listening');
   const { address, port } = server.address() as AddressInfo;
@@ -119,6 +136,8 @@ export async function startBot(
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await slack.stop();
+      await stateHealth.stop();
+      auditRetryQueue(deps.store, logger).stop();
       await deps.store.close();
     },
   };

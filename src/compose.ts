@@ -39,7 +39,7 @@ import { singleFlight } from './procedures/single-flight.ts';
 import { collectStatus, type StatusDeps } from './procedures/status.ts';
 import { processAlive, THIS_PROCESS } from './adapters/process-owner.ts';
 import { randomBytes } from 'node:crypto';
-import { record } from './commands/dispatch.ts';
+import { record, requireAudit } from './commands/dispatch.ts';
 import type { GateDeps } from './gates/gates.ts';
 import { createRoleDirectory } from './gates/roles.ts';
 import type { AlertIntakeDeps } from './alerts/ingest-signals.ts';
@@ -200,8 +200,8 @@ export async function composeDeps(
     store,
     config,
     now,
-    audit: (who, event, gate, detail = {}) =>
-      record(deps, { source: who.source, actor: who.actor, channel: who.channel, text: `${gate.plan.title} (${gate.id})` }, gate.procedure, event, { gateId: gate.id, planHash: gate.plan.hash, ...detail }),
+    audit: (who, event, gate, detail = {}, options = {}) =>
+      (options.required ? requireAudit : record)(deps, { source: who.source, actor: who.actor, channel: who.channel, text: `${gate.plan.title} (${gate.id})` }, gate.procedure, event, { gateId: gate.id, planHash: gate.plan.hash, ...detail }),
     replan: (gate) => gated.plan(gate.procedure, gate.plan.request),
     holdsRole: (role, user) => roles.holds(role, user),
     // Dead on this host by its pid; elsewhere, alive while its heartbeat is fresh.

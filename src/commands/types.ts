@@ -24,6 +24,7 @@ import type { AlertRecord } from '../domain/alert.ts';
 import type { Incident } from '../domain/incident.ts';
 import type { IncidentDeps } from '../procedures/incidents.ts';
 import type { Run } from '../domain/run.ts';
+import type { StateHealth } from '../alerts/state-health.ts';
 
 /** read: anyone may run it; operate: changes nothing live; destructive: behind a confirmation gate (DESIGN.md §4). */
 export type Risk = 'read' | 'operate' | 'destructive';
@@ -90,6 +91,8 @@ export interface CommandDeps {
   incidents: IncidentDeps;
   /** Runs procedures step by step, persisted. */
   engine: EngineDeps;
+  /** The state store's health as the monitor last saw it (a running bot only): destructive commands are refused while it is broken. */
+  stateHealth?: () => StateHealth;
   /** Removes what an interrupted run left behind (its scratch database): lines saying what was done, and whether it may still be there. */
   removeRunLeftovers: (run: Run) => Promise<{ said: string[]; pending: boolean }>;
 }

@@ -22,8 +22,8 @@ export interface GateDeps {
   store: StateStore;
   config: Pick<Config, 'gates' | 'system' | 'slack'>;
   now: () => Date;
-  /** Writes one audit row for a transition, denial or expiry. */
-  audit: (who: GateActor, event: string, gate: Gate, detail?: Record<string, unknown>) => Promise<void>;
+  /** Writes one audit row for a transition, denial or expiry; `required`: throws when the row cannot be written. */
+  audit: (who: GateActor, event: string, gate: Gate, detail?: Record<string, unknown>, options?: { required?: boolean }) => Promise<void>;
   /** Makes the plan afresh from the same request, to tell whether the one shown is still what would run. */
   replan: (gate: Gate) => Promise<Plan>;
   /** Whether a run recorded as `running` is really still going (its process alive); a crashed one blocks nothing. */
@@ -187,7 +187,13 @@ async function claimExecution(deps: GateDeps, gate: Gate, who: GateActor, change
   if (!(await deps.store.updateGate(gate.id, gate.version, { ...change, state: 'running' }))) throw raced();
   const moved = (await deps.store.getGate(gate.id))!;
   for (const [event, detail] of leadingTo) await deps.audit(who, event, moved, detail);
-  await deps.audit(who, 'run_started', moved, { planHash: gate.plan.hash });
+  try {
+    await deps.audit(who, 'run_started', moved, { planHash: gate.plan.hash }, { required: true });
+  } catch (error) {
+    // A destructive run nobody could trace afterwards does not start: the gate closes, nothing ran.
+    await deps.store.updateGate(moved.id, moved.version, { state: 'void', closedReason: 'the audit log could not be written' }).catch(() => false);
+    throw error;
+  }
   return { kind: 'execute', gate: moved };
 }
 

@@ -6,6 +6,7 @@ import { DrError, errorText } from '../domain/errors.ts';
 import type { BotMetrics } from '../observability/metrics.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { SlackSurface } from '../slack/app.ts';
+import type { StateHealth } from '../alerts/state-health.ts';
 
 // Slack's own payloads are far below this; anything larger is refused before it is read.
 const MAX_SLACK_BODY_BYTES = 1024 * 1024;
@@ -24,6 +25,8 @@ export interface HttpDeps {
   takeInAlerts?: (format: 'alertmanager' | 'alert', body: unknown) => Promise<{ accepted: number; changed: number }>;
   logger: Logger;
   startedAt: Date;
+  /** The state-store health monitor's verdict: a store that answers but is broken (deleted, corrupt, unwritable) makes /healthz 503. */
+  stateHealth?: () => StateHealth;
 }
 
 /** The one HTTP listener (DESIGN.md §4 routes); Bolt's receiver is mounted on POST /slack/events. */
@@ -65,6 +68,9 @@ async function alerts(deps: HttpDeps, req: IncomingMessage, res: ServerResponse,
   const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
   if (!tokensMatch(presented, deps.alertToken.reveal())) return void (req.resume(), sendJson(res, 401, { error: 'missing or wrong bearer token' }));
   if (!deps.takeInAlerts) return void (req.resume(), sendJson(res, 503, { error: 'alert routing is not running in this process; nothing was recorded' }));
+  // 202 would promise the alert is kept; a broken store cannot keep it. The sender retries later.
+  const health = deps.stateHealth?.();
+  if (health && !health.healthy) return void (req.resume(), sendJson(res, 503, { error: `the bot's state store is broken (${health.reason}); nothing was recorded` }));
   const body = await readLimited(req, MAX_ALERT_BODY_BYTES);
   if (body === 'too large') {
     res.setHeader('connection', 'close');
@@ -111,19 +117,25 @@ function tokensMatch(presented: string, expected: string): boolean {
 }
 
 async function healthz(deps: HttpDeps, res: ServerResponse): Promise<void> {
-  let state: { kind: string; reachable: boolean; error?: string };
+  let state: { kind: string; reachable: boolean; healthy: boolean; error?: string; since?: string; checked_at?: string };
   try {
     await Promise.race([
       deps.store.ping(),
       new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${HEALTH_TIMEOUT_MS} ms`)), HEALTH_TIMEOUT_MS).unref()),
     ]);
-    state = { kind: deps.store.kind, reachable: true };
+    state = { kind: deps.store.kind, reachable: true, healthy: true };
   } catch (error) {
-    state = { kind: deps.store.kind, reachable: false, error: errorText(error) };
+    state = { kind: deps.store.kind, reachable: false, healthy: false, error: errorText(error) };
+  }
+  // A store can answer and still be broken: the monitor's verdict (file, integrity, a write) counts too.
+  const monitor = deps.stateHealth?.();
+  if (monitor) {
+    state = { ...state, healthy: state.healthy && monitor.healthy, ...(monitor.checkedAt ? { checked_at: monitor.checkedAt } : {}) };
+    if (!monitor.healthy) state = { ...state, error: state.error ?? monitor.reason ?? 'unhealthy', since: monitor.since };
   }
   const slack = deps.slack ? { mode: deps.slack.mode, api: deps.slack.identity() } : { mode: 'off' };
-  sendJson(res, state.reachable ? 200 : 503, {
-    status: state.reachable ? 'ok' : 'unavailable',
+  sendJson(res, state.healthy ? 200 : 503, {
+    status: state.healthy ? 'ok' : 'unavailable',
     state,
     slack,
     uptime_s: Math.round((Date.now() - deps.startedAt.getTime()) / 1000),

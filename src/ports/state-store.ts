@@ -11,6 +11,15 @@ export interface StateStore {
   readonly kind: 'sqlite' | 'postgres';
   /** Cheap round trip, for /healthz. */
   ping(): Promise<void>;
+  /**
+   * The health monitor's deeper check; throws, saying why, when the store is not fit to keep what it is
+   * given: on SQLite the file at the path is no longer the one opened (deleted, replaced), it fails
+   * `quick_check` (`integrity_check` when `full`), or a write cannot commit; on PostgreSQL the server or the
+   * database cannot be reached or written. The write is one row per `owner`.
+   */
+  checkHealth(options: { owner: string; full?: boolean }): Promise<void>;
+  /** Calls `listener` whenever a query fails in a way that means the store itself is broken (corrupt, gone, unwritable, disconnected). */
+  onFault(listener: (reason: string) => void): void;
   /** Appends one hash-chained audit row; concurrent appends are serialized. */
   appendAudit(entry: AuditEntryInput): Promise<AuditEntry>;
   /** Audit rows after `afterId` (exclusive), at most `limit`, oldest first unless `order` is `desc`. */

@@ -16,3 +16,20 @@ export async function announceInSlack(config: Config, text: string): Promise<voi
   const channels = [...new Set(Object.values(config.slack.channels))];
   await Promise.allSettled(channels.map((channel) => client.chat.postMessage({ channel, text })));
 }
+
+/**
+ * Posts into one channel straight through the Web API with a few retries (about half a minute in all):
+ * for news that must not wait on the bot's own state store, such as that store being broken.
+ */
+export function directPoster(config: Config, channel: string): ((text: string) => Promise<void>) | undefined {
+  const token = config.env.slackBotToken;
+  if (!token) return undefined;
+  const client = new WebClient(token.reveal(), {
+    ...(config.env.slackApiUrl ? { slackApiUrl: config.env.slackApiUrl } : {}),
+    retryConfig: { retries: 4, factor: 2, minTimeout: 1_000, maxTimeout: 10_000 },
+    timeout: 10_000,
+  });
+  return async (text) => {
+    await client.chat.postMessage({ channel, text });
+  };
+}

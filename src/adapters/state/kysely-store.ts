@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type ExpressionBuilder, type Generated } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type ExpressionBuilder, type Generated, type LogEvent } from 'kysely';
 import pg from 'pg';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { auditHash, GENESIS_HASH, type AuditEntry, type AuditEntryInput, type AuditSource } from '../../domain/audit.ts';
 import type { BackupManifest } from '../../backup/manifest.ts';
@@ -12,6 +12,7 @@ import type { Run, RunStatus } from '../../domain/run.ts';
 import type { Incident } from '../../domain/incident.ts';
 import type { AlertRecord, AlertState, OutboxInput, OutboxMessage, OutboxTarget } from '../../domain/alert.ts';
 import { migrations } from './migrations.ts';
+import { DrError, errorText } from '../../domain/errors.ts';
 
 interface AuditRow {
   id: number;
@@ -100,6 +101,7 @@ interface Tables {
   alert_messages: { fingerprint: string; channel: string; ts: string };
   incidents: { id: string; state: string; declared_at: string; incident: string; thread_ts: string | null };
   leases: { name: string; holder: string; expires_at: string };
+  state_health: { owner: string; checked_at: string };
 }
 
 // A new outbox message's next attempt: earlier than any clock, so it is due at once.
@@ -115,23 +117,71 @@ const SLOT_KEEP_MS = 90 * 24 * 3_600_000;
 /** Opens the state store named by DR_STATE (a SQLite path or a postgres:// URL) and brings its schema up to date. */
 export async function openStateStore(location: string, now: () => Date = () => new Date()): Promise<StateStore> {
   const kind = /^postgres(ql)?:\/\//.test(location) ? 'postgres' : 'sqlite';
-  const db = new Kysely<Tables>({ dialect: kind === 'postgres' ? postgresDialect(location) : sqliteDialect(location) });
+  const faults = new FaultListeners();
+  const sqlite = kind === 'sqlite' ? openSqlite(location) : undefined;
+  const db = new Kysely<Tables>({
+    dialect: sqlite ? new ImmediateSqliteDialect(sqlite.database) : postgresDialect(location),
+    // Every failed query is looked at: one that means the store itself is broken wakes the health monitor.
+    log: (event: LogEvent) => {
+      if (event.level === 'error') faults.report(event.error);
+    },
+  });
   try {
     await migrate(db);
   } catch (error) {
     await db.destroy();
     throw error;
   }
-  return new KyselyStateStore(db, kind, now);
+  return new KyselyStateStore(db, kind, now, faults, sqlite);
 }
 
-function sqliteDialect(file: string): SqliteDialect {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const database = new Database(file);
+/** The SQLite file as it was opened: its path and identity, so a file deleted or replaced under the bot is noticed. */
+interface OpenedSqlite {
+  file: string;
+  database: Database.Database;
+  dev: number;
+  ino: number;
+}
+
+function openSqlite(file: string): OpenedSqlite {
+  // The bot's own folder and file hold audit rows and alert state: nobody else reads them (0700 / 0600).
+  const dir = path.dirname(file);
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+  }
+  if (!existsSync(file)) {
+    closeSync(openSync(file, 'wx', 0o600));
+    chmodSync(file, 0o600);
+  }
+  const database = new Database(file, { fileMustExist: true });
+  // Taken right after opening: the inode the connection holds (SQLite gives -wal and -shm the file's mode).
+  const { dev, ino } = statSync(file);
   database.pragma('journal_mode = WAL');
   database.pragma('busy_timeout = 5000');
   database.pragma('synchronous = NORMAL');
-  return new SqliteDialect({ database });
+  return { file, database, dev, ino };
+}
+
+/**
+ * SQLite transactions that start with BEGIN IMMEDIATE: a deferred one that reads first and writes later
+ * gets SQLITE_BUSY at once when another process holds the write lock (busy_timeout is not consulted for
+ * that upgrade). Taking the write lock up front makes a locked store wait, as busy_timeout says.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly database: Database.Database) {
+    super({ database });
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver({ database: this.database });
+  }
+}
+
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
 }
 
 function postgresDialect(url: string): PostgresDialect {
@@ -140,6 +190,32 @@ function postgresDialect(url: string): PostgresDialect {
   // An idle client losing its server must not crash the bot; the next query reports it.
   pool.on('error', () => {});
   return new PostgresDialect({ pool });
+}
+
+// SQLite result codes (and their extended forms) that mean the file itself is damaged, gone or unwritable.
+const SQLITE_FAULT = /^SQLITE_(CORRUPT|NOTADB|IOERR|READONLY|FULL|CANTOPEN)/;
+// PostgreSQL: the connection or the database went away (admin shutdown, crash, dropped database, refused).
+const POSTGRES_FAULT = /^(57P0[1-3]|08\d\d\d|3D000|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)$/;
+
+/** Whether a failed query says the store itself is broken (rather than a bad statement or a lost race). */
+export function isStoreFault(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && (SQLITE_FAULT.test(code) || POSTGRES_FAULT.test(code))) return true;
+  return error instanceof Error && /Connection terminated|connection timeout|database .* does not exist/i.test(error.message);
+}
+
+class FaultListeners {
+  private readonly listeners: Array<(reason: string) => void> = [];
+
+  add(listener: (reason: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  report(error: unknown): void {
+    if (!isStoreFault(error)) return;
+    const reason = errorText(error);
+    for (const listener of this.listeners) listener(reason);
+  }
 }
 
 async function migrate(db: Kysely<Tables>): Promise<void> {
@@ -158,10 +234,27 @@ class KyselyStateStore implements StateStore {
     private readonly db: Kysely<Tables>,
     readonly kind: 'sqlite' | 'postgres',
     private readonly now: () => Date,
+    private readonly faults: FaultListeners,
+    private readonly sqlite: OpenedSqlite | undefined,
   ) {}
 
   async ping(): Promise<void> {
     await sql`select 1`.execute(this.db);
+  }
+
+  onFault(listener: (reason: string) => void): void {
+    this.faults.add(listener);
+  }
+
+  async checkHealth(options: { owner: string; full?: boolean }): Promise<void> {
+    if (this.sqlite) checkSqliteFile(this.sqlite, options.full ?? false);
+    // A real commit: a locked, read-only or full store fails here, not on the next command.
+    const checkedAt = this.now().toISOString();
+    await this.db
+      .insertInto('state_health')
+      .values({ owner: options.owner, checked_at: checkedAt })
+      .onConflict((oc) => oc.column('owner').doUpdateSet({ checked_at: checkedAt }))
+      .execute();
   }
 
   // Appends arriving together are written in one transaction (group commit): a burst of commands costs
@@ -536,6 +629,36 @@ class KyselyStateStore implements StateStore {
 
   async close(): Promise<void> {
     await this.db.destroy();
+  }
+}
+
+/**
+ * The file at the state path must still be the one the bot opened (a deleted or replaced file means every
+ * write from now on is lost at restart), and must pass SQLite's own check as read from disk by a fresh
+ * connection (the bot's connection may serve damaged pages from its cache).
+ */
+function checkSqliteFile(opened: OpenedSqlite, full: boolean): void {
+  let now;
+  try {
+    now = statSync(opened.file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new DrError('STATE_UNAVAILABLE', `the state database ${opened.file} was deleted while the bot was running; what it writes now is lost at restart`);
+    throw error;
+  }
+  if (now.dev !== opened.dev || now.ino !== opened.ino) {
+    throw new DrError('STATE_UNAVAILABLE', `the state database ${opened.file} was replaced by another file while the bot was running; the bot still writes to the old one`);
+  }
+  let reader: Database.Database | undefined;
+  try {
+    reader = new Database(opened.file, { readonly: true, fileMustExist: true, timeout: 2_000 });
+    const rows = reader.pragma(full ? 'integrity_check(20)' : 'quick_check(20)') as Array<Record<string, string>>;
+    const problems = rows.map((row) => Object.values(row)[0]).filter((text) => text !== 'ok');
+    if (problems.length > 0) throw new DrError('STATE_UNAVAILABLE', `the state database ${opened.file} is damaged (${full ? 'integrity_check' : 'quick_check'}: ${problems.slice(0, 3).join('; ')})`);
+  } catch (error) {
+    if (error instanceof DrError) throw error;
+    throw new DrError('STATE_UNAVAILABLE', `the state database ${opened.file} cannot be checked: ${errorText(error)}`, { cause: error });
+  } finally {
+    reader?.close();
   }
 }
 

@@ -147,4 +147,14 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0009_state-health-secrets_health_probe': {
+    async up(db: Kysely<unknown>) {
+      // One row per bot process, rewritten by its health monitor: a probe that proves the store still commits.
+      await db.schema
+        .createTable('state_health')
+        .addColumn('owner', 'text', (c) => c.primaryKey())
+        .addColumn('checked_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
