@@ -120,6 +120,7 @@ export async function startBot(
   interruptedSweep.unref();
   const schedules = options.schedules === false ? undefined : await startBackupSchedules(deps, deps.alertSink, { holder: PROCESS_OWNER, ownerAlive: processOwnerAlive });
   const probes = (options.probes ?? options.schedules !== false) ? startProbeCycle(probeScheduleDeps(deps)) : undefined;
+  logger.info({ schedules: schedules !== undefined, probes: probes !== undefined }, 'dr-bot started');
   return {
     server,
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,

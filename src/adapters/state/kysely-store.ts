@@ -187,8 +187,10 @@ class ImmediateSqliteDriver extends SqliteDriver {
 function postgresDialect(url: string): PostgresDialect {
   // Timeouts bound every statement and lock wait: a stuck server makes a command fail, not hang the bot.
   const pool = new pg.Pool({ connectionString: url, max: 5, connectionTimeoutMillis: 5_000, statement_timeout: 10_000, lock_timeout: 5_000, query_timeout: 15_000 });
-  // An idle client losing its server must not crash the bot; the next query reports it.
+  // A client losing its server must not crash the bot, idle (the pool's error) or checked out (the client's
+  // own, which pg-pool leaves unhandled while a transaction holds it); the query in flight reports it.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new PostgresDialect({ pool });
 }
 
