@@ -84,7 +84,7 @@ async function restoreSetup(dir: string, dumper: DatabaseDumper, restorer: Datab
     store,
     repository,
     restorer,
-    service: new ShellServiceControl({ stop: 'true', start: 'true', migrate: 'true', logs: 'true' }, 60_000),
+    service: new ShellServiceControl({ stop: 'true', start: 'true', migrate: 'true', logs: 'true' }, 60_000, undefined, { env: ['PATH'], redact: (text) => text }),
     endpoints: healthyAtOnce,
     liveLocation: location,
     healthDeadlineMs: 10_000,

@@ -53,6 +53,7 @@ import { drillRun, type DrillDeps } from './procedures/drill.ts';
 import type { ProgressUpdate } from './commands/types.ts';
 import { planRestoreDb, planRestoreUndo, restoreDbRun, restoreUndoRun, type RestoreDbDeps } from './procedures/restore-db.ts';
 import { ShellServiceControl } from './adapters/service/shell-service.ts';
+import { KnownSecrets } from './adapters/config/known-secrets.ts';
 import { SqliteRestorer } from './adapters/dms/sqlite-restorer.ts';
 import { PostgresRestorer } from './adapters/dms/postgres-restorer.ts';
 import type { DatabaseRestorer, DocumentHasher, DocumentWriter } from './ports/dms.ts';
@@ -107,12 +108,14 @@ export async function composeDeps(
   const removed = await repository.cleanStaging().catch(() => 0);
   if (removed > 0) logger.warn({ removed }, 'removed leftovers of interrupted backups');
   const now = () => new Date();
+  // Every secret value the bot knows, scrubbed from what service commands print.
+  const secrets = KnownSecrets.of(config);
   const engine: EngineDeps = { store, now, owner: PROCESS_OWNER, logger };
   const restoreDeps: RestoreDbDeps = {
     store,
     repository,
     restorer: databaseRestorer(config),
-    service: new ShellServiceControl(config.service, config.service.timeout, config.baseDir),
+    service: new ShellServiceControl(config.service, config.service.timeout, config.baseDir, { env: config.service.env, redact: (text) => secrets.redact(text) }),
     endpoints: status.endpoints,
     liveLocation: status.database.location,
     healthDeadlineMs: config.service.timeout,

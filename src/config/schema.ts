@@ -14,6 +14,12 @@ const positiveNumber = z.number({ error: 'expected a positive number' }).positiv
 const httpUrl = text.refine((value) => /^https?:\/\/[^\s]+$/.test(value), { error: 'expected an http(s) URL' });
 const stringList = z.array(text, { error: 'expected a list of strings' });
 
+// The bot's own variables hold its tokens and keys: a service command never inherits them, whatever dr.yml says.
+const BOT_ONLY_VARIABLES = /^(SLACK_|DR_|PAGERDUTY_)/;
+const serviceEnvName = text
+  .refine((value) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(value), { error: 'expected an environment variable name' })
+  .refine((value) => !BOT_ONLY_VARIABLES.test(value), { error: "expected a variable service commands may see; SLACK_*, DR_* and PAGERDUTY_* are the bot's own and never passed on" });
+
 /** A duration such as `15m` or `4h`, held as milliseconds. */
 const duration = z
   .string({ error: 'expected a duration such as 15m or 4h' })
@@ -121,6 +127,8 @@ export const configFileSchema = z
         logs: text.default('docker-compose logs'),
         isolate: stringList.default(['ufw deny from any to any port 7000', 'ufw deny from any to any port 7001']),
         timeout: duration.prefault('5m'),
+        // The only variables of the bot's environment that service commands inherit.
+        env: z.array(serviceEnvName, { error: 'expected a list of environment variable names' }).default(['PATH', 'HOME', 'LANG']),
       })
       .strict()
       .prefault({}),

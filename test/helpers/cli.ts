@@ -6,12 +6,12 @@ const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
 /** Runs `dr …` as a user would (bin/dr.mjs in a child process) and returns its exit code and output. */
-export async function dr(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function dr(args: string[], env: Record<string, string>, options: { timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await run(process.execPath, [path.join(ROOT, 'bin/dr.mjs'), ...args], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-      timeout: 30_000,
+      timeout: options.timeoutMs ?? 30_000,
     });
     return { code: 0, stdout, stderr };
   } catch (error) {
