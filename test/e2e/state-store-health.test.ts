@@ -1,8 +1,6 @@
 // The bot's own state store broken under a running bot process, as a flaky disk or a careless operator
 // would: /healthz must turn 503 and the critical channel must hear of it (straight from the Web API, not
 // through the outbox in the broken store) within 60 s; a store that comes back turns them both around.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, open, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,8 +13,8 @@ import { startBotProcess, type BotProcess } from '../helpers/bot-process.ts';
 import { TEST_SIGNING_SECRET } from '../helpers/bot.ts';
 import { PG_ADMIN_URL, postgresAvailable, scratchDatabase } from '../helpers/pg.ts';
 import { sendSlashCommand } from '../helpers/slack-requests.ts';
+import { holdWriteLock } from '../helpers/sqlite-lock.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const TOKEN = 'state-health-token';
 // The promise is 60 s; polls stop there.
 const WITHIN = { timeout: 60_000, interval: 500 };
@@ -175,20 +173,3 @@ describe('a broken state store under a running bot', () => {
     }, 150_000);
   });
 });
-
-/** Another process holding SQLite's write lock on `file` for `ms` (or until released). */
-async function holdWriteLock(file: string, ms: number): Promise<{ done: Promise<void>; release(): void }> {
-  const script = `
-    const Database = require('better-sqlite3');
-    const db = new Database(process.argv[1]);
-    db.exec('BEGIN IMMEDIATE');
-    process.stdout.write('locked\\n');
-    const end = () => { db.exec('COMMIT'); db.close(); process.exit(0); };
-    setTimeout(end, Number(process.argv[2]));
-    process.stdin.on('data', end);
-  `;
-  const child: ChildProcess = spawn(process.execPath, ['-e', script, file, String(ms)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
-  await once(child.stdout!, 'data');
-  const done = once(child, 'exit').then(() => undefined);
-  return { done, release: () => child.stdin!.write('x') };
-}

@@ -152,6 +152,7 @@ describe('defaults', () => {
     expect(config.service.migrate).toBe('docker-compose exec -T backend alembic upgrade head');
     expect(config.service.isolate).toEqual(['ufw deny from any to any port 7000', 'ufw deny from any to any port 7001']);
     expect(config.service.timeout).toBe(5 * 60_000);
+    expect(config.service.env).toEqual(['PATH', 'HOME', 'LANG']);
     expect(config.slack.channels.critical).toBe('#dr-critical');
     expect(config.slack.channels.security).toBe('#security-incidents');
     expect(config.slack.roles).toEqual({ operators: [], approvers: [], security: [] });
@@ -375,6 +376,14 @@ describe('validation messages name the key', () => {
     expect(lines).toContain('alerts.thresholds.latency_p95_s: expected a positive number, got 0');
     expect(lines).toContain('gates.isolate.approvals: expected a non-negative integer, got -1');
     expect(lines).toContain('system.name: expected a non-empty string, got ""');
+  });
+
+  it("service.env refuses the bot's own variables and what is not a variable name", () => {
+    const lines = problems('service:\n  env: [PATH, SLACK_BOT_TOKEN, DR_BACKUP_KEY, PAGERDUTY_ROUTING_KEY, "A B"]\n');
+    expect(lines).toContain("service.env.1: expected a variable service commands may see; SLACK_*, DR_* and PAGERDUTY_* are the bot's own and never passed on, got \"SLACK_BOT_TOKEN\"");
+    expect(lines.filter((line) => line.includes("are the bot's own")).map((line) => line.split(':')[0])).toEqual(['service.env.1', 'service.env.2', 'service.env.3']);
+    expect(lines).toContain('service.env.4: expected an environment variable name, got "A B"');
+    expect(load('service:\n  env: [PATH, TZ, COMPOSE_PROJECT_NAME]\n').service.env).toEqual(['PATH', 'TZ', 'COMPOSE_PROJECT_NAME']);
   });
 
   it('bad durations', () => {

@@ -307,6 +307,22 @@ describe('approveGate', () => {
     expect(h.eventsNamed('run_started')).toEqual([expect.objectContaining({ actor: APPROVERS[0] })]);
   });
 
+  it('does not start a run whose run_started audit row cannot be written: STATE_UNAVAILABLE, the gate void', async () => {
+    const h = harness({ approvals: 1 });
+    const gate = await confirmedGate(h);
+    const audit = h.deps.audit;
+    h.deps.audit = async (who, event, g, detail, options) => {
+      if (options?.required) throw new DrError('STATE_UNAVAILABLE', 'The audit log cannot be written (disk full). Nothing was run.');
+      return audit(who, event, g, detail, options);
+    };
+
+    const error = await refusal(approveGate(h.deps, gate.id, slack(APPROVERS[0]!), gate.plan.hash), 'STATE_UNAVAILABLE');
+
+    expect(error.userMessage).toContain('Nothing was run');
+    expect(await h.stored(gate.id)).toMatchObject({ state: 'void', closedReason: 'the audit log could not be written' });
+    expect(h.eventsNamed('run_started')).toEqual([]);
+  });
+
   it('refuses approval before the typed confirmation', async () => {
     const h = harness({ approvals: 1 });
     const gate = await openGate(h.deps, h.plan, slack(REQUESTER));
