@@ -19,9 +19,12 @@ export interface ConfigArchiver {
   listArchive(file: string): Promise<string[]>;
   /**
    * Puts every file of the archive back at its path (under `root`, `/` for the live system), each one
-   * atomically; a file that differs is first kept beside itself as `<file>.pre-<label>`.
+   * atomically; a file that differs is first kept beside itself as `<file>.pre-<label>`. Refuses, before
+   * writing anything, an archive whose SHA-256 is not `sha256` (from its manifest) or that holds an entry
+   * outside `backups.config_paths` (absolute, `..`, a link leading out), naming the entries; never writes
+   * through a symbolic link that leads out of the configured paths.
    */
-  restoreArchive(file: string, root: string, label: string): Promise<ConfigRestore>;
+  restoreArchive(file: string, root: string, label: string, sha256: string): Promise<ConfigRestore>;
 }
 
 /** What a config restore did. */

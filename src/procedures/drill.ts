@@ -105,7 +105,7 @@ export function drillRun(deps: DrillDeps, origin: { actor: string }): RunSpec<Dr
       run: async (ctx) => {
         ctx.configDir = await mkdtemp(path.join(deps.scratchRoot, 'dr-drill-config-'));
         try {
-          const result = await deps.archiver.restoreArchive(ctx.archive!.path, ctx.configDir, label);
+          const result = await deps.archiver.restoreArchive(ctx.archive!.path, ctx.configDir, label, ctx.chosen!.config.files[0]!.sha256);
           ctx.configFiles = result.restored.length;
         } finally {
           await releaseArchive(ctx);

@@ -64,7 +64,7 @@ export function restoreAllRun(deps: RestoreAllDeps, plan: Plan, origin: { actor:
     return { name, run: (_ignored, signal) => step.run(spec.context, signal) };
   };
   const label = runLabel(deps.db.now());
-  let archive: { path: string; release(): Promise<void> } | undefined;
+  let archive: { path: string; sha256: string; release(): Promise<void> } | undefined;
   const own: Record<string, StepDefinition<unknown>> = {
     'fetch the config archive and check its SHA-256': {
       name: 'fetch the config archive and check its SHA-256',
@@ -72,7 +72,7 @@ export function restoreAllRun(deps: RestoreAllDeps, plan: Plan, origin: { actor:
         const manifest = (await deps.db.store.listCatalog({ kind: 'config', limit: 10_000 })).find((m) => m.id === input.configBackupId);
         const file = manifest?.files[0];
         if (!manifest || !file) throw new DrError('BACKUP_NOT_FOUND', `${input.configBackupId} is no longer in the catalog`);
-        archive = await deps.db.repository.localFile(file.key);
+        archive = { ...(await deps.db.repository.localFile(file.key)), sha256: file.sha256 };
         const actual = await sha256OfFile(archive.path);
         if (actual !== file.sha256) throw new DrError('RESTORE_FAILED', `${manifest.id} is damaged: its SHA-256 is ${actual.slice(0, 12)}…, the manifest says ${file.sha256.slice(0, 12)}…`);
         const entries = await deps.archiver.listArchive(archive.path);
@@ -82,7 +82,8 @@ export function restoreAllRun(deps: RestoreAllDeps, plan: Plan, origin: { actor:
     'restore the configuration files': {
       name: 'restore the configuration files',
       run: async () => {
-        const result = await deps.archiver.restoreArchive(archive!.path, deps.configRoot, label);
+        // The archiver checks the SHA-256 again on the bytes it extracts, and confines them to backups.config_paths.
+        const result = await deps.archiver.restoreArchive(archive!.path, deps.configRoot, label, archive!.sha256);
         await archive!.release();
         archive = undefined;
         return `${result.restored.length} written back, ${result.unchanged.length} already equal${result.kept.length ? `; previous versions kept as ${result.kept.map((k) => k.split('/').at(-1)).join(', ')}` : ''}`;

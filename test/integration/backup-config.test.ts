@@ -78,8 +78,10 @@ describe('config backups (tar.gz of backups.config_paths)', () => {
     await rm(compose);
     const { TarConfigArchiver } = await import('../../src/adapters/config/tar-config-archiver.ts');
     const { Secret } = await import('../../src/config/secret.ts');
-    const archiver = new TarConfigArchiver([], new Secret('backup-key-for-tests'));
-    const result = await archiver.restoreArchive(archive, '/', 'test1');
+    const configPaths = [sandbox.envFile, compose, path.join(sandbox.dir, 'nginx')];
+    const sha256 = manifest.files[0]!.sha256;
+    const archiver = new TarConfigArchiver(configPaths, new Secret('backup-key-for-tests'));
+    const result = await archiver.restoreArchive(archive, '/', 'test1', sha256);
     expect(await readFile(sandbox.envFile, 'utf8')).toBe(original);
     expect((await stat(sandbox.envFile)).mode & 0o777).toBe(0o600);
     expect(await readFile(`${sandbox.envFile}.pre-test1`, 'utf8')).toBe('SECRET_KEY=tampered\n');
@@ -88,6 +90,6 @@ describe('config backups (tar.gz of backups.config_paths)', () => {
     expect(result.kept).toEqual([`${sandbox.envFile}.pre-test1`]);
     expect(result.unchanged.length).toBeGreaterThan(0);
     // The wrong key restores nothing.
-    await expect(new TarConfigArchiver([], new Secret('wrong-key')).restoreArchive(archive, '/', 'test2')).rejects.toThrow(/cannot decrypt/);
+    await expect(new TarConfigArchiver(configPaths, new Secret('wrong-key')).restoreArchive(archive, '/', 'test2', sha256)).rejects.toThrow(/cannot decrypt/);
   });
 });

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { access, chmod, mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, chmod, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -10,6 +10,7 @@ import { decrypt, encryptingStream } from '../../backup/encryption.ts';
 import { tapStream } from '../../backup/file-hash.ts';
 import type { Secret } from '../../config/secret.ts';
 import type { ConfigArchive, ConfigArchiver, ConfigRestore } from '../../ports/config-archive.ts';
+import { DrError } from '../../domain/errors.ts';
 
 /** tar.gz of the configured paths (absolute, stored relative to /), AES-256-GCM encrypted when DR_BACKUP_KEY is set. */
 export class TarConfigArchiver implements ConfigArchiver {
@@ -40,19 +41,65 @@ export class TarConfigArchiver implements ConfigArchiver {
     return entries;
   }
 
-  async restoreArchive(file: string, root: string, label: string): Promise<ConfigRestore> {
+  async restoreArchive(file: string, root: string, label: string, sha256: string): Promise<ConfigRestore> {
+    // Read once: the bytes checked are the bytes extracted.
+    const raw = await readFile(file);
+    const actual = createHash('sha256').update(raw).digest('hex');
+    if (actual !== sha256) {
+      throw new DrError('RESTORE_FAILED', `the config archive ${path.basename(file)} is not the one its manifest describes (SHA-256 ${actual.slice(0, 12)}…, the manifest says ${sha256.slice(0, 12)}…); nothing was restored`);
+    }
+    const gz = await this.unseal(raw);
+    // Every entry is judged before anything is written: one entry outside backups.config_paths refuses the archive.
+    const entries = await readEntries(gz);
+    const refused = entries.flatMap((entry) => {
+      const why = confinementProblem(entry, this.paths);
+      return why ? [`${printablePath(entry.path)} (${why})`] : [];
+    });
+    if (refused.length > 0) {
+      const more = refused.length > 10 ? ` and ${refused.length - 10} more` : '';
+      throw new DrError('RESTORE_FAILED', `the config archive holds entries dr-bot will not restore, so nothing was restored: ${refused.slice(0, 10).join('; ')}${more}`);
+    }
     // Unpacked into a private folder first (tar refuses absolute and `..` paths), then moved file by file.
     const staging = await mkdtemp(path.join(tmpdir(), 'dr-config-restore-'));
     await chmod(staging, 0o700);
     const result: ConfigRestore = { restored: [], unchanged: [], kept: [] };
     try {
-      await (pipeline as unknown as (...streams: unknown[]) => Promise<void>)(Readable.from([await this.gzipped(file)]), tar.x({ cwd: staging, preserveOwner: false }));
-      for (const relative of await listFiles(staging)) {
+      await (pipeline as unknown as (...streams: unknown[]) => Promise<void>)(Readable.from([gz]), tar.x({ cwd: staging, preserveOwner: false, strict: true }));
+      const files = await listFiles(staging);
+      // Where each target really lands, after any symbolic link on the way, must still be inside its configured path.
+      const astray: string[] = [];
+      for (const relative of files) {
+        const target = path.join(root, relative);
+        const home = path.join(root, this.paths.find((p) => isWithin(`/${relative}`, p))!);
+        // A configured folder may itself be a link (the operator's layout); what lies inside it may not lead out.
+        const homeIsFolder = await stat(home).then((info) => info.isDirectory(), () => false);
+        const homeReal = homeIsFolder ? await realLocation(home) : path.join(await realLocation(path.dirname(home)), path.basename(home));
+        const targetReal = path.join(await realLocation(path.dirname(target)), path.basename(target));
+        if (!isWithin(targetReal, homeReal)) astray.push(`${target} (behind a symbolic link that leads out of ${home})`);
+      }
+      if (astray.length > 0) throw new DrError('RESTORE_FAILED', `nothing was restored: ${astray.slice(0, 10).join('; ')}`);
+      for (const relative of files) {
         const source = path.join(staging, relative);
         const target = path.join(root, relative);
+        const info = await lstat(source);
+        const existingInfo = await lstat(target).catch(() => undefined);
+        if (info.isSymbolicLink()) {
+          const link = await readlink(source);
+          if (existingInfo?.isSymbolicLink() && (await readlink(target)) === link) {
+            result.unchanged.push(target);
+            continue;
+          }
+          await mkdir(path.dirname(target), { recursive: true });
+          if (existingInfo) result.kept.push(await keepAside(target, label));
+          const temporary = `${target}.dr-restore-${randomBytes(4).toString('hex')}`;
+          await symlink(link, temporary);
+          await rename(temporary, target);
+          result.restored.push(target);
+          continue;
+        }
         const content = await readFile(source);
-        const { mode } = await stat(source);
-        const existing = await readFile(target).catch(() => undefined);
+        // A link at the target is replaced, never written through.
+        const existing = existingInfo?.isFile() ? await readFile(target) : undefined;
         if (existing?.equals(content)) {
           result.unchanged.push(target);
           continue;
@@ -62,9 +109,11 @@ export class TarConfigArchiver implements ConfigArchiver {
           const kept = `${target}.pre-${label}`;
           await writeFile(kept, existing, { mode: 0o600 });
           result.kept.push(kept);
+        } else if (existingInfo) {
+          result.kept.push(await keepAside(target, label));
         }
         const temporary = `${target}.dr-restore-${randomBytes(4).toString('hex')}`;
-        const handle = await open(temporary, 'w', mode & 0o777);
+        const handle = await open(temporary, 'wx', info.mode & 0o777);
         try {
           await handle.writeFile(content);
           await handle.sync();
@@ -81,9 +130,83 @@ export class TarConfigArchiver implements ConfigArchiver {
   }
 
   private async gzipped(file: string): Promise<Buffer> {
-    const raw = await readFile(file);
+    return this.unseal(await readFile(file));
+  }
+
+  private async unseal(raw: Buffer): Promise<Buffer> {
     return this.key ? decrypt(this.key.reveal(), raw) : raw;
   }
+}
+
+/** One entry of an archive as its header says, before any tar library rewrites its path. */
+interface ArchiveEntry {
+  path: string;
+  type: string;
+  linkpath: string | undefined;
+}
+
+async function readEntries(gz: Buffer): Promise<ArchiveEntry[]> {
+  const entries: ArchiveEntry[] = [];
+  await (pipeline as unknown as (...streams: unknown[]) => Promise<void>)(
+    Readable.from([gz]),
+    tar.t({ strict: true, onReadEntry: (entry) => void entries.push({ path: entry.path, type: entry.type, linkpath: entry.linkpath }) }),
+  );
+  return entries;
+}
+
+const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
+
+/**
+ * Why an archive entry may not be restored, or undefined when it may: it must name a place under one of
+ * `backups.config_paths` (archives store them relative to /), without `..`, and be a file, a folder, or a
+ * link whose target stays under the configured paths.
+ */
+export function confinementProblem(entry: ArchiveEntry, configPaths: readonly string[]): string | undefined {
+  if (entry.path.startsWith('/')) return 'an absolute path';
+  if (entry.path.split('/').includes('..')) return 'climbs out with ..';
+  const at = path.posix.join('/', entry.path);
+  if (!configPaths.some((p) => isWithin(at, p))) return 'not under backups.config_paths';
+  if (FILE_TYPES.has(entry.type) || entry.type === 'Directory') return undefined;
+  if (entry.type === 'SymbolicLink' || entry.type === 'Link') {
+    if (!entry.linkpath) return 'a link to nothing';
+    // A symbolic link is relative to its own folder; a hard link names another entry of the archive.
+    const target = entry.type === 'SymbolicLink' ? path.posix.resolve(path.posix.dirname(at), entry.linkpath) : path.posix.join('/', entry.linkpath);
+    if (entry.type === 'Link' && (entry.linkpath.startsWith('/') || entry.linkpath.split('/').includes('..'))) return 'a hard link out of the archive';
+    return configPaths.some((p) => isWithin(target, p)) ? undefined : `a link to ${printablePath(entry.linkpath)}, outside backups.config_paths`;
+  }
+  return `a ${entry.type}, not a file or folder`;
+}
+
+function isWithin(location: string, folder: string): boolean {
+  return location === folder || location.startsWith(folder.endsWith('/') ? folder : `${folder}/`);
+}
+
+// Names from a hostile archive are shown, so they are shortened and stripped of control characters.
+function printablePath(name: string): string {
+  const clean = name.replace(/[\u0000-\u001f\u007f]/g, '?');
+  return clean.length > 120 ? `${clean.slice(0, 120)}…` : clean;
+}
+
+/** The real path of `location`: its nearest existing ancestor resolved through links, with the rest appended. */
+async function realLocation(location: string): Promise<string> {
+  let existing = location;
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return path.join(await realpath(existing), ...rest.reverse());
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || existing === path.dirname(existing)) throw error;
+      rest.push(path.basename(existing));
+      existing = path.dirname(existing);
+    }
+  }
+}
+
+// What is at a target that is not a regular file (a link, say) is moved aside whole, never followed.
+async function keepAside(target: string, label: string): Promise<string> {
+  const kept = `${target}.pre-${label}`;
+  await rename(target, kept);
+  return kept;
 }
 
 async function listFiles(dir: string, prefix = ''): Promise<string[]> {
@@ -91,7 +214,7 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   for (const entry of await readdir(path.join(dir, prefix), { withFileTypes: true })) {
     const relative = path.join(prefix, entry.name);
     if (entry.isDirectory()) files.push(...(await listFiles(dir, relative)));
-    else if (entry.isFile()) files.push(relative);
+    else if (entry.isFile() || entry.isSymbolicLink()) files.push(relative);
   }
   return files;
 }
