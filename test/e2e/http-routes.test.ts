@@ -78,11 +78,11 @@ describe.skipIf(!hasPostgres)('GET /healthz with PostgreSQL state', () => {
     try {
       const healthy = await fetch(`${t.bot.url}/healthz`);
       expect(healthy.status).toBe(200);
-      expect((await healthy.json()).state).toEqual({ kind: 'postgres', reachable: true });
+      expect((await healthy.json()).state).toMatchObject({ kind: 'postgres', reachable: true, healthy: true });
       await database.drop();
       const down = await fetch(`${t.bot.url}/healthz`);
       expect(down.status).toBe(503);
-      expect(await down.json()).toMatchObject({ status: 'unavailable', state: { kind: 'postgres', reachable: false, error: expect.any(String) } });
+      expect(await down.json()).toMatchObject({ status: 'unavailable', state: { kind: 'postgres', reachable: false, healthy: false, error: expect.any(String) } });
       expect((await t.command('help')).status).toBe(200);
     } finally {
       await t.close();
