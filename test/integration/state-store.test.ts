@@ -99,6 +99,39 @@ describe.each(backends)('state store contract: $name', ({ skip, open }) => {
     }
   });
 
+  it.skipIf(skip)('remembers a signed request once across replicas, forgets it on request, and prunes keys past the window', async () => {
+    let clock = Date.parse('2026-01-01T00:00:00Z');
+    const WINDOW = 6 * 60_000;
+    const replicaA = await openStateStore(subject.location, () => new Date(clock));
+    const replicaB = await openStateStore(subject.location, () => new Date(clock));
+    try {
+      expect(await replicaA.rememberRequest('slack-signature:v0=aaa', WINDOW)).toBe(true);
+      // The same signature on the other replica is a replay.
+      expect(await replicaB.rememberRequest('slack-signature:v0=aaa', WINDOW)).toBe(false);
+      expect(await replicaA.rememberRequest('slack-signature:v0=aaa', WINDOW)).toBe(false);
+      // Concurrent first sightings: exactly one wins.
+      const raced = await Promise.all([replicaA.rememberRequest('pagerduty-event:e1', WINDOW), replicaB.rememberRequest('pagerduty-event:e1', WINDOW)]);
+      expect(raced.filter(Boolean)).toHaveLength(1);
+      // A request that failed before doing anything is forgotten, so its redelivery runs.
+      await replicaB.forgetRequest('pagerduty-event:e1');
+      expect(await replicaA.rememberRequest('pagerduty-event:e1', WINDOW)).toBe(true);
+      clock += WINDOW + 1_000;
+      // Past the window the old rows are gone (a Slack signature that old is refused for its timestamp anyway).
+      expect(await replicaB.rememberRequest('slack-signature:v0=bbb', WINDOW)).toBe(true);
+      await subject.tamper("insert into seen_requests (key, expires_at) values ('probe', '2000-01-01T00:00:00.000Z')");
+      expect(await replicaA.rememberRequest('slack-signature:v0=aaa', WINDOW)).toBe(true);
+      expect(await replicaA.rememberRequest('probe', WINDOW)).toBe(true);
+      // Each key keeps its own lifetime: a long-lived one outlasts the short window of another caller.
+      expect(await replicaA.rememberRequest('pagerduty-event:long', 24 * 3_600_000)).toBe(true);
+      clock += WINDOW + 1_000;
+      expect(await replicaB.rememberRequest('slack-signature:v0=ccc', WINDOW)).toBe(true);
+      expect(await replicaB.rememberRequest('pagerduty-event:long', 24 * 3_600_000)).toBe(false);
+    } finally {
+      await replicaA.close();
+      await replicaB.close();
+    }
+  });
+
   it.skipIf(skip)('grants a lease to one holder at a time: renewed by it, free once it expires, is released, or its holder is dead', async () => {
     const at = (iso: string, ttlS = 90) => ({ now: iso, until: new Date(Date.parse(iso) + ttlS * 1000).toISOString() });
     const store = subject.store;

@@ -100,6 +100,7 @@ interface Tables {
   alert_messages: { fingerprint: string; channel: string; ts: string };
   incidents: { id: string; state: string; declared_at: string; incident: string; thread_ts: string | null };
   leases: { name: string; holder: string; expires_at: string };
+  seen_requests: { key: string; expires_at: string };
 }
 
 // A new outbox message's next attempt: earlier than any clock, so it is due at once.
@@ -256,6 +257,19 @@ class KyselyStateStore implements StateStore {
     // Slots long past can never be claimed again (their keys hold their time): the table stays small.
     if (claimed) await this.db.deleteFrom('schedule_slots').where('claimed_at', '<', new Date(now.getTime() - SLOT_KEEP_MS).toISOString()).execute();
     return claimed;
+  }
+
+  async rememberRequest(key: string, keepMs: number): Promise<boolean> {
+    const now = this.now().toISOString();
+    // Expired keys can never match a valid request again: dropped first, so a key seen long ago counts as new.
+    await this.db.deleteFrom('seen_requests').where('expires_at', '<=', now).execute();
+    const expires_at = new Date(Date.parse(now) + keepMs).toISOString();
+    const result = await this.db.insertInto('seen_requests').values({ key, expires_at }).onConflict((oc) => oc.column('key').doNothing()).executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  async forgetRequest(key: string): Promise<void> {
+    await this.db.deleteFrom('seen_requests').where('key', '=', key).execute();
   }
 
   async acquireLease(name: string, owner: string, options: { now: string; until: string; ownerAlive?: (owner: string) => boolean | undefined }): Promise<boolean> {
