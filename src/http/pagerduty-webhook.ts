@@ -21,7 +21,7 @@ export interface PagerDutyWebhookDeps {
   secret?: Secret | undefined;
   /** Applies a verified event to the alerts; unset when alert routing does not run in this process. */
   takeIn?: (event: PagerDutyIncidentEvent) => Promise<PagerDutyEventOutcome>;
-  store: Pick<StateStore, 'rememberRequest' | 'forgetRequest'>;
+  store: Pick<StateStore, 'rememberRequests' | 'forgetRequest'>;
   logger: Logger;
 }
 
@@ -53,7 +53,7 @@ export async function pagerDutyWebhook(deps: PagerDutyWebhookDeps, req: Incoming
     return reject(400, error instanceof DrError ? error.userMessage : 'body is not JSON');
   }
   const key = event.id ? `pagerduty-event:${event.id}` : undefined;
-  if (key && !(await deps.store.rememberRequest(key, EVENT_ID_KEEP_MS))) {
+  if (key && !(await deps.store.rememberRequests([key], EVENT_ID_KEEP_MS))[0]) {
     logger.info({ event: event.id, type: event.type }, 'PagerDuty event already taken in; redelivery ignored');
     return sendJson(res, 202, { status: 'accepted', outcome: 'duplicate' });
   }

@@ -23,7 +23,7 @@ const MAX_UNSIGNED_BYTES = 1024;
 /** What guarding the Slack endpoint needs. */
 export interface SlackGuardDeps {
   signingSecret: string;
-  store: Pick<StateStore, 'rememberRequest'>;
+  store: Pick<StateStore, 'rememberRequests'>;
   logger: Logger;
   now?: () => number;
 }
@@ -118,8 +118,7 @@ async function alreadySeen(deps: SlackGuardDeps, req: IncomingMessage, body: Buf
   // A retry of an Events API delivery carries the same event_id (and the same body) under a new signature.
   const delivery = typeof parsed.event_id === 'string' ? `slack-event:${parsed.event_id}` : `slack-body:${createHash('sha256').update(body).digest('hex')}`;
   try {
-    const fresh = await deps.store.rememberRequest(`slack-signature:${signature}`, REPLAY_WINDOW_MS);
-    const firstDelivery = await deps.store.rememberRequest(delivery, REPLAY_WINDOW_MS);
+    const [fresh, firstDelivery] = await deps.store.rememberRequests([`slack-signature:${signature}`, delivery], REPLAY_WINDOW_MS);
     if (!fresh) {
       deps.logger.warn({ retryNum }, 'replayed Slack request ignored: this signature was already taken in');
       return true;

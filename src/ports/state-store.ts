@@ -20,10 +20,11 @@ export interface StateStore {
   /** Claims a scheduled slot (e.g. `backup-db:2026-11-26T03:00:00.000Z`); true for exactly one caller across replicas. */
   claimSlot(slot: string, owner: string): Promise<boolean>;
   /**
-   * Records a key of a signed request (its signature, a Slack event id, a PagerDuty event id): true the first time
-   * it is seen (it is then kept `keepMs`), false while it is kept, on every replica sharing the store. Expired keys are pruned.
+   * Records the keys of a signed request (its signature, a Slack event id, a PagerDuty event id) in one
+   * transaction: for each, true the first time it is seen (it is then kept `keepMs`), false while it is kept —
+   * on every replica sharing the store. Expired keys are pruned.
    */
-  rememberRequest(key: string, keepMs: number): Promise<boolean>;
+  rememberRequests(keys: readonly string[], keepMs: number): Promise<boolean[]>;
   /** Forgets a remembered key (its request failed before it did anything, so a redelivery must run). */
   forgetRequest(key: string): Promise<void>;
   /**

@@ -105,27 +105,27 @@ describe.each(backends)('state store contract: $name', ({ skip, open }) => {
     const replicaA = await openStateStore(subject.location, () => new Date(clock));
     const replicaB = await openStateStore(subject.location, () => new Date(clock));
     try {
-      expect(await replicaA.rememberRequest('slack-signature:v0=aaa', WINDOW)).toBe(true);
-      // The same signature on the other replica is a replay.
-      expect(await replicaB.rememberRequest('slack-signature:v0=aaa', WINDOW)).toBe(false);
-      expect(await replicaA.rememberRequest('slack-signature:v0=aaa', WINDOW)).toBe(false);
+      expect(await replicaA.rememberRequests(['slack-signature:v0=aaa', 'slack-event:Ev1'], WINDOW)).toEqual([true, true]);
+      // The same signature on the other replica is a replay; a new key beside it is still new.
+      expect(await replicaB.rememberRequests(['slack-signature:v0=aaa', 'slack-body:abc'], WINDOW)).toEqual([false, true]);
+      expect(await replicaA.rememberRequests(['slack-signature:v0=aaa'], WINDOW)).toEqual([false]);
       // Concurrent first sightings: exactly one wins.
-      const raced = await Promise.all([replicaA.rememberRequest('pagerduty-event:e1', WINDOW), replicaB.rememberRequest('pagerduty-event:e1', WINDOW)]);
-      expect(raced.filter(Boolean)).toHaveLength(1);
+      const raced = await Promise.all([replicaA.rememberRequests(['pagerduty-event:e1'], WINDOW), replicaB.rememberRequests(['pagerduty-event:e1'], WINDOW)]);
+      expect(raced.flat().filter(Boolean)).toHaveLength(1);
       // A request that failed before doing anything is forgotten, so its redelivery runs.
       await replicaB.forgetRequest('pagerduty-event:e1');
-      expect(await replicaA.rememberRequest('pagerduty-event:e1', WINDOW)).toBe(true);
+      expect(await replicaA.rememberRequests(['pagerduty-event:e1'], WINDOW)).toEqual([true]);
       clock += WINDOW + 1_000;
       // Past the window the old rows are gone (a Slack signature that old is refused for its timestamp anyway).
-      expect(await replicaB.rememberRequest('slack-signature:v0=bbb', WINDOW)).toBe(true);
+      expect(await replicaB.rememberRequests(['slack-signature:v0=bbb'], WINDOW)).toEqual([true]);
       await subject.tamper("insert into seen_requests (key, expires_at) values ('probe', '2000-01-01T00:00:00.000Z')");
-      expect(await replicaA.rememberRequest('slack-signature:v0=aaa', WINDOW)).toBe(true);
-      expect(await replicaA.rememberRequest('probe', WINDOW)).toBe(true);
+      expect(await replicaA.rememberRequests(['slack-signature:v0=aaa'], WINDOW)).toEqual([true]);
+      expect(await replicaA.rememberRequests(['probe'], WINDOW)).toEqual([true]);
       // Each key keeps its own lifetime: a long-lived one outlasts the short window of another caller.
-      expect(await replicaA.rememberRequest('pagerduty-event:long', 24 * 3_600_000)).toBe(true);
+      expect(await replicaA.rememberRequests(['pagerduty-event:long'], 24 * 3_600_000)).toEqual([true]);
       clock += WINDOW + 1_000;
-      expect(await replicaB.rememberRequest('slack-signature:v0=ccc', WINDOW)).toBe(true);
-      expect(await replicaB.rememberRequest('pagerduty-event:long', 24 * 3_600_000)).toBe(false);
+      expect(await replicaB.rememberRequests(['slack-signature:v0=ccc'], WINDOW)).toEqual([true]);
+      expect(await replicaB.rememberRequests(['pagerduty-event:long'], 24 * 3_600_000)).toEqual([false]);
     } finally {
       await replicaA.close();
       await replicaB.close();

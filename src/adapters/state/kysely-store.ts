@@ -259,13 +259,21 @@ class KyselyStateStore implements StateStore {
     return claimed;
   }
 
-  async rememberRequest(key: string, keepMs: number): Promise<boolean> {
+  async rememberRequests(keys: readonly string[], keepMs: number): Promise<boolean[]> {
+    if (keys.length === 0) return [];
     const now = this.now().toISOString();
+    const expires_at = new Date(Date.parse(now) + keepMs).toISOString();
     // Expired keys can never match a valid request again: dropped first, so a key seen long ago counts as new.
     await this.db.deleteFrom('seen_requests').where('expires_at', '<=', now).execute();
-    const expires_at = new Date(Date.parse(now) + keepMs).toISOString();
-    const result = await this.db.insertInto('seen_requests').values({ key, expires_at }).onConflict((oc) => oc.column('key').doNothing()).executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+    // One statement: the keys it inserted are the new ones; a key already there (another replica's too) is not.
+    const inserted = await this.db
+      .insertInto('seen_requests')
+      .values(keys.map((key) => ({ key, expires_at })))
+      .onConflict((oc) => oc.column('key').doNothing())
+      .returning('key')
+      .execute();
+    const fresh = new Set(inserted.map((row) => row.key));
+    return keys.map((key) => fresh.has(key));
   }
 
   async forgetRequest(key: string): Promise<void> {
