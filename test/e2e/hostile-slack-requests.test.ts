@@ -149,6 +149,18 @@ describe('hostile requests to POST /slack/events, against the bot process', () =
     expect(bot.logs.some((line) => line.msg === 'Slack request refused: bad signature')).toBe(true);
   });
 
+  it("answers Slack's unsigned ssl_check, and runs nothing smuggled into one", async () => {
+    const check = await fetch(`${bot.url}/slack/events`, { method: 'POST', headers: { 'content-type': FORM }, body: 'ssl_check=1&token=fake-verification-token' });
+    expect(check.status).toBe(200);
+    slack.reset();
+    const smuggled = new URLSearchParams({ ssl_check: '1', command: '/dr', text: 'help', user_id: 'U0SMUGGLER', response_url: slack.responseUrl() }).toString();
+    expect((await fetch(`${bot.url}/slack/events`, { method: 'POST', headers: { 'content-type': FORM }, body: smuggled })).status).toBe(200);
+    // Unsigned and not an ssl_check: refused.
+    expect((await fetch(`${bot.url}/slack/events`, { method: 'POST', headers: { 'content-type': FORM }, body: 'command=%2Fdr&text=help' })).status).toBe(401);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(slack.calls).toEqual([]);
+  });
+
   it('keeps its memory at baseline while 300 sockets push unsigned 1 MB bodies at once, then 250 KB ones', async () => {
     const before = await rss(bot.url);
     let peak = before;
