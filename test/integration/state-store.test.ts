@@ -118,9 +118,14 @@ describe.each(backends)('state store contract: $name', ({ skip, open }) => {
       clock += WINDOW + 1_000;
       // Past the window the old rows are gone (a Slack signature that old is refused for its timestamp anyway).
       expect(await replicaB.rememberRequests(['slack-signature:v0=bbb'], WINDOW)).toEqual([true]);
-      await subject.tamper("insert into seen_requests (key, expires_at) values ('probe', '2000-01-01T00:00:00.000Z')");
+      await subject.tamper("insert into seen_requests (key, expires_at) values ('probe', '2000-01-01T00:00:00.000Z'), ('kept', '2999-01-01T00:00:00.000Z')");
       expect(await replicaA.rememberRequests(['slack-signature:v0=aaa'], WINDOW)).toEqual([true]);
-      expect(await replicaA.rememberRequests(['probe'], WINDOW)).toEqual([true]);
+      // An expired row still there counts as unseen; pruning (at most once a minute) removes the rest.
+      expect(await replicaA.rememberRequests(['probe', 'kept'], WINDOW)).toEqual([true, false]);
+      clock += 61_000;
+      await subject.tamper("insert into seen_requests (key, expires_at) values ('old', '2000-01-01T00:00:00.000Z')");
+      await replicaA.rememberRequests(['trigger-prune'], WINDOW);
+      await subject.tamper("insert into seen_requests (key, expires_at) values ('old', '2999-01-01T00:00:00.000Z')");
       // Each key keeps its own lifetime: a long-lived one outlasts the short window of another caller.
       expect(await replicaA.rememberRequests(['pagerduty-event:long'], 24 * 3_600_000)).toEqual([true]);
       clock += WINDOW + 1_000;

@@ -110,6 +110,9 @@ const DUE_AT_ONCE = '1970-01-01T00:00:00.000Z';
 const INCIDENT_LOCK_KEY = 0x64725f69;
 const AUDIT_LOCK_KEY = 0x64725f61;
 
+// Expired seen-request keys are deleted this often (they already count as unseen before that).
+const SEEN_PRUNE_EVERY_MS = 60_000;
+
 // Claimed schedule slots are kept this long (a record of which replica ran what), then deleted.
 const SLOT_KEEP_MS = 90 * 24 * 3_600_000;
 
@@ -261,20 +264,27 @@ class KyselyStateStore implements StateStore {
 
   async rememberRequests(keys: readonly string[], keepMs: number): Promise<boolean[]> {
     if (keys.length === 0) return [];
-    const now = this.now().toISOString();
-    const expires_at = new Date(Date.parse(now) + keepMs).toISOString();
-    // Expired keys can never match a valid request again: dropped first, so a key seen long ago counts as new.
-    await this.db.deleteFrom('seen_requests').where('expires_at', '<=', now).execute();
-    // One statement: the keys it inserted are the new ones; a key already there (another replica's too) is not.
+    const now = this.now();
+    const at = now.toISOString();
+    const expires_at = new Date(now.getTime() + keepMs).toISOString();
+    // One statement on the request's path: the keys it inserted, or took over from an expired row, are the new
+    // ones; a key still kept (by another replica too) is not.
     const inserted = await this.db
       .insertInto('seen_requests')
       .values(keys.map((key) => ({ key, expires_at })))
-      .onConflict((oc) => oc.column('key').doNothing())
+      .onConflict((oc) => oc.column('key').doUpdateSet({ expires_at: (eb) => eb.ref('excluded.expires_at') }).where('seen_requests.expires_at', '<=', at))
       .returning('key')
       .execute();
+    // Housekeeping, off the hot path's every call: expired keys are deleted at most once a minute.
+    if (now.getTime() - this.seenPrunedAt >= SEEN_PRUNE_EVERY_MS) {
+      this.seenPrunedAt = now.getTime();
+      await this.db.deleteFrom('seen_requests').where('expires_at', '<=', at).execute();
+    }
     const fresh = new Set(inserted.map((row) => row.key));
     return keys.map((key) => fresh.has(key));
   }
+
+  private seenPrunedAt = Number.NEGATIVE_INFINITY;
 
   async forgetRequest(key: string): Promise<void> {
     await this.db.deleteFrom('seen_requests').where('key', '=', key).execute();
