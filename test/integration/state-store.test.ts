@@ -109,9 +109,12 @@ describe.each(backends)('state store contract: $name', ({ skip, open }) => {
       // The same signature on the other replica is a replay; a new key beside it is still new.
       expect(await replicaB.rememberRequests(['slack-signature:v0=aaa', 'slack-body:abc'], WINDOW)).toEqual([false, true]);
       expect(await replicaA.rememberRequests(['slack-signature:v0=aaa'], WINDOW)).toEqual([false]);
-      // Concurrent first sightings: exactly one wins.
+      // Concurrent first sightings, on two replicas or in one batch of one: exactly one wins.
       const raced = await Promise.all([replicaA.rememberRequests(['pagerduty-event:e1'], WINDOW), replicaB.rememberRequests(['pagerduty-event:e1'], WINDOW)]);
       expect(raced.flat().filter(Boolean)).toHaveLength(1);
+      const batched = await Promise.all(Array.from({ length: 20 }, (_, i) => replicaA.rememberRequests([`slack-signature:v0=same`, `slack-body:${i}`], WINDOW)));
+      expect(batched.filter(([signature]) => signature)).toHaveLength(1);
+      expect(batched.every(([, body]) => body)).toBe(true);
       // A request that failed before doing anything is forgotten, so its redelivery runs.
       await replicaB.forgetRequest('pagerduty-event:e1');
       expect(await replicaA.rememberRequests(['pagerduty-event:e1'], WINDOW)).toEqual([true]);

@@ -262,29 +262,53 @@ class KyselyStateStore implements StateStore {
     return claimed;
   }
 
-  async rememberRequests(keys: readonly string[], keepMs: number): Promise<boolean[]> {
-    if (keys.length === 0) return [];
-    const now = this.now();
-    const at = now.toISOString();
-    const expires_at = new Date(now.getTime() + keepMs).toISOString();
-    // One statement on the request's path: the keys it inserted, or took over from an expired row, are the new
-    // ones; a key still kept (by another replica too) is not.
-    const inserted = await this.db
-      .insertInto('seen_requests')
-      .values(keys.map((key) => ({ key, expires_at })))
-      .onConflict((oc) => oc.column('key').doUpdateSet({ expires_at: (eb) => eb.ref('excluded.expires_at') }).where('seen_requests.expires_at', '<=', at))
-      .returning('key')
-      .execute();
-    // Housekeeping, off the hot path's every call: expired keys are deleted at most once a minute.
-    if (now.getTime() - this.seenPrunedAt >= SEEN_PRUNE_EVERY_MS) {
-      this.seenPrunedAt = now.getTime();
-      await this.db.deleteFrom('seen_requests').where('expires_at', '<=', at).execute();
-    }
-    const fresh = new Set(inserted.map((row) => row.key));
-    return keys.map((key) => fresh.has(key));
+  // Requests arriving together are recorded in one statement (as audit rows are group-committed): a burst of
+  // Slack commands waits for one write, not fifty, before its acks.
+  private seenQueue: Array<{ keys: readonly string[]; keepMs: number; resolve: (fresh: boolean[]) => void; reject: (error: unknown) => void }> = [];
+  private seenFlushing: Promise<void> = Promise.resolve();
+  private seenPrunedAt = Number.NEGATIVE_INFINITY;
+
+  rememberRequests(keys: readonly string[], keepMs: number): Promise<boolean[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.seenQueue.push({ keys, keepMs, resolve, reject });
+      if (this.seenQueue.length === 1) this.seenFlushing = this.seenFlushing.then(() => this.flushSeen());
+    });
   }
 
-  private seenPrunedAt = Number.NEGATIVE_INFINITY;
+  private async flushSeen(): Promise<void> {
+    const batch = this.seenQueue;
+    this.seenQueue = [];
+    try {
+      const now = this.now();
+      const at = now.toISOString();
+      // A key asked for twice in one batch (a replay racing its original) is one row, and new for the first asker only.
+      const rows = new Map<string, string>();
+      for (const item of batch) for (const key of item.keys) if (!rows.has(key)) rows.set(key, new Date(now.getTime() + item.keepMs).toISOString());
+      const fresh = new Set<string>();
+      const all = [...rows];
+      for (let start = 0; start < all.length; start += 500) {
+        // The keys inserted, or taken over from an expired row, are the new ones; a key still kept (by another
+        // replica too) is not.
+        const inserted = await this.db
+          .insertInto('seen_requests')
+          .values(all.slice(start, start + 500).map(([key, expires_at]) => ({ key, expires_at })))
+          .onConflict((oc) => oc.column('key').doUpdateSet({ expires_at: (eb) => eb.ref('excluded.expires_at') }).where('seen_requests.expires_at', '<=', at))
+          .returning('key')
+          .execute();
+        for (const row of inserted) fresh.add(row.key);
+      }
+      // Housekeeping, not on every request: expired keys are deleted at most once a minute. A failure only
+      // leaves them for the next time (they already count as unseen).
+      if (now.getTime() - this.seenPrunedAt >= SEEN_PRUNE_EVERY_MS) {
+        this.seenPrunedAt = now.getTime();
+        await this.db.deleteFrom('seen_requests').where('expires_at', '<=', at).execute().catch(() => {});
+      }
+      for (const item of batch) item.resolve(item.keys.map((key) => fresh.delete(key)));
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+    }
+  }
 
   async forgetRequest(key: string): Promise<void> {
     await this.db.deleteFrom('seen_requests').where('key', '=', key).execute();
