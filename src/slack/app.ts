@@ -56,6 +56,10 @@ export function createSlackSurface(deps: DispatchDeps, options: { retries?: numb
     ? new SocketModeReceiver({ appToken: env.slackAppToken!.reveal(), logger: boltLogger, ...(env.slackApiUrl ? { installerOptions: { clientOptions: { slackApiUrl: env.slackApiUrl } } } : {}) })
     : new HTTPReceiver({
         signingSecret: env.slackSigningSecret!.reveal(),
+        // The only way in is the guard in front (http/slack-events.ts), which has verified the signature (and
+        // the timestamp, both ways) of every request it hands on: checking it again here would only double the
+        // HMAC on the ack's path.
+        signatureVerification: false,
         endpoints: '/slack/events',
         processBeforeResponse: false,
         logger: boltLogger,
