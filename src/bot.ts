@@ -12,6 +12,7 @@ import { emailDeliverer } from './alerts/email-delivery.ts';
 import { SmtpMailer } from './adapters/email/smtp-mailer.ts';
 import { parseAlertJson, parseAlertmanagerWebhook } from './alerts/ingest.ts';
 import { takeInSignals } from './alerts/ingest-signals.ts';
+import { takeInPagerDutyEvent } from './alerts/pagerduty-webhook.ts';
 import { remindAndEscalate } from './alerts/escalation.ts';
 import { probeScheduleDeps, startProbeCycle } from './alerts/probe-schedule.ts';
 import type { Config } from './config/load.ts';
@@ -101,7 +102,18 @@ export async function startBot(
     const changed = await takeInSignals(deps.alertIntake, signals);
     return { accepted: signals.length, changed: changed.length };
   };
-  const server = createHttpServer({ store: deps.store, metrics: deps.metrics, slack, alertToken: config.env.alertToken, takeInAlerts, logger, startedAt: new Date(), stateHealth: stateHealth.current });
+  const server = createHttpServer({
+    store: deps.store,
+    metrics: deps.metrics,
+    slack,
+    slackSigningSecret: config.env.slackSigningSecret,
+    pagerDuty: { secret: config.env.pagerdutyWebhookSecret, takeIn: (event) => takeInPagerDutyEvent(deps.alertIntake, event) },
+    alertToken: config.env.alertToken,
+    takeInAlerts,
+    logger,
+    startedAt: new Date(),
+    stateHealth: stateHealth.current,
+  });
   server.listen(config.env.port, config.env.host);
   await once(server, 'listening');
   const { address, port } = server.address() as AddressInfo;

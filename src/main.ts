@@ -2,11 +2,16 @@ import { startBot } from './bot.ts';
 import { loadConfig } from './config/load.ts';
 import { DrError, errorText } from './domain/errors.ts';
 import { createLogger } from './observability/logger.ts';
+import { installProcessGuards } from './observability/process-guards.ts';
 
 /** `npm start`: exits 2 with a readable reason when the bot cannot start (bad config, missing Slack variables, state store down). */
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.env.logLevel);
+  installProcessGuards(process, logger, (message, code) => {
+    process.stderr.write(message);
+    process.exit(code);
+  });
   const bot = await startBot(config, logger);
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');

@@ -76,11 +76,14 @@ export function applySignal(existing: AlertRecord | undefined, signal: AlertSign
   return { record, outbox };
 }
 
-/** Someone acknowledged the alert: the messages say who, PagerDuty stops paging, escalation stops. */
-export function acknowledge(existing: AlertRecord, actor: string, routing: AlertRouting, now: string): AlertChange | undefined {
+/**
+ * Someone acknowledged the alert: the messages say who, PagerDuty stops paging, escalation stops. An
+ * acknowledgement made in PagerDuty (`fromPagerDuty`) is not sent back to it.
+ */
+export function acknowledge(existing: AlertRecord, actor: string, routing: AlertRouting, now: string, options: { fromPagerDuty?: boolean } = {}): AlertChange | undefined {
   if (existing.state !== 'firing') return undefined;
   const record: AlertRecord = { ...existing, state: 'acknowledged', acknowledgedBy: actor, acknowledgedAt: now };
-  return { record, outbox: notifications(record, routing, 'acknowledge') };
+  return { record, outbox: notifications(record, options.fromPagerDuty ? { ...routing, paging: false } : routing, 'acknowledge') };
 }
 
 function slackRefresh(record: AlertRecord, routing: AlertRouting): OutboxInput[] {

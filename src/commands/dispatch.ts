@@ -30,7 +30,7 @@ export async function prepareCommand(deps: DispatchDeps, invocation: Invocation)
     return { ok: false, name, error: new DrError('COMMAND_NOT_BUILT', `\`${parsed.definition.usage}\` is not built yet; nothing was run.`, { hint: 'help' }) };
   }
   try {
-    await authorize(deps.roles, parsed.definition.riskOf?.(parsed.args) ?? parsed.definition.risk, invocation);
+    await authorize(deps.roles, parsed.definition.riskOf?.(parsed.args) ?? parsed.definition.risk, invocation, parsed.definition.name);
   } catch (error) {
     return { ok: false, name, error: toDrError(error) };
   }

@@ -14,6 +14,8 @@ export interface RuntimeEnv {
   slackApiUrl: string | undefined;
   pagerdutyRoutingKey: Secret | undefined;
   pagerdutyEventsUrl: string;
+  /** Secret of the PagerDuty v3 webhook subscription; unset, POST /webhooks/pagerduty answers 503. */
+  pagerdutyWebhookSecret: Secret | undefined;
   configPath: string | undefined;
   state: string;
   alertToken: Secret | undefined;
@@ -85,6 +87,7 @@ function readRuntimeEnv(env: NodeJS.ProcessEnv, cwd: string, problems: string[])
     slackApiUrl: env.SLACK_API_URL || undefined,
     pagerdutyRoutingKey: secret('PAGERDUTY_ROUTING_KEY'),
     pagerdutyEventsUrl: env.PAGERDUTY_EVENTS_URL || 'https://events.pagerduty.com',
+    pagerdutyWebhookSecret: secret('PAGERDUTY_WEBHOOK_SECRET'),
     configPath,
     state: /^postgres(ql)?:\/\//.test(state) ? state : path.resolve(cwd, state),
     alertToken: secret('DR_ALERT_TOKEN'),

@@ -21,8 +21,11 @@ export interface AlertRecord {
   lastFiredAt: string;
   /** How many times it fired (again) since it was first seen. */
   fireCount: number;
+  /** A Slack user id, or "<name> in PagerDuty" when it was acknowledged there. */
   acknowledgedBy?: string;
   acknowledgedAt?: string;
+  /** PagerDuty's id of the incident paging for it, once a PagerDuty webhook named it. */
+  pagerdutyIncidentId?: string;
   resolvedAt?: string;
   lastReminderAt?: string;
   escalatedAt?: string;
@@ -57,6 +60,8 @@ export type OutboxPayload =
   /** A resolved alert firing again: its old message is edited back to firing, and this says so out loud. */
   | { kind: 'slack_alert_refired'; fingerprint: string; channel: string }
   | { kind: 'slack_escalation'; fingerprint: string; channel: string }
+  /** A line in the alert's thread (e.g. "resolved in PagerDuty"); `text` is mrkdwn, its outside parts escaped. */
+  | { kind: 'slack_alert_note'; fingerprint: string; channel: string; text: string }
   | { kind: 'pagerduty'; fingerprint: string; action: 'trigger' | 'acknowledge' | 'resolve' }
   /** An incident's parent message in the stakeholder channel, posted once and edited in place. */
   | { kind: 'slack_incident'; incidentId: string; channel: string }

@@ -6,6 +6,7 @@ import type { Gate } from '../domain/gate.ts';
 import type { Plan } from '../domain/plan.ts';
 import type { Run } from '../domain/run.ts';
 import type { StateStore } from '../ports/state-store.ts';
+import { destructiveRoles, roleKeys, type RoleName } from './roles.ts';
 
 // Procedures that change the live system: never two at once.
 const DESTRUCTIVE_PROCEDURES = new Set(['restore-db', 'restore-storage', 'restore-all', 'restore-undo', 'isolate', 'rotate-secrets']);
@@ -29,7 +30,7 @@ export interface GateDeps {
   /** Whether a run recorded as `running` is really still going (its process alive); a crashed one blocks nothing. */
   runAlive?: (run: Run) => boolean;
   /** Whether a Slack user holds a role (user ids, or members of the configured user groups). */
-  holdsRole: (role: 'operators' | 'approvers', user: string) => Promise<boolean>;
+  holdsRole: (role: RoleName, user: string) => Promise<boolean>;
 }
 
 /** Where a confirmation or approval left the gate. */
@@ -76,11 +77,17 @@ export async function attachGateMessage(deps: Pick<GateDeps, 'store'>, gate: Gat
 /** The gate, if it can still be confirmed by this person (used before opening the confirmation modal). */
 export async function confirmableGate(deps: GateDeps, gateId: string, who: GateActor): Promise<Gate> {
   const gate = await openGateOrRefuse(deps, gateId, who, 'awaiting_confirmation');
-  if (who.source === 'slack' && !(await deps.holdsRole('operators', who.actor))) {
-    await deps.audit(who, 'confirm_denied', gate, { reason: 'not an operator' });
-    throw new DrError('NOT_AUTHORIZED', 'Only operators (slack.roles.operators) can confirm a destructive plan. Nothing was run.');
+  const roles = destructiveRoles(gate.procedure);
+  if (who.source === 'slack' && !(await holdsOneOf(deps, roles, who.actor))) {
+    await deps.audit(who, 'confirm_denied', gate, { reason: roles.length > 1 ? 'neither an operator nor a security responder' : 'not an operator' });
+    throw new DrError('NOT_AUTHORIZED', `Only ${roles.length > 1 ? 'operators or security responders' : 'operators'} (${roleKeys(roles)}) can confirm this plan. Nothing was run.`);
   }
   return gate;
+}
+
+async function holdsOneOf(deps: GateDeps, roles: readonly RoleName[], user: string): Promise<boolean> {
+  for (const role of roles) if (await deps.holdsRole(role, user)) return true;
+  return false;
 }
 
 /**

@@ -1,12 +1,28 @@
 /** The roles of `slack.roles`. */
 export type RoleName = 'operators' | 'approvers' | 'security';
 
+// The breach response of runbook §3.4 is the security responder's job (DESIGN.md §1): besides operators, they
+// may ask for and confirm these destructive procedures (their gates and approvals still apply).
+const SECURITY_PROCEDURES: ReadonlySet<string> = new Set(['isolate', 'rotate-secrets']);
+
+/** The roles that may ask for and confirm a destructive procedure (`isolate`, `rotate-secrets`, `restore-db`, …). */
+export function destructiveRoles(procedure: string): readonly RoleName[] {
+  return SECURITY_PROCEDURES.has(procedure) ? ['operators', 'security'] : ['operators'];
+}
+
+/** Where those roles are configured, for refusals: `slack.roles.operators or slack.roles.security`. */
+export function roleKeys(roles: readonly RoleName[]): string {
+  return roles.map((role) => `slack.roles.${role}`).join(' or ');
+}
+
 /** Members of a Slack user group, as Slack lists them (`usergroups.users.list`). */
 export type GroupLookup = (groupId: string) => Promise<string[]>;
 
 /** Who holds which role: user ids listed directly, or members of the user groups listed. */
 export interface RoleDirectory {
   holds(role: RoleName, user: string): Promise<boolean>;
+  /** Holds at least one of these roles. */
+  holdsOneOf(roles: readonly RoleName[], user: string): Promise<boolean>;
   /** Holds any role at all (what `operate` commands need). */
   holdsAny(user: string): Promise<boolean>;
   /** Lets Slack answer for user groups once it is connected (the CLI has none: groups then match nobody). */
@@ -45,8 +61,13 @@ export function createRoleDirectory(roles: Readonly<Record<RoleName, readonly st
     for (const group of listed.filter(isGroup)) if ((await membersOf(group)).has(user)) return true;
     return false;
   };
+  const holdsOneOf = async (list: readonly RoleName[], user: string): Promise<boolean> => {
+    for (const role of list) if (await holds(role, user)) return true;
+    return false;
+  };
   return {
     holds,
+    holdsOneOf,
     holdsAny: async (user) => (await holds('operators', user)) || (await holds('approvers', user)) || (await holds('security', user)),
     useGroupLookup(next) {
       lookup = next;

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Secret } from '../config/secret.ts';
@@ -7,18 +6,30 @@ import type { BotMetrics } from '../observability/metrics.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { SlackSurface } from '../slack/app.ts';
 import type { StateHealth } from '../alerts/state-health.ts';
+import { readLimited, refuse, sameSecret, sendJson } from './body.ts';
+import { guardSlackEvents } from './slack-events.ts';
+import { pagerDutyWebhook, type PagerDutyWebhookDeps } from './pagerduty-webhook.ts';
 
-// Slack's own payloads are far below this; anything larger is refused before it is read.
-const MAX_SLACK_BODY_BYTES = 1024 * 1024;
 // A 1,000-alert Alertmanager batch is about 600 KB; bigger bodies are refused (DESIGN.md: 1 MB limit).
 const MAX_ALERT_BODY_BYTES = 1024 * 1024;
 const HEALTH_TIMEOUT_MS = 2_000;
+// Connection limits (a flood of slow or large requests must not exhaust memory or sockets): Slack, Alertmanager
+// and PagerDuty together never hold anywhere near this many connections open.
+const MAX_CONNECTIONS = 256;
+// Headers must arrive within this long, and the whole request within REQUEST_TIMEOUT_MS (a 1 MB alert batch
+// takes well under a second on any link Alertmanager uses).
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
 
 /** What the HTTP listener serves: Slack's endpoint, the bot's health and its metrics. */
 export interface HttpDeps {
   store: StateStore;
   metrics: BotMetrics;
   slack: SlackSurface | undefined;
+  /** SLACK_SIGNING_SECRET: every request to /slack/events is verified against it before Bolt sees it. */
+  slackSigningSecret?: Secret | undefined;
+  /** PAGERDUTY_WEBHOOK_SECRET and what takes the verified events in; unset, /webhooks/pagerduty answers 503. */
+  pagerDuty?: Omit<PagerDutyWebhookDeps, 'logger' | 'store'>;
   /** DR_ALERT_TOKEN; unset, the /alerts routes answer 503. */
   alertToken: Secret | undefined;
   /** Validates a webhook body and takes its alerts in (state and outbox persisted before it resolves). */
@@ -29,9 +40,9 @@ export interface HttpDeps {
   stateHealth?: () => StateHealth;
 }
 
-/** The one HTTP listener (DESIGN.md §4 routes); Bolt's receiver is mounted on POST /slack/events. */
+/** The one HTTP listener (DESIGN.md §4 routes); Bolt's receiver is mounted on POST /slack/events, behind a guard. */
 export function createHttpServer(deps: HttpDeps): Server {
-  return createServer((req, res) => {
+  const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = `${req.method} ${url.pathname}`;
     const handle = async () => {
@@ -39,43 +50,40 @@ export function createHttpServer(deps: HttpDeps): Server {
       if (route === 'GET /metrics') return metrics(deps, res);
       if (url.pathname === '/slack/events' && deps.slack?.requestListener) return slackEvents(deps, req, res, deps.slack.requestListener);
       if (url.pathname === '/alerts' || url.pathname === '/alerts/alertmanager') return alerts(deps, req, res, url.pathname === '/alerts' ? 'alert' : 'alertmanager');
-      return sendJson(res, 404, { error: `no route for ${req.method} ${url.pathname}` });
+      if (url.pathname === '/webhooks/pagerduty') return pagerDutyWebhook({ ...deps.pagerDuty, store: deps.store, logger: deps.logger }, req, res);
+      return refuse(req, res, 404, { error: `no route for ${req.method} ${url.pathname}` });
     };
     handle().catch((error) => {
       deps.logger.error({ err: errorText(error), route }, 'HTTP handler failed');
-      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      if (!res.headersSent) refuse(req, res, 500, { error: 'internal error' });
       else res.end();
     });
   });
+  server.maxConnections = MAX_CONNECTIONS;
+  return server;
 }
 
-function slackEvents(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, listener: NonNullable<SlackSurface['requestListener']>): void {
-  if (req.method !== 'POST') return sendJson(res, 405, { error: 'POST only' });
-  const length = Number(req.headers['content-length']);
-  if (!Number.isFinite(length)) return sendJson(res, 411, { error: 'Content-Length required' });
-  if (length > MAX_SLACK_BODY_BYTES) return sendJson(res, 413, { error: `body larger than ${MAX_SLACK_BODY_BYTES} bytes` });
+async function slackEvents(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, listener: NonNullable<SlackSurface['requestListener']>): Promise<void> {
+  if (!deps.slackSigningSecret) return refuse(req, res, 503, { error: 'SLACK_SIGNING_SECRET is not set' });
   const started = performance.now();
   // With processBeforeResponse off, Bolt answers at ack(): the response finishing is the ack.
   res.once('finish', () => deps.metrics.ackSeconds.observe({ surface: 'slack' }, (performance.now() - started) / 1000));
-  listener(req, res);
+  await guardSlackEvents({ signingSecret: deps.slackSigningSecret.reveal(), store: deps.store, logger: deps.logger.child({ component: 'slack-guard' }) }, req, res, listener);
 }
 
 // Alert ingestion (DESIGN.md §4): refused outright until DR_ALERT_TOKEN is set, then bearer-authenticated,
 // size-limited and schema-validated; 202 only once the alerts and their notifications are persisted.
 async function alerts(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, format: 'alertmanager' | 'alert'): Promise<void> {
-  if (req.method !== 'POST') return void (req.resume(), sendJson(res, 405, { error: 'POST only' }));
-  if (!deps.alertToken) return void (req.resume(), sendJson(res, 503, { error: 'alert ingestion is disabled: DR_ALERT_TOKEN is not set' }));
+  if (req.method !== 'POST') return refuse(req, res, 405, { error: 'POST only' });
+  if (!deps.alertToken) return refuse(req, res, 503, { error: 'alert ingestion is disabled: DR_ALERT_TOKEN is not set' });
   const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
-  if (!tokensMatch(presented, deps.alertToken.reveal())) return void (req.resume(), sendJson(res, 401, { error: 'missing or wrong bearer token' }));
-  if (!deps.takeInAlerts) return void (req.resume(), sendJson(res, 503, { error: 'alert routing is not running in this process; nothing was recorded' }));
+  if (!sameSecret(presented, deps.alertToken.reveal())) return refuse(req, res, 401, { error: 'missing or wrong bearer token' });
+  if (!deps.takeInAlerts) return refuse(req, res, 503, { error: 'alert routing is not running in this process; nothing was recorded' });
   // 202 would promise the alert is kept; a broken store cannot keep it. The sender retries later.
   const health = deps.stateHealth?.();
-  if (health && !health.healthy) return void (req.resume(), sendJson(res, 503, { error: `the bot's state store is broken (${health.reason}); nothing was recorded` }));
+  if (health && !health.healthy) return refuse(req, res, 503, { error: `the bot's state store is broken (${health.reason}); nothing was recorded` });
   const body = await readLimited(req, MAX_ALERT_BODY_BYTES);
-  if (body === 'too large') {
-    res.setHeader('connection', 'close');
-    return sendJson(res, 413, { error: `body larger than ${MAX_ALERT_BODY_BYTES} bytes; nothing was recorded` });
-  }
+  if (body === 'too large') return refuse(req, res, 413, { error: `body larger than ${MAX_ALERT_BODY_BYTES} bytes; nothing was recorded` });
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
@@ -89,31 +97,6 @@ async function alerts(deps: HttpDeps, req: IncomingMessage, res: ServerResponse,
     if (error instanceof DrError && error.code === 'ALERT_INVALID') return sendJson(res, 400, { error: `${error.userMessage}; nothing was recorded` });
     throw error;
   }
-}
-
-// Reads a body up to `limit` bytes; a longer one (announced or streamed) is refused without buffering it.
-async function readLimited(req: IncomingMessage, limit: number): Promise<Buffer | 'too large'> {
-  if (Number(req.headers['content-length']) > limit) {
-    req.resume();
-    return 'too large';
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      req.resume();
-      return 'too large';
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
-// Compares digests, so neither the length nor the content of the token leaks through timing.
-function tokensMatch(presented: string, expected: string): boolean {
-  const digest = (text: string) => createHash('sha256').update(text).digest();
-  return timingSafeEqual(digest(presented), digest(expected));
 }
 
 async function healthz(deps: HttpDeps, res: ServerResponse): Promise<void> {
@@ -146,10 +129,4 @@ async function metrics(deps: HttpDeps, res: ServerResponse): Promise<void> {
   const body = await deps.metrics.registry.metrics();
   res.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
   res.end(body);
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }

@@ -29,6 +29,14 @@ export interface StateStore {
   /** Claims a scheduled slot (e.g. `backup-db:2026-11-26T03:00:00.000Z`); true for exactly one caller across replicas. */
   claimSlot(slot: string, owner: string): Promise<boolean>;
   /**
+   * Records the keys of a signed request (its signature, a Slack event id, a PagerDuty event id) in one
+   * transaction: for each, true the first time it is seen (it is then kept `keepMs`), false while it is kept —
+   * on every replica sharing the store. Expired keys are pruned.
+   */
+  rememberRequests(keys: readonly string[], keepMs: number): Promise<boolean[]>;
+  /** Forgets a remembered key (its request failed before it did anything, so a redelivery must run). */
+  forgetRequest(key: string): Promise<void>;
+  /**
    * Takes or renews the lease `name` for `owner` until `until`; true while `owner` holds it. It is free when
    * nobody holds it, when it expired before `now`, or when `ownerAlive` knows its holder is dead.
    */

@@ -133,6 +133,10 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
       } else if (payload.kind === 'slack_escalation') {
         const who = deps.contacts.management ? `${mention(deps.contacts.management)} ` : '';
         await attempt([message.id], async () => void (await deps.client.chat.postMessage({ channel, text: `📣 ${who}Escalation: the critical alert *${alert.alert}* has fired since ${alert.firingSince} and nobody has acknowledged it. ${alert.summary.slice(0, 300)}` })));
+      } else if (payload.kind === 'slack_alert_note') {
+        // A note (e.g. "resolved in PagerDuty") goes in the alert's thread; an alert shown in a digest has none.
+        const thread = ts && !ts.startsWith('digest:') ? { thread_ts: ts } : {};
+        await attempt([message.id], async () => void (await deps.client.chat.postMessage({ channel, ...thread, text: payload.text })));
       } else {
         await report({ id: message.id, delivered: false, error: `not a Slack message (${(payload as { kind: string }).kind})`, permanent: true });
       }

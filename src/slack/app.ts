@@ -12,6 +12,7 @@ import { registerAlertListeners } from './listeners/alert.ts';
 import { registerChecklistListeners } from './listeners/checklist.ts';
 import { registerHomeListener } from './listeners/home.ts';
 import type { OutboxDeliverer } from '../alerts/outbox-worker.ts';
+import { MAX_SLACK_BODY_BYTES } from '../http/slack-events.ts';
 
 /** How the bot talks to Slack, and whether Slack's Web API has answered yet. */
 export interface SlackSurface {
@@ -55,10 +56,15 @@ export function createSlackSurface(deps: DispatchDeps, options: { retries?: numb
     ? new SocketModeReceiver({ appToken: env.slackAppToken!.reveal(), logger: boltLogger, ...(env.slackApiUrl ? { installerOptions: { clientOptions: { slackApiUrl: env.slackApiUrl } } } : {}) })
     : new HTTPReceiver({
         signingSecret: env.slackSigningSecret!.reveal(),
+        // The only way in is the guard in front (http/slack-events.ts), which has verified the signature (and
+        // the timestamp, both ways) of every request it hands on: checking it again here would only double the
+        // HMAC on the ack's path.
+        signatureVerification: false,
         endpoints: '/slack/events',
         processBeforeResponse: false,
         logger: boltLogger,
-        bodyLimit: '1mb',
+        // Bodies are read, limited and verified in front of Bolt (http/slack-events.ts); this is a second fence.
+        bodyLimit: MAX_SLACK_BODY_BYTES,
       });
 
   let identity: ReturnType<SlackSurface['identity']> = { reachable: false, error: 'auth.test pending' };

@@ -99,6 +99,47 @@ describe.each(backends)('state store contract: $name', ({ skip, open }) => {
     }
   });
 
+  it.skipIf(skip)('remembers a signed request once across replicas, forgets it on request, and prunes keys past the window', async () => {
+    let clock = Date.parse('2026-01-01T00:00:00Z');
+    const WINDOW = 6 * 60_000;
+    const replicaA = await openStateStore(subject.location, () => new Date(clock));
+    const replicaB = await openStateStore(subject.location, () => new Date(clock));
+    try {
+      expect(await replicaA.rememberRequests(['slack-signature:v0=aaa', 'slack-event:Ev1'], WINDOW)).toEqual([true, true]);
+      // The same signature on the other replica is a replay; a new key beside it is still new.
+      expect(await replicaB.rememberRequests(['slack-signature:v0=aaa', 'slack-body:abc'], WINDOW)).toEqual([false, true]);
+      expect(await replicaA.rememberRequests(['slack-signature:v0=aaa'], WINDOW)).toEqual([false]);
+      // Concurrent first sightings, on two replicas or in one batch of one: exactly one wins.
+      const raced = await Promise.all([replicaA.rememberRequests(['pagerduty-event:e1'], WINDOW), replicaB.rememberRequests(['pagerduty-event:e1'], WINDOW)]);
+      expect(raced.flat().filter(Boolean)).toHaveLength(1);
+      const batched = await Promise.all(Array.from({ length: 20 }, (_, i) => replicaA.rememberRequests([`slack-signature:v0=same`, `slack-body:${i}`], WINDOW)));
+      expect(batched.filter(([signature]) => signature)).toHaveLength(1);
+      expect(batched.every(([, body]) => body)).toBe(true);
+      // A request that failed before doing anything is forgotten, so its redelivery runs.
+      await replicaB.forgetRequest('pagerduty-event:e1');
+      expect(await replicaA.rememberRequests(['pagerduty-event:e1'], WINDOW)).toEqual([true]);
+      clock += WINDOW + 1_000;
+      // Past the window the old rows are gone (a Slack signature that old is refused for its timestamp anyway).
+      expect(await replicaB.rememberRequests(['slack-signature:v0=bbb'], WINDOW)).toEqual([true]);
+      await subject.tamper("insert into seen_requests (key, expires_at) values ('probe', '2000-01-01T00:00:00.000Z'), ('kept', '2999-01-01T00:00:00.000Z')");
+      expect(await replicaA.rememberRequests(['slack-signature:v0=aaa'], WINDOW)).toEqual([true]);
+      // An expired row still there counts as unseen; pruning (at most once a minute) removes the rest.
+      expect(await replicaA.rememberRequests(['probe', 'kept'], WINDOW)).toEqual([true, false]);
+      clock += 61_000;
+      await subject.tamper("insert into seen_requests (key, expires_at) values ('old', '2000-01-01T00:00:00.000Z')");
+      await replicaA.rememberRequests(['trigger-prune'], WINDOW);
+      await subject.tamper("insert into seen_requests (key, expires_at) values ('old', '2999-01-01T00:00:00.000Z')");
+      // Each key keeps its own lifetime: a long-lived one outlasts the short window of another caller.
+      expect(await replicaA.rememberRequests(['pagerduty-event:long'], 24 * 3_600_000)).toEqual([true]);
+      clock += WINDOW + 1_000;
+      expect(await replicaB.rememberRequests(['slack-signature:v0=ccc'], WINDOW)).toEqual([true]);
+      expect(await replicaB.rememberRequests(['pagerduty-event:long'], 24 * 3_600_000)).toEqual([false]);
+    } finally {
+      await replicaA.close();
+      await replicaB.close();
+    }
+  });
+
   it.skipIf(skip)('grants a lease to one holder at a time: renewed by it, free once it expires, is released, or its holder is dead', async () => {
     const at = (iso: string, ttlS = 90) => ({ now: iso, until: new Date(Date.parse(iso) + ttlS * 1000).toISOString() });
     const store = subject.store;

@@ -102,6 +102,7 @@ interface Tables {
   incidents: { id: string; state: string; declared_at: string; incident: string; thread_ts: string | null };
   leases: { name: string; holder: string; expires_at: string };
   state_health: { owner: string; checked_at: string };
+  seen_requests: { key: string; expires_at: string };
 }
 
 // A new outbox message's next attempt: earlier than any clock, so it is due at once.
@@ -110,6 +111,9 @@ const DUE_AT_ONCE = '1970-01-01T00:00:00.000Z';
 // Any constant works; it only has to be the same for every replica sharing the database.
 const INCIDENT_LOCK_KEY = 0x64725f69;
 const AUDIT_LOCK_KEY = 0x64725f61;
+
+// Expired seen-request keys are deleted this often (they already count as unseen before that).
+const SEEN_PRUNE_EVERY_MS = 60_000;
 
 // Claimed schedule slots are kept this long (a record of which replica ran what), then deleted.
 const SLOT_KEEP_MS = 90 * 24 * 3_600_000;
@@ -351,6 +355,57 @@ class KyselyStateStore implements StateStore {
     // Slots long past can never be claimed again (their keys hold their time): the table stays small.
     if (claimed) await this.db.deleteFrom('schedule_slots').where('claimed_at', '<', new Date(now.getTime() - SLOT_KEEP_MS).toISOString()).execute();
     return claimed;
+  }
+
+  // Requests arriving together are recorded in one statement (as audit rows are group-committed): a burst of
+  // Slack commands waits for one write, not fifty, before its acks.
+  private seenQueue: Array<{ keys: readonly string[]; keepMs: number; resolve: (fresh: boolean[]) => void; reject: (error: unknown) => void }> = [];
+  private seenFlushing: Promise<void> = Promise.resolve();
+  private seenPrunedAt = Number.NEGATIVE_INFINITY;
+
+  rememberRequests(keys: readonly string[], keepMs: number): Promise<boolean[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.seenQueue.push({ keys, keepMs, resolve, reject });
+      if (this.seenQueue.length === 1) this.seenFlushing = this.seenFlushing.then(() => this.flushSeen());
+    });
+  }
+
+  private async flushSeen(): Promise<void> {
+    const batch = this.seenQueue;
+    this.seenQueue = [];
+    try {
+      const now = this.now();
+      const at = now.toISOString();
+      // A key asked for twice in one batch (a replay racing its original) is one row, and new for the first asker only.
+      const rows = new Map<string, string>();
+      for (const item of batch) for (const key of item.keys) if (!rows.has(key)) rows.set(key, new Date(now.getTime() + item.keepMs).toISOString());
+      const fresh = new Set<string>();
+      const all = [...rows];
+      for (let start = 0; start < all.length; start += 500) {
+        // The keys inserted, or taken over from an expired row, are the new ones; a key still kept (by another
+        // replica too) is not.
+        // Plain SQL (the same on both dialects): building this through the query builder cost more than running it.
+        const values = sql.join(all.slice(start, start + 500).map(([key, expires]) => sql`(${key}, ${expires})`));
+        const inserted = await sql<{ key: string }>`insert into seen_requests (key, expires_at) values ${values}
+          on conflict (key) do update set expires_at = excluded.expires_at where seen_requests.expires_at <= ${at}
+          returning key`.execute(this.db);
+        for (const row of inserted.rows) fresh.add(row.key);
+      }
+      // Housekeeping, not on every request: expired keys are deleted at most once a minute. A failure only
+      // leaves them for the next time (they already count as unseen).
+      if (now.getTime() - this.seenPrunedAt >= SEEN_PRUNE_EVERY_MS) {
+        this.seenPrunedAt = now.getTime();
+        await this.db.deleteFrom('seen_requests').where('expires_at', '<=', at).execute().catch(() => {});
+      }
+      for (const item of batch) item.resolve(item.keys.map((key) => fresh.delete(key)));
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+    }
+  }
+
+  async forgetRequest(key: string): Promise<void> {
+    await this.db.deleteFrom('seen_requests').where('key', '=', key).execute();
   }
 
   async acquireLease(name: string, owner: string, options: { now: string; until: string; ownerAlive?: (owner: string) => boolean | undefined }): Promise<boolean> {

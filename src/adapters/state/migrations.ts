@@ -157,4 +157,16 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0009_crash_replay_roles_seen_requests': {
+    async up(db: Kysely<unknown>) {
+      // Signed requests already taken in (a Slack signature, a Slack event id, a PagerDuty event id): a replay
+      // within the signature's validity window does nothing, on whichever replica it lands.
+      await db.schema
+        .createTable('seen_requests')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('seen_requests_expires_at').on('seen_requests').column('expires_at').execute();
+    },
+  },
 };

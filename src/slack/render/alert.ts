@@ -18,8 +18,9 @@ export function isDatabaseAlert(alert: Pick<AlertRecord, 'alert' | 'labels'>): b
 }
 
 function stateLine(alert: AlertRecord): string {
-  if (alert.state === 'resolved') return `Resolved ${alert.resolvedAt}${alert.acknowledgedBy ? ` (acknowledged by <@${alert.acknowledgedBy}>)` : ''}`;
-  if (alert.state === 'acknowledged') return `Acknowledged by <@${alert.acknowledgedBy}> at ${alert.acknowledgedAt}`;
+  // A Slack user is mentioned; someone who acknowledged in PagerDuty is named as PagerDuty gave the name (escaped).
+  if (alert.state === 'resolved') return `Resolved ${alert.resolvedAt}${alert.acknowledgedBy ? ` (acknowledged by ${mention(alert.acknowledgedBy)})` : ''}`;
+  if (alert.state === 'acknowledged') return `Acknowledged by ${mention(alert.acknowledgedBy ?? 'someone')} at ${alert.acknowledgedAt}`;
   return `Firing since ${alert.firingSince}${alert.fireCount > 1 ? ` (fired ${alert.fireCount} times since ${alert.firstFiredAt})` : ''} — not acknowledged`;
 }
 

@@ -17,8 +17,20 @@ describe('authorize', () => {
   });
 
   it('needs an operator for destructive commands', async () => {
-    await expect(authorize(roles, 'destructive', from('U_OP'))).resolves.toBeUndefined();
-    await expect(authorize(roles, 'destructive', from('U_APP'))).rejects.toThrow(/slack.roles.operators/);
+    for (const command of ['restore db', 'restore storage', 'restore all', 'restore undo', 'isolate', 'rotate-secrets']) {
+      await expect(authorize(roles, 'destructive', from('U_OP'), command)).resolves.toBeUndefined();
+    }
+    await expect(authorize(roles, 'destructive', from('U_APP'), 'restore db')).rejects.toThrow(/not listed in slack.roles.operators\. Nothing was run/);
+  });
+
+  it('lets the security responder isolate and rotate secrets (DESIGN.md §1), and restore nothing', async () => {
+    for (const command of ['isolate', 'rotate-secrets']) await expect(authorize(roles, 'destructive', from('U_SEC'), command)).resolves.toBeUndefined();
+    for (const command of ['restore db', 'restore storage', 'restore all', 'restore undo']) {
+      await expect(authorize(roles, 'destructive', from('U_SEC'), command)).rejects.toThrow(/not listed in slack.roles.operators\. Nothing was run/);
+    }
+    // audit is an operate command: any role, security included.
+    await expect(authorize(roles, 'operate', from('U_SEC'), 'audit')).resolves.toBeUndefined();
+    await expect(authorize(roles, 'destructive', from('U_APP'), 'isolate')).rejects.toThrow(/not listed in slack.roles.operators or slack.roles.security/);
   });
 
   it('trusts the terminal (break-glass access is the machine login)', async () => {

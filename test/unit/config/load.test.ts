@@ -180,6 +180,7 @@ describe('defaults', () => {
       slackApiUrl: undefined,
       pagerdutyRoutingKey: undefined,
       pagerdutyEventsUrl: 'https://events.pagerduty.com',
+      pagerdutyWebhookSecret: undefined,
       configPath: undefined,
       state: path.join(dir, 'data/dr-state.db'),
       alertToken: undefined,

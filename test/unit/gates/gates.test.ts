@@ -17,6 +17,7 @@ const REQUESTER = 'U_REQUESTER';
 const OPERATOR = 'U_OPERATOR';
 const APPROVERS = Array.from({ length: 10 }, (_, i) => `U_APPROVER_${i + 1}`);
 const STRANGER = 'U_STRANGER';
+const SECURITY = 'U_SECURITY';
 const OPERATORS = [REQUESTER, OPERATOR];
 const APPROVER_ROLE = [...APPROVERS, REQUESTER, OPERATOR];
 
@@ -83,7 +84,7 @@ function harness(options: { approvals?: number; expires?: string } = {}): Harnes
       await new Promise((resolve) => setImmediate(resolve));
       return replanned.plan ?? gate.plan;
     },
-    holdsRole: async (role, user) => (role === 'operators' ? OPERATORS : APPROVER_ROLE).includes(user),
+    holdsRole: async (role, user) => ({ operators: OPERATORS, approvers: APPROVER_ROLE, security: [SECURITY] })[role].includes(user),
   };
   return {
     deps,
@@ -176,6 +177,22 @@ describe('confirmGate', () => {
     expect(await h.stored(gate.id)).toMatchObject({ state: 'awaiting_confirmation', version: 0 });
     expect(h.eventsNamed('confirm_denied').map((e) => e.actor)).toEqual([STRANGER, APPROVERS[0]]);
     expect(h.eventsNamed('run_started')).toHaveLength(0);
+  });
+
+  it('lets a security responder confirm an isolate or rotate-secrets plan, but not a restore', async () => {
+    const h = harness({ approvals: 0 });
+    const restore = await openGate(h.deps, h.plan, slack(REQUESTER));
+    const denied = await refusal(confirmGate(h.deps, restore.id, slack(SECURITY), SYSTEM), 'NOT_AUTHORIZED');
+    expect(denied.userMessage).toBe('Only operators (slack.roles.operators) can confirm this plan. Nothing was run.');
+    for (const [procedure, gateName] of [['isolate', 'isolate'], ['rotate-secrets', 'rotate-secrets']] as const) {
+      const plan = sealPlan({ ...makePlan(), procedure, gate: gateName, title: procedure, backups: [] });
+      const gate = await openGate(h.deps, plan, slack(SECURITY));
+      const progress = await confirmGate(h.deps, gate.id, slack(SECURITY), SYSTEM);
+      // rotate-secrets needs its approval (the default gate config), isolate none.
+      expect(progress.kind).toBe(procedure === 'isolate' ? 'execute' : 'awaiting_approval');
+      const stranger = await refusal(confirmGate(h.deps, (await openGate(h.deps, plan, slack(SECURITY))).id, slack(APPROVERS[0]!), SYSTEM), 'NOT_AUTHORIZED');
+      expect(stranger.userMessage).toContain('slack.roles.operators or slack.roles.security');
+    }
   });
 
   it('moves an approvals-1 gate to awaiting_approval with confirmedBy, audited plan_confirmed', async () => {
