@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { remindAndEscalate } from '../../src/alerts/escalation.ts';
 import type { SlackCall } from '../fakes/slack-api.ts';
 import { startTestBot, type TestBot } from '../helpers/bot.ts';
+import { alertmanagerAvailable, startAlertmanager } from '../helpers/alertmanager.ts';
 import { expectNothingLive, HOSTILE, HOSTILE_LINE, shownText } from '../helpers/hostile.ts';
 import { openAppHome } from '../helpers/slack-interactions.ts';
 
@@ -164,5 +165,31 @@ describe('hostile content and Slack refusals, through the real bot and the Slack
     await expect.poll(async () => (await t.bot.deps.store.listOutbox({ status: 'dead' })).length, { timeout: 30_000, interval: 200 }).toBe(1);
     expect(t.logs.some((l) => l.level === 50 && l.msg === 'notification given up after permanent failures')).toBe(true);
     expect(t.slack.calls.filter((c) => c.method === 'chat.postMessage' && !c.failed && String(c.body.text).includes('could not post in'))).toHaveLength(1);
+  }, 60_000);
+});
+
+describe.skipIf(!alertmanagerAvailable())('a real Alertmanager that cuts its webhook (max_alerts)', () => {
+  it('shows how many alerts it cut, its links, and the hostile strings escaped', async () => {
+    const t = await startTestBot({ env: { DR_ALERT_TOKEN: TOKEN } });
+    const alertmanager = await startAlertmanager({ webhookUrl: `${t.bot.url}/alerts/alertmanager`, token: TOKEN, maxAlerts: 2 });
+    try {
+      await alertmanager.postAlerts(
+        Array.from({ length: 5 }, (_, i) => ({
+          labels: { alertname: 'disk_full', severity: 'warning', instance: `node-${i}`, note: HOSTILE.user },
+          annotations: { summary: `${HOSTILE_LINE} on node-${i}`, runbook_url: 'https://wiki.example/runbooks/disk-full' },
+          generatorURL: 'https://prometheus.example/graph?g0.expr=disk',
+        })),
+      );
+      const shown = await t.slack.waitFor((c) => c.method === 'chat.postMessage' && !c.failed && shownText(c).includes('were cut by Alertmanager'), 30_000);
+      expect(shownText(shown)).toContain('3 more alerts were cut by Alertmanager');
+      expect(shownText(shown)).toContain('<https://wiki.example/runbooks/disk-full|runbook>');
+      expect(shownText(shown)).toContain('<https://prometheus.example/graph?g0.expr=disk|source>');
+      expect(shownText(shown)).toMatch(/<http:\/\/[^|>]+\|Alertmanager>/);
+      expect(t.logs.some((l) => l.msg === 'Alertmanager cut alerts from a webhook (max_alerts)' && l.truncatedAlerts === 3 && l.received === 2)).toBe(true);
+      expectNothingLive(t.slack.calls);
+    } finally {
+      await alertmanager.stop();
+      await t.close();
+    }
   }, 60_000);
 });
