@@ -10,7 +10,7 @@ import { startOutboxWorker, type OutboxWorker } from './alerts/outbox-worker.ts'
 import { pagerDutyDeliverer } from './alerts/pagerduty-delivery.ts';
 import { emailDeliverer } from './alerts/email-delivery.ts';
 import { SmtpMailer } from './adapters/email/smtp-mailer.ts';
-import { parseAlertJson, parseAlertmanagerWebhook } from './alerts/ingest.ts';
+import { parseAlertJson, parseAlertmanagerBatch } from './alerts/ingest.ts';
 import { takeInSignals } from './alerts/ingest-signals.ts';
 import { takeInPagerDutyEvent } from './alerts/pagerduty-webhook.ts';
 import { remindAndEscalate } from './alerts/escalation.ts';
@@ -98,7 +98,13 @@ export async function startBot(
   }, ESCALATION_PASS_MS);
   escalation.unref();
   const takeInAlerts = async (format: 'alertmanager' | 'alert', body: unknown) => {
-    const signals = format === 'alertmanager' ? parseAlertmanagerWebhook(body) : [parseAlertJson(body)];
+    let signals;
+    if (format === 'alertmanager') {
+      const batch = parseAlertmanagerBatch(body);
+      // Alertmanager's max_alerts dropped alerts of this group: the messages say so, and so does the log.
+      if (batch.truncated > 0) logger.warn({ receiver: batch.receiver, groupKey: batch.groupKey, truncatedAlerts: batch.truncated, received: batch.alerts.length }, 'Alertmanager cut alerts from a webhook (max_alerts)');
+      signals = batch.alerts;
+    } else signals = [parseAlertJson(body)];
     const changed = await takeInSignals(deps.alertIntake, signals);
     return { accepted: signals.length, changed: changed.length };
   };

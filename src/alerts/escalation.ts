@@ -1,5 +1,6 @@
 import type { AlertRecord, OutboxInput } from '../domain/alert.ts';
 import type { StateStore } from '../ports/state-store.ts';
+import { escapeInline } from '../render/mrkdwn.ts';
 import { alertChannels, type AlertRouting } from './router.ts';
 
 /** What reminders and escalation need: the store, routing, the two delays, and a clock tests can move. */
@@ -48,7 +49,7 @@ export async function remindAndEscalate(deps: EscalationDeps): Promise<number> {
               outbox.push({
                 target: 'slack',
                 orderKey: `incident:${incident.id}`,
-                payload: { kind: 'slack_incident_note', incidentId: incident.id, channel: incident.channel, text: `📣 Escalated: the critical alert *${alert.alert}* has fired since ${alert.firingSince} without acknowledgement.` },
+                payload: { kind: 'slack_incident_note', incidentId: incident.id, channel: incident.channel, text: `📣 Escalated: the critical alert *${escapeInline(alert.alert)}* has fired since ${alert.firingSince} without acknowledgement.` },
               });
             }
             record = { ...record, escalatedAt: now.toISOString() };

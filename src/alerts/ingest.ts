@@ -25,6 +25,14 @@ export interface IncomingAlert {
   source: 'alertmanager' | 'http';
   /** Alertmanager's `generatorURL` (the Prometheus graph of the rule), when it is an http(s) URL. */
   link?: string;
+  /** The `runbook_url` annotation, when it is an http(s) URL. */
+  runbookUrl?: string;
+  /** The webhook's `externalURL` (the Alertmanager that sent it), when it is an http(s) URL. */
+  alertmanagerUrl?: string;
+  /** The webhook's `truncatedAlerts`, when Alertmanager left alerts out of it. */
+  truncatedAlerts?: number;
+  /** The webhook's `groupKey`, when it has one. */
+  groupKey?: string;
 }
 
 /** A parsed Alertmanager webhook: its alerts, and how many Alertmanager left out of it. */
@@ -129,6 +137,9 @@ export function parseAlertmanagerBatch(body: unknown): AlertmanagerBatch {
   const parsed = alertmanagerWebhookSchema.safeParse(body);
   if (!parsed.success) throw invalidFromIssues(parsed.error.issues, body, 'POST /alerts/alertmanager takes an Alertmanager webhook, payload version "4"');
   const webhook = parsed.data;
+  const alertmanagerUrl = httpLink(webhook.externalURL);
+  const truncated = webhook.truncatedAlerts ?? 0;
+  const groupKey = webhook.groupKey ?? '';
   return {
     alerts: webhook.alerts.map((alert): IncomingAlert => {
       const alertname = alert.labels.alertname ?? '';
@@ -136,6 +147,7 @@ export function parseAlertmanagerBatch(body: unknown): AlertmanagerBatch {
       const startsAt = normalizeTime(alert.startsAt);
       const endsAt = alert.status === 'resolved' ? normalizeTime(alert.endsAt) : undefined;
       const link = httpLink(alert.generatorURL);
+      const runbookUrl = httpLink(annotations.runbook_url);
       return {
         fingerprint: alert.fingerprint.toLowerCase(),
         alert: alertname,
@@ -147,10 +159,14 @@ export function parseAlertmanagerBatch(body: unknown): AlertmanagerBatch {
         ...(endsAt === undefined ? {} : { endsAt }),
         source: 'alertmanager',
         ...(link === undefined ? {} : { link }),
+        ...(runbookUrl === undefined ? {} : { runbookUrl }),
+        ...(alertmanagerUrl === undefined ? {} : { alertmanagerUrl }),
+        ...(truncated > 0 ? { truncatedAlerts: truncated } : {}),
+        ...(groupKey === '' ? {} : { groupKey }),
       };
     }),
-    truncated: webhook.truncatedAlerts ?? 0,
-    groupKey: webhook.groupKey ?? '',
+    truncated,
+    groupKey,
     receiver: webhook.receiver,
   };
 }

@@ -50,8 +50,11 @@ export function applySignal(existing: AlertRecord | undefined, signal: AlertSign
       const record: AlertRecord = { ...rest, severity: 'critical', state: 'firing', lastFiredAt: now, summary: signal.summary, firingSince: now };
       return { record, outbox: notifications(record, routing, 'trigger') };
     }
-    const changed = existing.summary !== signal.summary;
-    const record: AlertRecord = { ...existing, lastFiredAt: now, summary: signal.summary };
+    const details = alertmanagerDetails(signal);
+    // A repeat that changes what the message shows (the summary, or how many alerts Alertmanager cut) edits it.
+    const changed = existing.summary !== signal.summary || existing.truncatedAlerts !== details.truncatedAlerts;
+    const { truncatedAlerts: _truncated, ...kept } = existing;
+    const record: AlertRecord = { ...kept, lastFiredAt: now, summary: signal.summary, ...details };
     return { record, outbox: changed ? slackRefresh(record, routing) : [] };
   }
   const record: AlertRecord = {
@@ -63,6 +66,7 @@ export function applySignal(existing: AlertRecord | undefined, signal: AlertSign
     labels: signal.labels,
     source: signal.source,
     ...(signal.link ? { link: signal.link } : {}),
+    ...alertmanagerDetails(signal),
     firstFiredAt: existing?.firstFiredAt ?? now,
     firingSince: now,
     lastFiredAt: now,
@@ -74,6 +78,16 @@ export function applySignal(existing: AlertRecord | undefined, signal: AlertSign
     for (const channel of alertChannels(record, routing)) outbox.push({ target: 'slack', orderKey: `slack:${channel}:${record.fingerprint}`, payload: { kind: 'slack_alert_refired', fingerprint: record.fingerprint, channel } });
   }
   return { record, outbox };
+}
+
+// What Alertmanager said about the alert beyond its labels: links, and how many alerts of its group it cut.
+function alertmanagerDetails(signal: AlertSignal): Pick<AlertRecord, 'runbookUrl' | 'alertmanagerUrl' | 'truncatedAlerts' | 'groupKey'> {
+  return {
+    ...(signal.runbookUrl ? { runbookUrl: signal.runbookUrl } : {}),
+    ...(signal.alertmanagerUrl ? { alertmanagerUrl: signal.alertmanagerUrl } : {}),
+    ...(signal.truncatedAlerts ? { truncatedAlerts: signal.truncatedAlerts } : {}),
+    ...(signal.groupKey ? { groupKey: signal.groupKey } : {}),
+  };
 }
 
 /**

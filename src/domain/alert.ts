@@ -14,7 +14,16 @@ export interface AlertRecord {
   summary: string;
   labels: Record<string, string>;
   source: string;
+  /** Alertmanager's generatorURL: the rule's graph (rendered as a link only when it is a safe http(s) URL). */
   link?: string;
+  /** The `runbook_url` annotation. */
+  runbookUrl?: string;
+  /** Alertmanager's `externalURL`: the Alertmanager that sent it. */
+  alertmanagerUrl?: string;
+  /** Alertmanager's `truncatedAlerts` of the webhook that last brought it: alerts of its group left out. */
+  truncatedAlerts?: number;
+  /** Alertmanager's key of the group it came in (several alerts of one webhook share it). */
+  groupKey?: string;
   firstFiredAt: string;
   /** When its current firing began (a flapping alert starts again here): reminders and escalation count from it. */
   firingSince: string;
@@ -81,6 +90,10 @@ export interface AlertSignal {
   labels: Record<string, string>;
   source: string;
   link?: string;
+  runbookUrl?: string;
+  alertmanagerUrl?: string;
+  truncatedAlerts?: number;
+  groupKey?: string;
 }
 
 /** A notification to queue. */

@@ -3,6 +3,7 @@ import type { GatedProcedure, Plan } from '../domain/plan.ts';
 import type { Run } from '../domain/run.ts';
 import { executeRun, type EngineDeps, type RunObserver, type RunSpec } from '../procedures/engine.ts';
 import { finishGate, type GateDeps } from './gates.ts';
+import { escapeInline, escapeMrkdwn } from '../render/mrkdwn.ts';
 import { noteToOpenIncident, tickChecklist, type IncidentDeps } from '../procedures/incidents.ts';
 import { TICKED_BY_PROCEDURE } from '../domain/incident.ts';
 import { RUN_MARK, runFacts } from '../render/plan.ts';
@@ -34,8 +35,8 @@ export async function runGate(
   await deps.gates.audit({ source: gate.source, actor: origin.actor, channel: gate.channel }, `run_${run.status}`, gate, { runId: run.id, ...run.summary });
   // Every run summary during an incident also goes to its stakeholder thread (DESIGN.md §8).
   if (deps.incidents) {
-    const facts = runFacts(run).map(([label, value]) => `• ${label}: ${value}`);
-    await noteToOpenIncident(deps.incidents, [`${RUN_MARK[run.status]} ${gate.plan.title}: ${run.status} (run ${run.id})`, ...facts].join('\n')).catch(() => {});
+    const facts = runFacts(run).map(([label, value]) => `• ${label}: ${escapeMrkdwn(value)}`);
+    await noteToOpenIncident(deps.incidents, [`${RUN_MARK[run.status]} ${escapeInline(gate.plan.title)}: ${run.status} (run ${run.id})`, ...facts].join('\n')).catch(() => {});
     // The checklist items this run did itself are ticked on the incident's checklist.
     if (run.status === 'succeeded') await tickChecklist(deps.incidents, TICKED_BY_PROCEDURE[run.procedure] ?? [], 'dr-bot').catch(() => {});
   }

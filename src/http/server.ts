@@ -77,24 +77,37 @@ async function alerts(deps: HttpDeps, req: IncomingMessage, res: ServerResponse,
   if (req.method !== 'POST') return refuse(req, res, 405, { error: 'POST only' });
   if (!deps.alertToken) return refuse(req, res, 503, { error: 'alert ingestion is disabled: DR_ALERT_TOKEN is not set' });
   const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
-  if (!sameSecret(presented, deps.alertToken.reveal())) return refuse(req, res, 401, { error: 'missing or wrong bearer token' });
+  // Rejections are logged with the reason and never the body: it may be hostile, or huge.
+  const rejected = (status: number, reason: string) => deps.logger.warn({ route: format === 'alert' ? '/alerts' : '/alerts/alertmanager', status, reason }, 'alert webhook rejected');
+  if (!sameSecret(presented, deps.alertToken.reveal())) {
+    rejected(401, presented ? 'wrong bearer token' : 'no bearer token');
+    return refuse(req, res, 401, { error: 'missing or wrong bearer token' });
+  }
   if (!deps.takeInAlerts) return refuse(req, res, 503, { error: 'alert routing is not running in this process; nothing was recorded' });
   // 202 would promise the alert is kept; a broken store cannot keep it. The sender retries later.
   const health = deps.stateHealth?.();
   if (health && !health.healthy) return refuse(req, res, 503, { error: `the bot's state store is broken (${health.reason}); nothing was recorded` });
   const body = await readLimited(req, MAX_ALERT_BODY_BYTES);
-  if (body === 'too large') return refuse(req, res, 413, { error: `body larger than ${MAX_ALERT_BODY_BYTES} bytes; nothing was recorded` });
+  if (body === 'too large') {
+    rejected(413, `body larger than ${MAX_ALERT_BODY_BYTES} bytes`);
+    return refuse(req, res, 413, { error: `body larger than ${MAX_ALERT_BODY_BYTES} bytes; nothing was recorded` });
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
   } catch {
+    rejected(400, 'body is not JSON');
     return sendJson(res, 400, { error: 'body is not JSON; nothing was recorded' });
   }
   try {
     const result = await deps.takeInAlerts(format, parsed);
     sendJson(res, 202, { status: 'accepted', ...result });
   } catch (error) {
-    if (error instanceof DrError && error.code === 'ALERT_INVALID') return sendJson(res, 400, { error: `${error.userMessage}; nothing was recorded` });
+    if (error instanceof DrError && error.code === 'ALERT_INVALID') {
+      // The parser's messages name the field and the problem and never echo values (see alerts/ingest.ts).
+      rejected(400, error.userMessage);
+      return sendJson(res, 400, { error: `${error.userMessage}; nothing was recorded` });
+    }
     throw error;
   }
 }

@@ -4,7 +4,7 @@ import type { OutboxInput } from '../domain/alert.ts';
 import { DrError } from '../domain/errors.ts';
 import { POST_RECOVERY_CHECKLIST, type ChecklistItemId, type Incident, type NoticeAudience } from '../domain/incident.ts';
 import type { StateStore } from '../ports/state-store.ts';
-import { escapeMrkdwn, mention } from '../render/mrkdwn.ts';
+import { escapeInline, escapeMrkdwn, mention } from '../render/mrkdwn.ts';
 
 /** What incidents need: the store, where stakeholders are, whom notices mention, the objectives, a clock. */
 export interface IncidentDeps {
@@ -63,10 +63,10 @@ export async function declareIncident(deps: IncidentDeps, request: { title: stri
     declaredBy: request.actor,
     channel: deps.stakeholdersChannel,
   };
-  const first = note(incident, `${request.kind === 'security' ? mentionFirst(deps.contacts.security) : ''}Declared by <@${request.actor}>. Updates follow here.`);
+  const first = note(incident, `${request.kind === 'security' ? mentionFirst(deps.contacts.security) : ''}Declared by ${mention(request.actor)}. Updates follow here.`);
   if (!(await deps.store.openIncident(incident, [parentMessage(incident), first]))) {
     const open = await deps.store.currentIncident();
-    throw new DrError('INCIDENT_STATE', `Incident ${open?.id ?? ''} ("${escapeMrkdwn(open?.title ?? '')}") is still open; post to it with \`/dr incident update TEXT\` or resolve it first. Nothing was declared.`, { hint: 'incident update' });
+    throw new DrError('INCIDENT_STATE', `Incident ${open?.id ?? ''} ("${open?.title ?? ''}") is still open; post to it with \`/dr incident update TEXT\` or resolve it first. Nothing was declared.`, { hint: 'incident update' });
   }
   deps.kick?.();
   return incident;
@@ -75,12 +75,12 @@ export async function declareIncident(deps: IncidentDeps, request: { title: stri
 /** Posts an update into the open incident's thread. */
 export async function postIncidentUpdate(deps: IncidentDeps, text: string, actor: string): Promise<Incident> {
   const incident = await openIncidentOrRefuse(deps);
-  await deps.store.enqueue([note(incident, `📝 <@${actor}>: ${escapeMrkdwn(text)}`)]);
+  await deps.store.enqueue([note(incident, `📝 ${mention(actor)}: ${escapeMrkdwn(text)}`)]);
   deps.kick?.();
   return incident;
 }
 
-/** A line from the bot itself (a run summary, an escalation) into the open incident's thread, if one is open. */
+/** A line from the bot itself (a run summary, an escalation) into the open incident's thread, if one is open: mrkdwn, external parts already escaped. */
 export async function noteToOpenIncident(deps: IncidentDeps, text: string): Promise<void> {
   const incident = await deps.store.currentIncident();
   if (!incident) return;
@@ -101,7 +101,7 @@ export async function resolveIncident(deps: IncidentDeps, actor: string): Promis
   const resolved: Incident = { ...incident, state: 'resolved', resolvedAt: now.toISOString(), resolvedBy: actor };
   const verdict = (ms: number, target: number) => `${formatDuration(ms)} against ${formatDuration(target)} — ${ms <= target ? 'within' : 'OVER'} the objective`;
   const lines = [
-    `✅ Resolved by <@${actor}>.`,
+    `✅ Resolved by ${mention(actor)}.`,
     `Downtime: ${verdict(downtimeMs, deps.objectives.rtoMs)} (RTO).`,
     dataLossMs === undefined ? 'Data loss: no restore ran during this incident.' : `Data loss: ${verdict(dataLossMs, deps.objectives.rpoMs)} (RPO).`,
     '*Post-recovery checklist*',
@@ -116,8 +116,8 @@ export async function resolveIncident(deps: IncidentDeps, actor: string): Promis
 export async function notifyStakeholders(deps: IncidentDeps, audience: NoticeAudience, actor: string): Promise<Incident> {
   const incident = await openIncidentOrRefuse(deps);
   const who = audience === 'security' ? mentionFirst(deps.contacts.security) : mentionFirst(deps.contacts.management);
-  const text = NOTICES[audience].replace('{title}', escapeMrkdwn(incident.title)).replace('{since}', incident.declaredAt);
-  await deps.store.enqueue([note(incident, `📣 ${who}${text} (sent by <@${actor}>)`)]);
+  const text = NOTICES[audience].replace('{title}', escapeInline(incident.title)).replace('{since}', incident.declaredAt);
+  await deps.store.enqueue([note(incident, `📣 ${who}${text} (sent by ${mention(actor)})`)]);
   deps.kick?.();
   await tickChecklist(deps, ['notify'], actor);
   return incident;

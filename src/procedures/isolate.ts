@@ -8,6 +8,7 @@ import type { AlertSink } from '../ports/alerts.ts';
 import type { DatabaseDumper, DocumentSource } from '../ports/dms.ts';
 import type { ServiceCommandResult, ServiceControl } from '../ports/service.ts';
 import { type RunSpec, runOriginFields } from './engine.ts';
+import { escapeMrkdwn } from '../render/mrkdwn.ts';
 import { declareIncident, noteToOpenIncident, type IncidentDeps } from './incidents.ts';
 import { expectedDurationMs, runLabel } from './plan-helpers.ts';
 import { describeServiceResult } from './service-steps.ts';
@@ -99,7 +100,7 @@ export function isolateRun(deps: IsolateDeps, plan: Plan, origin: { actor: strin
           const bad = failed();
           const summary = `${deps.systemName} isolated by ${origin.actor} (incident ${ctx.incident!.id})${bad.length ? ` — ${bad.length} isolation command(s) FAILED` : ''}; evidence preserved in ${ctx.evidence!.dir}`;
           await deps.alerts.raise({ alert: 'security_isolation', severity: 'critical', summary, details: { category: 'security', incident: ctx.incident!.id, evidence: ctx.evidence!.dir, failed: bad.map((r) => r.command).join(', ') || 'none' }, key: ctx.incident!.id });
-          await noteToOpenIncident(deps.incidents, `🛡️ ${summary}`);
+          await noteToOpenIncident(deps.incidents, `🛡️ ${escapeMrkdwn(summary)}`);
           return 'posted to the security and critical channels, paged as critical';
         },
       },

@@ -1,9 +1,11 @@
 import { WebClient } from '@slack/web-api';
 import type { Config } from '../config/load.ts';
+import { clampMrkdwn, escapeMrkdwn } from '../render/mrkdwn.ts';
+import { SLACK_LIMITS } from './render/limits.ts';
 
 /**
  * Posts one line into every configured channel, best effort and quickly: used by the terminal when it
- * breaks the glass, so people in Slack learn of it if Slack is there at all.
+ * breaks the glass, so people in Slack learn of it if Slack is there at all. The line is plain text, escaped here.
  */
 export async function announceInSlack(config: Config, text: string): Promise<void> {
   const token = config.env.slackBotToken;
@@ -14,7 +16,7 @@ export async function announceInSlack(config: Config, text: string): Promise<voi
     timeout: 5_000,
   });
   const channels = [...new Set(Object.values(config.slack.channels))];
-  await Promise.allSettled(channels.map((channel) => client.chat.postMessage({ channel, text })));
+  await Promise.allSettled(channels.map((channel) => client.chat.postMessage({ channel, text: clampMrkdwn(escapeMrkdwn(text), SLACK_LIMITS.messageText) })));
 }
 
 /**

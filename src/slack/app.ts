@@ -126,6 +126,7 @@ export function createSlackSurface(deps: DispatchDeps, options: { retries?: numb
       store: deps.store,
       contacts: { ...(deps.config.contacts.dba ? { dba: deps.config.contacts.dba } : {}), ...(deps.config.contacts.management ? { management: deps.config.contacts.management } : {}) },
       stakeholdersChannel: deps.config.slack.channels.stakeholders,
+      criticalChannel: deps.config.slack.channels.critical,
       logger,
     }),
     async start() {

@@ -36,7 +36,7 @@ export const RUN_BLOCK = { head: 'run_head', steps: 'run_steps', facts: 'run_fac
 
 /** Actions and blocks of alert messages. */
 export const ALERT_ACTION = { acknowledge: 'alert_acknowledge', declareIncident: 'alert_declare_incident' } as const;
-export const ALERT_BLOCK = { summary: 'alert_summary', details: 'alert_details', actions: 'alert_actions', digest: 'alert_digest', list: 'alert_list' } as const;
+export const ALERT_BLOCK = { summary: 'alert_summary', details: 'alert_details', actions: 'alert_actions', digest: 'alert_digest', truncated: 'alert_truncated', list: 'alert_list' } as const;
 
 /** The recovery checklist's checkboxes (one group per runbook phase). */
 export const CHECKLIST_ACTION = { toggle: 'checklist_toggle' } as const;

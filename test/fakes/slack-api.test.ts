@@ -183,6 +183,49 @@ describe.each(flavours)('Slack Web API fake with $name', ({ make }) => {
     expect(fake.callsTo('chat.postMessage').map((c2) => c2.failed ?? false)).toEqual([true, true, false]);
   });
 
+  it("refuses blocks and text beyond Block Kit's limits the way Slack does, naming the limit and where", async () => {
+    const c = client();
+    const code = async (p: Promise<unknown>) => (await rejection(p)).data as { error: string; errors?: string[] };
+    const section = (n: number) => [{ type: 'section' as const, text: { type: 'mrkdwn' as const, text: 'x'.repeat(n) } }];
+    await expect(c.chat.postMessage({ channel: 'C1', text: 'ok', blocks: section(3000) })).resolves.toMatchObject({ ok: true });
+    expect(await code(c.chat.postMessage({ channel: 'C1', text: 'no', blocks: section(3001) }))).toMatchObject({ error: 'invalid_blocks', errors: ['must be less than 3001 characters [json-pointer:/blocks/0/text/text]'] });
+    expect((await code(c.chat.update({ channel: 'C1', ts: '1.2', text: 'no', blocks: section(0) }))).errors).toEqual(['must be more than 0 characters [json-pointer:/blocks/0/text/text]']);
+    const header = [{ type: 'header' as const, text: { type: 'plain_text' as const, text: 'h'.repeat(151) } }];
+    expect((await code(c.chat.postMessage({ channel: 'C1', text: 'no', blocks: header }))).errors).toEqual(['must be less than 151 characters [json-pointer:/blocks/0/text/text]']);
+    const button = [{ type: 'actions' as const, elements: [{ type: 'button' as const, action_id: 'a', text: { type: 'plain_text' as const, text: 'b'.repeat(76) }, confirm: { title: { type: 'plain_text' as const, text: 'ok' }, text: { type: 'mrkdwn' as const, text: 't'.repeat(301) }, confirm: { type: 'plain_text' as const, text: 'y' }, deny: { type: 'plain_text' as const, text: 'n' } } }] }];
+    expect((await code(c.chat.postEphemeral({ channel: 'C1', user: 'U1', text: 'no', blocks: button }))).errors).toEqual([
+      'must be less than 76 characters [json-pointer:/blocks/0/elements/0/text/text]',
+      'must be less than 301 characters [json-pointer:/blocks/0/elements/0/confirm/text/text]',
+    ]);
+    const context = [{ type: 'context' as const, elements: [{ type: 'mrkdwn' as const, text: 'c'.repeat(3001) }] }];
+    expect((await code(c.chat.postMessage({ channel: 'C1', text: 'no', blocks: context }))).error).toBe('invalid_blocks');
+    const many = Array.from({ length: 51 }, () => ({ type: 'divider' as const }));
+    expect((await code(c.chat.postMessage({ channel: 'C1', text: 'no', blocks: many }))).errors).toEqual(['no more than 50 items allowed [json-pointer:/blocks]']);
+    expect((await code(c.chat.postMessage({ channel: 'C1', text: 't'.repeat(40_001) }))).error).toBe('msg_too_long');
+    expect((await code(c.views.publish({ user_id: 'U1', view: { type: 'home', blocks: Array.from({ length: 101 }, () => ({ type: 'divider' as const })) } }))).error).toBe('invalid_arguments');
+    // Every refusal is recorded as a failed call, like any other.
+    expect(fake.calls.filter((call) => call.failed).length).toBe(8);
+  });
+
+  it('answers not_in_channel where the bot is not a member, and joins public channels by id only', async () => {
+    const c = client();
+    const code = async (p: Promise<unknown>) => ((await rejection(p)).data as { error: string }).error;
+    fake.setChannel('C0PUBLIC', { member: false });
+    fake.setChannel('G0PRIVATE', { member: false, private: true });
+    fake.setChannel('C0ARCHIVED', { member: false, archived: true });
+    expect(await code(c.chat.postMessage({ channel: 'C0PUBLIC', text: 'x' }))).toBe('not_in_channel');
+    expect(await code(c.chat.update({ channel: 'C0PUBLIC', ts: '1.2', text: 'x' }))).toBe('not_in_channel');
+    expect(await code(c.conversations.history({ channel: 'C0PUBLIC' }))).toBe('not_in_channel');
+    expect(await code(c.conversations.join({ channel: '#public' }))).toBe('channel_not_found');
+    expect(await code(c.conversations.join({ channel: 'G0PRIVATE' }))).toBe('method_not_supported_for_channel_type');
+    expect(await code(c.conversations.join({ channel: 'C0ARCHIVED' }))).toBe('is_archived');
+    await expect(c.conversations.join({ channel: 'C0PUBLIC' })).resolves.toMatchObject({ ok: true, channel: { id: 'C0PUBLIC' } });
+    await expect(c.chat.postMessage({ channel: 'C0PUBLIC', text: 'x' })).resolves.toMatchObject({ ok: true });
+    expect(await code(c.chat.postMessage({ channel: 'G0PRIVATE', text: 'x' }))).toBe('not_in_channel');
+    // Channels a test did not configure are ones the bot is in.
+    await expect(c.chat.postMessage({ channel: 'C0ELSE', text: 'x' })).resolves.toMatchObject({ ok: true });
+  });
+
   it('answers not_authed, invalid_auth and unknown_method like Slack', async () => {
     const code = async (p: Promise<unknown>) => ((await rejection(p)).data as { error: string }).error;
     expect(await code(client({ token: undefined }).auth.test())).toBe('not_authed');

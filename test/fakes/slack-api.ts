@@ -81,6 +81,13 @@ export interface SlackFake {
   setDown(down: boolean): void;
   /** Requests dropped while down. */
   readonly dropped: number;
+  /**
+   * Makes the bot a non-member of `channel` (chat.postMessage, chat.update and conversations.history answer
+   * `not_in_channel`), as Slack does for a channel nobody invited it to. conversations.join makes it a member of a
+   * public channel given by id; a private one answers `method_not_supported_for_channel_type`, an archived one
+   * `is_archived`. `{ member: true }` puts it back.
+   */
+  setChannel(channel: string, options: { member: boolean; private?: boolean; archived?: boolean }): void;
   close(): Promise<void>;
 }
 
@@ -170,6 +177,9 @@ export async function startSlackFake(): Promise<SlackFake> {
   });
   // What each channel holds, newest last, for conversations.history.
   const history = new Map<string, Array<Record<string, unknown>>>();
+  // Channels configured by a test; any other channel counts as one the bot is in.
+  const channels = new Map<string, { member: boolean; private: boolean; archived: boolean }>();
+  const isMember = (channel: string): boolean => channels.get(channel)?.member ?? true;
 
   const hasContent = (b: Record<string, unknown>): boolean =>
     (typeof b.text === 'string' && b.text !== '') || b.blocks !== undefined || b.attachments !== undefined;
@@ -218,6 +228,9 @@ export async function startSlackFake(): Promise<SlackFake> {
     'chat.postMessage': (b) => {
       if (typeof b.channel !== 'string' || b.channel === '') return { ok: false, error: 'channel_not_found' };
       if (!hasContent(b)) return { ok: false, error: 'no_text' };
+      if (!isMember(b.channel)) return { ok: false, error: 'not_in_channel' };
+      const refused = refusedMessage(b);
+      if (refused) return refused;
       const ts = nextTs();
       const posted = message(b, ts);
       history.set(b.channel, [...(history.get(b.channel) ?? []), posted]);
@@ -225,6 +238,7 @@ export async function startSlackFake(): Promise<SlackFake> {
     },
     'conversations.history': (b) => {
       if (typeof b.channel !== 'string' || b.channel === '') return { ok: false, error: 'channel_not_found' };
+      if (!isMember(b.channel)) return { ok: false, error: 'not_in_channel' };
       const limit = Math.min(Number(b.limit ?? 100) || 100, 1000);
       const withMetadata = b.include_all_metadata === true || b.include_all_metadata === 'true';
       const messages = [...(history.get(b.channel) ?? [])].reverse().slice(0, limit).map((m) => (withMetadata ? m : { ...m, metadata: undefined }));
@@ -233,6 +247,9 @@ export async function startSlackFake(): Promise<SlackFake> {
     'chat.update': (b) => {
       if (typeof b.channel !== 'string' || b.channel === '') return { ok: false, error: 'channel_not_found' };
       if (typeof b.ts !== 'string' || b.ts === '') return { ok: false, error: 'message_not_found' };
+      if (!isMember(b.channel)) return { ok: false, error: 'not_in_channel' };
+      const refused = refusedMessage(b);
+      if (refused) return refused;
       return {
         ok: true,
         channel: b.channel,
@@ -244,6 +261,8 @@ export async function startSlackFake(): Promise<SlackFake> {
     'chat.postEphemeral': (b) => {
       if (typeof b.channel !== 'string' || b.channel === '') return { ok: false, error: 'channel_not_found' };
       if (typeof b.user !== 'string' || b.user === '') return { ok: false, error: 'user_not_in_channel' };
+      const refused = refusedMessage(b);
+      if (refused) return refused;
       return { ok: true, message_ts: nextTs() };
     },
     'chat.delete': (b) => {
@@ -255,10 +274,16 @@ export async function startSlackFake(): Promise<SlackFake> {
       typeof b.channel === 'string' && b.channel !== ''
         ? { ok: true, channel: channelObj(b.channel) }
         : { ok: false, error: 'channel_not_found' },
-    'conversations.join': (b) =>
-      typeof b.channel === 'string' && b.channel !== ''
-        ? { ok: true, channel: channelObj(b.channel), response_metadata: { warnings: [] } }
-        : { ok: false, error: 'channel_not_found' },
+    // Slack joins by channel id only; a name is not found.
+    'conversations.join': (b) => {
+      if (typeof b.channel !== 'string' || !/^[CG][A-Z0-9]+$/.test(b.channel)) return { ok: false, error: 'channel_not_found' };
+      const known = channels.get(b.channel);
+      if (known?.archived) return { ok: false, error: 'is_archived' };
+      if (known?.private && !known.member) return { ok: false, error: 'method_not_supported_for_channel_type' };
+      const warnings = known && !known.member ? [] : ['already_in_channel'];
+      if (known) known.member = true;
+      return { ok: true, channel: channelObj(b.channel), ...(warnings.length ? { warning: warnings[0] } : {}), response_metadata: { warnings } };
+    },
     'users.info': (b) => {
       if (typeof b.user !== 'string' || b.user === '') return { ok: false, error: 'user_not_found' };
       const name = b.user.toLowerCase();
@@ -282,10 +307,10 @@ export async function startSlackFake(): Promise<SlackFake> {
       typeof b.usergroup === 'string' && b.usergroup !== ''
         ? { ok: true, users: [] }
         : { ok: false, error: 'no_such_subteam' },
-    'views.publish': (b) => ({ ok: true, view: { ...view(b), type: 'home' } }),
-    'views.open': (b) => ({ ok: true, view: view(b) }),
-    'views.push': (b) => ({ ok: true, view: view(b) }),
-    'views.update': (b) => ({ ok: true, view: view(b) }),
+    'views.publish': (b) => refusedView(b) ?? { ok: true, view: { ...view(b), type: 'home' } },
+    'views.open': (b) => refusedView(b) ?? { ok: true, view: view(b) },
+    'views.push': (b) => refusedView(b) ?? { ok: true, view: view(b) },
+    'views.update': (b) => refusedView(b) ?? { ok: true, view: view(b) },
     'files.getUploadURLExternal': (b) => {
       const length = Number(b.length);
       if (typeof b.filename !== 'string' || b.filename === '') return { ok: false, error: 'invalid_arguments' };
@@ -458,6 +483,9 @@ export async function startSlackFake(): Promise<SlackFake> {
         waiters.push(waiter);
       });
     },
+    setChannel(channel, options) {
+      channels.set(channel, { member: options.member, private: options.private ?? false, archived: options.archived ?? false });
+    },
     setDown(value) {
       down = value;
       if (value) server.closeAllConnections();
@@ -467,6 +495,7 @@ export async function startSlackFake(): Promise<SlackFake> {
     },
     reset() {
       calls.length = 0;
+      channels.clear();
       failures.clear();
       handlers.clear();
       uploads.clear();
@@ -479,6 +508,150 @@ export async function startSlackFake(): Promise<SlackFake> {
       });
     },
   };
+}
+
+// Block Kit limits as Slack enforces them (api.slack.com/reference/block-kit): a message or view with one text a
+// character too long is refused whole, with the reason and a JSON pointer, exactly like this.
+const LIMITS = {
+  messageText: 40_000,
+  blocksPerMessage: 50,
+  blocksPerView: 100,
+  sectionText: 3_000,
+  sectionField: 2_000,
+  sectionFields: 10,
+  contextText: 3_000,
+  contextElements: 10,
+  headerText: 150,
+  buttonText: 75,
+  buttonValue: 2_000,
+  actionsElements: 25,
+  optionText: 75,
+  optionDescription: 75,
+  confirmTitle: 100,
+  confirmText: 300,
+  confirmButton: 30,
+  inputLabel: 2_000,
+  placeholder: 150,
+  viewTitle: 24,
+  blockId: 255,
+} as const;
+
+/** What Slack answers for a message whose text or blocks break a limit (undefined when it is fine). */
+function refusedMessage(body: Record<string, unknown>): Record<string, unknown> | undefined {
+  if (typeof body.text === 'string' && body.text.length > LIMITS.messageText) return { ok: false, error: 'msg_too_long' };
+  if (body.blocks === undefined) return undefined;
+  const blocks = typeof body.blocks === 'string' ? safeJson(body.blocks) : body.blocks;
+  return invalidBlocks(blockProblems(blocks, LIMITS.blocksPerMessage, '/blocks'));
+}
+
+/** The same for a modal or App Home view. */
+function refusedView(body: Record<string, unknown>): Record<string, unknown> | undefined {
+  const view = typeof body.view === 'string' ? safeJson(body.view) : body.view;
+  if (!isRecord(view)) return { ok: false, error: 'invalid_arguments' };
+  const problems = blockProblems(view.blocks ?? [], LIMITS.blocksPerView, '/view/blocks');
+  for (const key of ['title', 'submit', 'close']) if (view[key] !== undefined) problems.push(...textProblems(view[key], LIMITS.viewTitle, `/view/${key}`));
+  if (problems.length === 0) return undefined;
+  return { ok: false, error: 'invalid_arguments', response_metadata: { messages: problems.map((p) => `[ERROR] ${p}`) } };
+}
+
+function invalidBlocks(problems: string[]): Record<string, unknown> | undefined {
+  if (problems.length === 0) return undefined;
+  return { ok: false, error: 'invalid_blocks', errors: problems, response_metadata: { messages: problems.map((p) => `[ERROR] ${p}`) } };
+}
+
+function blockProblems(blocks: unknown, max: number, at: string): string[] {
+  if (!Array.isArray(blocks)) return [`must be an array [json-pointer:${at}]`];
+  const problems: string[] = [];
+  if (blocks.length > max) problems.push(`no more than ${max} items allowed [json-pointer:${at}]`);
+  blocks.forEach((block, i) => {
+    const where = `${at}/${i}`;
+    if (!isRecord(block)) return void problems.push(`must be an object [json-pointer:${where}]`);
+    if (typeof block.block_id === 'string' && block.block_id.length > LIMITS.blockId) problems.push(tooLong(LIMITS.blockId, `${where}/block_id`));
+    switch (block.type) {
+      case 'section':
+        if (block.text === undefined && block.fields === undefined) problems.push(`must provide either text or fields [json-pointer:${where}]`);
+        if (block.text !== undefined) problems.push(...textProblems(block.text, LIMITS.sectionText, `${where}/text`));
+        if (Array.isArray(block.fields)) {
+          if (block.fields.length > LIMITS.sectionFields) problems.push(`no more than ${LIMITS.sectionFields} items allowed [json-pointer:${where}/fields]`);
+          block.fields.forEach((field, j) => problems.push(...textProblems(field, LIMITS.sectionField, `${where}/fields/${j}`)));
+        }
+        if (isRecord(block.accessory)) problems.push(...elementProblems(block.accessory, `${where}/accessory`));
+        break;
+      case 'context': {
+        const elements = Array.isArray(block.elements) ? block.elements : [];
+        if (elements.length === 0 || elements.length > LIMITS.contextElements) problems.push(`must have 1 to ${LIMITS.contextElements} items [json-pointer:${where}/elements]`);
+        elements.forEach((element, j) => {
+          if (isRecord(element) && element.type !== 'image') problems.push(...textProblems(element, LIMITS.contextText, `${where}/elements/${j}`));
+        });
+        break;
+      }
+      case 'header':
+        problems.push(...textProblems(block.text, LIMITS.headerText, `${where}/text`, 'plain_text'));
+        break;
+      case 'actions': {
+        const elements = Array.isArray(block.elements) ? block.elements : [];
+        if (elements.length === 0 || elements.length > LIMITS.actionsElements) problems.push(`must have 1 to ${LIMITS.actionsElements} items [json-pointer:${where}/elements]`);
+        elements.forEach((element, j) => {
+          if (isRecord(element)) problems.push(...elementProblems(element, `${where}/elements/${j}`));
+        });
+        break;
+      }
+      case 'input':
+        problems.push(...textProblems(block.label, LIMITS.inputLabel, `${where}/label`, 'plain_text'));
+        if (isRecord(block.element)) problems.push(...elementProblems(block.element, `${where}/element`));
+        break;
+      default:
+        break;
+    }
+  });
+  return problems;
+}
+
+function elementProblems(element: Record<string, unknown>, at: string): string[] {
+  const problems: string[] = [];
+  if (element.type === 'button') {
+    problems.push(...textProblems(element.text, LIMITS.buttonText, `${at}/text`, 'plain_text'));
+    if (typeof element.value === 'string' && element.value.length > LIMITS.buttonValue) problems.push(tooLong(LIMITS.buttonValue, `${at}/value`));
+  }
+  if (element.placeholder !== undefined) problems.push(...textProblems(element.placeholder, LIMITS.placeholder, `${at}/placeholder`, 'plain_text'));
+  for (const key of ['options', 'initial_options']) {
+    const options = element[key];
+    if (!Array.isArray(options)) continue;
+    options.forEach((option, j) => {
+      if (!isRecord(option)) return;
+      problems.push(...textProblems(option.text, LIMITS.optionText, `${at}/${key}/${j}/text`));
+      if (option.description !== undefined) problems.push(...textProblems(option.description, LIMITS.optionDescription, `${at}/${key}/${j}/description`));
+    });
+  }
+  if (isRecord(element.confirm)) {
+    const c = element.confirm;
+    problems.push(...textProblems(c.title, LIMITS.confirmTitle, `${at}/confirm/title`, 'plain_text'));
+    problems.push(...textProblems(c.text, LIMITS.confirmText, `${at}/confirm/text`));
+    problems.push(...textProblems(c.confirm, LIMITS.confirmButton, `${at}/confirm/confirm`, 'plain_text'));
+    problems.push(...textProblems(c.deny, LIMITS.confirmButton, `${at}/confirm/deny`, 'plain_text'));
+  }
+  return problems;
+}
+
+// A text object: the right type, and 1 to `max` characters (Slack counts UTF-16 code units, as String.length does).
+function textProblems(value: unknown, max: number, at: string, only?: 'plain_text'): string[] {
+  if (!isRecord(value) || (value.type !== 'mrkdwn' && value.type !== 'plain_text') || typeof value.text !== 'string') return [`must be a text object [json-pointer:${at}]`];
+  if (only && value.type !== only) return [`must be a ${only} text object [json-pointer:${at}]`];
+  if (value.text.length === 0) return [`must be more than 0 characters [json-pointer:${at}/text]`];
+  if (value.text.length > max) return [tooLong(max, `${at}/text`)];
+  return [];
+}
+
+function tooLong(max: number, at: string): string {
+  return `must be less than ${max + 1} characters [json-pointer:${at}]`;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -41,6 +41,8 @@ export interface AlertmanagerOptions {
   token: string;
   /** Route grouping; default `['alertname']`. `['...']` makes every alert its own group. */
   groupBy?: string[];
+  /** The webhook's `max_alerts`: more alerts in a group are cut, and counted in `truncatedAlerts`. */
+  maxAlerts?: number;
 }
 
 const READY_TIMEOUT_MS = 15_000;
@@ -96,6 +98,7 @@ function alertmanagerConfig(options: AlertmanagerOptions): Record<string, unknow
           {
             url: options.webhookUrl,
             send_resolved: true,
+            ...(options.maxAlerts === undefined ? {} : { max_alerts: options.maxAlerts }),
             // prometheus/common http_config: `authorization.type` defaults to Bearer.
             http_config: { authorization: { credentials: options.token } },
           },

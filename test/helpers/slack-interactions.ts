@@ -1,6 +1,6 @@
 // Interaction payloads shaped as Slack sends them (block_actions for a button, view_submission for a
 // modal), signed and posted to the bot like every other Slack request.
-import { fakeTriggerId, sendInteraction, type SlackHttpResult, type SlackRequestOptions } from './slack-requests.ts';
+import { fakeTriggerId, postSigned, sendInteraction, type SlackHttpResult, type SlackRequestOptions } from './slack-requests.ts';
 import { TEST_SIGNING_SECRET } from './bot.ts';
 
 const TEAM = { id: 'T0FAKE0001', domain: 'fake-team' };
@@ -77,4 +77,18 @@ export function submitModal(
     },
     options,
   );
+}
+
+/** Opens the app's Home tab as `user`: the app_home_opened event, signed, as Slack's Events API sends it. */
+export function openAppHome(botUrl: string, user: string): Promise<SlackHttpResult> {
+  const event = {
+    token: 'fake-verification-token',
+    team_id: TEAM.id,
+    api_app_id: 'A0FAKEAPP1',
+    type: 'event_callback',
+    event_id: `Ev${fakeTriggerId().replace(/\D/g, '').slice(0, 10)}`,
+    event_time: Math.floor(Date.now() / 1000),
+    event: { type: 'app_home_opened', user, channel: 'D0HOME0001', tab: 'home', event_ts: `${Date.now() / 1000}` },
+  };
+  return postSigned(botUrl, TEST_SIGNING_SECRET, JSON.stringify(event), 'application/json');
 }

@@ -5,6 +5,7 @@ import { declareIncident } from '../../procedures/incidents.ts';
 import { isSecurityAlert } from '../../alerts/router.ts';
 import { acknowledgeAlert } from '../../alerts/ingest-signals.ts';
 import { ALERT_ACTION } from '../ids.ts';
+import { channelRef, escapeMrkdwn } from '../../render/mrkdwn.ts';
 
 /** Acknowledge on an alert message: the alert (and its PagerDuty incident) is acknowledged; escalation stops. */
 export function registerAlertListeners(app: App, deps: DispatchDeps): void {
@@ -33,9 +34,9 @@ export function registerAlertListeners(app: App, deps: DispatchDeps): void {
     try {
       const incident = await declareIncident(deps.incidents, { title: `${alert.alert}: ${alert.summary}`.slice(0, 200), kind: isSecurityAlert(alert) ? 'security' : 'operational', actor: user });
       await deps.store.appendAudit({ source: 'slack', actor: user, channel, command: 'incident declare', text: alert.alert, outcome: 'ok', detail: { incident: incident.id, fingerprint: alert.fingerprint } }).catch(() => {});
-      await tell(`Incident ${incident.id} declared; its thread is in ${incident.channel}.`);
+      await tell(`Incident ${incident.id} declared; its thread is in ${channelRef(incident.channel)}.`);
     } catch (error) {
-      await tell(toDrError(error).userMessage);
+      await tell(escapeMrkdwn(toDrError(error).userMessage));
     }
   });
 }

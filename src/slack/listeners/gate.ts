@@ -10,6 +10,8 @@ import { errorBlocks } from '../render/error.ts';
 import { confirmModal, gateBlocks, incidentOfferBlocks } from '../render/gate.ts';
 import { declareIncident } from '../../procedures/incidents.ts';
 import { startRunMessage } from '../run-message.ts';
+import { fitMessage } from '../render/limits.ts';
+import { channelRef } from '../../render/mrkdwn.ts';
 
 /** Confirm → typed name → approvals → run: the Slack side of the gates; every decision is the gate module's. */
 export function registerGateListeners(app: App, deps: DispatchDeps): void {
@@ -58,7 +60,7 @@ export function registerGateListeners(app: App, deps: DispatchDeps): void {
     if (!(await deps.roles.holdsAny(who.actor))) return void (await tellUser(client, who, new DrError('NOT_AUTHORIZED', 'Only people listed in slack.roles can declare incidents.'), deps));
     try {
       const incident = await declareIncident(deps.incidents, { title: gate.plan.title, kind: gate.procedure === 'isolate' ? 'security' : 'operational', actor: who.actor });
-      await client.chat.postEphemeral({ channel: who.channel, user: who.actor, text: `Incident ${incident.id} declared; its thread is in ${incident.channel}.` }).catch(() => {});
+      await client.chat.postEphemeral({ channel: who.channel, user: who.actor, text: `Incident ${incident.id} declared; its thread is in ${channelRef(incident.channel)}.` }).catch(() => {});
     } catch (error) {
       await tellUser(client, who, toDrError(error), deps);
     }
@@ -114,7 +116,7 @@ export async function postGate(client: WebClient, gate: Gate, deps: DispatchDeps
   const message = gateBlocks(gate, new Date());
   const offer = (await deps.store.currentIncident().catch(() => undefined)) ? [] : incidentOfferBlocks(gate);
   const blocks = [...(lead ? [{ type: 'section' as const, text: { type: 'mrkdwn' as const, text: lead } }] : []), ...message.blocks, ...offer];
-  const answer = await client.chat.postMessage({ channel: gate.channel, text: lead ? `${lead} ${message.text}` : message.text, blocks });
+  const answer = await client.chat.postMessage({ channel: gate.channel, ...fitMessage({ text: lead ? `${lead} ${message.text}` : message.text, blocks }) });
   return answer.ts ? attachGateMessage(deps.gates, gate, answer.ts) : gate;
 }
 

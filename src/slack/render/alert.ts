@@ -1,8 +1,9 @@
 import type { ActionsBlock, KnownBlock } from '@slack/types';
 import type { AlertRecord } from '../../domain/alert.ts';
 import { ALERT_ACTION, ALERT_BLOCK } from '../ids.ts';
-import { escapeMrkdwn, mention } from '../../render/mrkdwn.ts';
+import { clampPlain, escapeInline, escapeMrkdwn, mention, mrkdwnLink } from '../../render/mrkdwn.ts';
 import { alertLines } from '../../render/plan.ts';
+import { fitMessage, type SlackMessage } from './limits.ts';
 
 const STATE_ICON = { firing: '🚨', acknowledged: '👀', resolved: '✅' } as const;
 const SEVERITY_ICON = { critical: '🔴', warning: '🟠' } as const;
@@ -24,25 +25,46 @@ function stateLine(alert: AlertRecord): string {
   return `Firing since ${alert.firingSince}${alert.fireCount > 1 ? ` (fired ${alert.fireCount} times since ${alert.firstFiredAt})` : ''} — not acknowledged`;
 }
 
+/** Alertmanager's note that it left alerts of this group out of its webhook (`max_alerts`). */
+export function truncatedLine(count: number): string {
+  return `⚠️ ${count} more alert${count === 1 ? ' was' : 's were'} cut by Alertmanager (its webhook max_alerts); see Alertmanager for the rest.`;
+}
+
+/** The links an alert carries, each only when it is a safe http(s) URL (otherwise shown as text). */
+function linkLine(alert: AlertRecord): string[] {
+  const links = [
+    ...(alert.link ? [mrkdwnLink(alert.link, 'source')] : []),
+    ...(alert.runbookUrl ? [mrkdwnLink(alert.runbookUrl, 'runbook')] : []),
+    ...(alert.alertmanagerUrl ? [mrkdwnLink(alert.alertmanagerUrl, 'Alertmanager')] : []),
+  ];
+  return links.length ? [links.join(' · ')] : [];
+}
+
+/** One line of text naming an alert (reminders, escalations, fallbacks): name and summary, escaped. */
+export function alertTextLine(alert: Pick<AlertRecord, 'alert' | 'summary'>, summaryChars = 300): string {
+  return `*${escapeInline(alert.alert)}* — ${escapeInline(clampPlain(alert.summary, summaryChars))}`;
+}
+
 /** One alert's message: what, how bad, since when, who has it; Acknowledge while it fires. */
-export function alertBlocks(alert: AlertRecord, contacts: AlertContacts = {}): { text: string; blocks: KnownBlock[] } {
-  const head = `${STATE_ICON[alert.state]} ${SEVERITY_ICON[alert.severity]} *${escapeMrkdwn(alert.alert)}* (${alert.severity}) — ${escapeMrkdwn(alert.summary.slice(0, 500))}`;
+export function alertBlocks(alert: AlertRecord, contacts: AlertContacts = {}): SlackMessage {
+  const head = `${STATE_ICON[alert.state]} ${SEVERITY_ICON[alert.severity]} *${escapeInline(alert.alert)}* (${alert.severity}) — ${escapeMrkdwn(alert.summary)}`;
   const labels = Object.entries(alert.labels)
     .filter(([key]) => key !== 'alertname')
-    .slice(0, 10)
-    .map(([key, value]) => `${escapeMrkdwn(key)}=${escapeMrkdwn(value.slice(0, 80))}`);
+    .map(([key, value]) => `${escapeInline(key)}=${escapeInline(value)}`);
   const lines = [
     stateLine(alert),
-    ...(labels.length ? [`Labels: ${labels.join(', ')}`] : []),
-    ...(alert.link ? [`<${alert.link}|source>`] : []),
+    ...(alert.truncatedAlerts ? [truncatedLine(alert.truncatedAlerts)] : []),
+    ...linkLine(alert),
     ...(isDatabaseAlert(alert) && contacts.dba && alert.state !== 'resolved' ? [`DBA: ${mention(contacts.dba)}`] : []),
+    // Last: labels are the longest part, and the part cut first when the context would pass Slack's limit.
+    ...(labels.length ? [`Labels: ${labels.join(', ')}`] : []),
   ];
   const blocks: KnownBlock[] = [
     { type: 'section', block_id: ALERT_BLOCK.summary, text: { type: 'mrkdwn', text: head } },
     { type: 'context', block_id: ALERT_BLOCK.details, elements: [{ type: 'mrkdwn', text: lines.join('\n') }] },
   ];
   if (alert.state === 'firing') blocks.push(alertActions(alert));
-  return { text: `${STATE_ICON[alert.state]} ${alert.alert} (${alert.severity}) ${alert.state}: ${alert.summary.slice(0, 200)}`, blocks };
+  return fitMessage({ text: `${STATE_ICON[alert.state]} ${escapeInline(alert.alert)} (${alert.severity}) ${alert.state}: ${escapeInline(clampPlain(alert.summary, 200))}`, blocks });
 }
 
 function alertActions(alert: AlertRecord): ActionsBlock {
@@ -60,20 +82,27 @@ function alertActions(alert: AlertRecord): ActionsBlock {
 const DIGEST_LINES = 40;
 
 /** Many alerts at once, as one message: counts by state, then one line each (DESIGN.md §7: a burst is a digest). */
-export function digestBlocks(alerts: readonly AlertRecord[]): { text: string; blocks: KnownBlock[] } {
+export function digestBlocks(alerts: readonly AlertRecord[]): SlackMessage {
   const firing = alerts.filter((a) => a.state !== 'resolved').length;
   const head = `🚨 *${alerts.length} alerts* in one burst — ${firing} firing, ${alerts.length - firing} resolved`;
-  const lines = alerts.slice(0, DIGEST_LINES).map((a) => `${STATE_ICON[a.state]} ${SEVERITY_ICON[a.severity]} *${escapeMrkdwn(a.alert)}* — ${escapeMrkdwn(a.summary.slice(0, 120))}`);
+  const lines = alerts.slice(0, DIGEST_LINES).map((a) => `${STATE_ICON[a.state]} ${SEVERITY_ICON[a.severity]} ${alertTextLine(a, 120)}`);
   const more = alerts.length > DIGEST_LINES ? [`…and ${alerts.length - DIGEST_LINES} more (\`/dr alerts\` lists them all)`] : [];
-  return {
+  // One count per Alertmanager group: its alerts all carry the same truncatedAlerts.
+  const truncatedByGroup = new Map<string, number>();
+  for (const a of alerts) if (a.truncatedAlerts) truncatedByGroup.set(a.groupKey ?? a.fingerprint, a.truncatedAlerts);
+  const truncated = [...truncatedByGroup.values()].reduce((sum, n) => sum + n, 0);
+  return fitMessage({
     text: `${alerts.length} alerts: ${firing} firing, ${alerts.length - firing} resolved`,
-    blocks: [{ type: 'section', block_id: ALERT_BLOCK.digest, text: { type: 'mrkdwn', text: [head, ...lines, ...more].join('\n').slice(0, 3000) } }],
-  };
+    blocks: [
+      { type: 'section', block_id: ALERT_BLOCK.digest, text: { type: 'mrkdwn', text: [head, ...lines, ...more].join('\n') } },
+      ...(truncated > 0 ? [{ type: 'context' as const, block_id: ALERT_BLOCK.truncated, elements: [{ type: 'mrkdwn' as const, text: truncatedLine(truncated) }] }] : []),
+    ],
+  });
 }
 
 /** `/dr alerts`: every open alert, one line each. */
-export function alertListBlocks(alerts: readonly AlertRecord[], now: Date): { text: string; blocks: KnownBlock[] } {
-  const lines = alertLines(alerts, now).map(escapeMrkdwn);
+export function alertListBlocks(alerts: readonly AlertRecord[], now: Date): SlackMessage {
+  const lines = alertLines(alerts, now).map(escapeInline);
   const text = alerts.length === 0 ? '✅ No alert is firing.' : `${alerts.length} alert${alerts.length === 1 ? '' : 's'} open:`;
-  return { text, blocks: [{ type: 'section', block_id: ALERT_BLOCK.list, text: { type: 'mrkdwn', text: [text, ...lines.slice(0, 40)].join('\n').slice(0, 3000) } }] };
+  return fitMessage({ text, blocks: [{ type: 'section', block_id: ALERT_BLOCK.list, text: { type: 'mrkdwn', text: [text, ...lines.slice(0, 40)].join('\n') } }] });
 }

@@ -1,11 +1,13 @@
 import type { KnownBlock } from '@slack/types';
 import type { CommandOutcome } from '../../commands/types.ts';
 import { AUDIT_BLOCK } from '../ids.ts';
+import { fitMessage, type SlackMessage } from './limits.ts';
 
 /** Block Kit for an audit export: how many rows and which time range; the CSV travels as a file. */
-export function auditBlocks(outcome: Extract<CommandOutcome, { kind: 'audit' }>): { text: string; blocks: KnownBlock[] } {
+export function auditBlocks(outcome: Extract<CommandOutcome, { kind: 'audit' }>): SlackMessage {
   const text = `🧾 ${outcome.rowCount} audit_ledger rows from ${outcome.from} to ${outcome.until}`;
-  return { text, blocks: [{ type: 'section', block_id: AUDIT_BLOCK.summary, text: { type: 'mrkdwn', text } }] };
+  const blocks: KnownBlock[] = [{ type: 'section', block_id: AUDIT_BLOCK.summary, text: { type: 'mrkdwn', text } }];
+  return fitMessage({ text, blocks });
 }
 
 /** File name of an audit export, e.g. `audit_ledger_2026-11-25T03-00-00Z_2026-11-26T03-00-00Z.csv`. */

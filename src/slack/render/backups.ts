@@ -5,10 +5,11 @@ import { formatDuration } from '../../config/duration.ts';
 import type { RepositoryVerification } from '../../procedures/verify-backups.ts';
 import { formatBytes } from '../../domain/format.ts';
 import { BACKUP_BLOCK } from '../ids.ts';
-import { escapeMrkdwn } from '../../render/mrkdwn.ts';
+import { escapeInline, escapeMrkdwn } from '../../render/mrkdwn.ts';
+import { fitMessage, type SlackMessage } from './limits.ts';
 
 /** Block Kit for a finished `/dr backup`: what was taken and how it was proven. */
-export function backupTakenBlocks(taken: readonly BackupManifest[]): { text: string; blocks: KnownBlock[] } {
+export function backupTakenBlocks(taken: readonly BackupManifest[]): SlackMessage {
   const lines = taken.map((m) => {
     const seconds = formatDuration(Date.parse(m.finished_at) - Date.parse(m.started_at));
     const v = m.verification;
@@ -23,7 +24,7 @@ export function backupTakenBlocks(taken: readonly BackupManifest[]): { text: str
     const counts = m.verification.counts ? `, ${m.verification.counts.documents} documents` : '';
     return `✅ *${m.kind}* \`${m.id}\` — ${formatBytes(m.size_bytes)} in ${seconds}, verified (integrity ${m.verification.integrity}${counts}, SHA-256 ${m.files[0]?.sha256.slice(0, 8) ?? '?'} re-read)`;
   });
-  return { text: `Backup finished: ${taken.map((m) => m.id).join(', ')}`, blocks: [{ type: 'section', block_id: BACKUP_BLOCK.result, text: { type: 'mrkdwn', text: lines.join('\n') } }] };
+  return fitMessage({ text: `Backup finished: ${escapeInline(taken.map((m) => m.id).join(', '))}`, blocks: [{ type: 'section', block_id: BACKUP_BLOCK.result, text: { type: 'mrkdwn', text: lines.join('\n') } }] });
 }
 
 /** Block Kit for `/dr backups`: newest first, with age, size, verification and the retention rules that keep each. */
@@ -32,7 +33,7 @@ export function backupListBlocks(
   now: string,
   violations: readonly string[],
   extra: { rebuilt?: number; verification?: RepositoryVerification } = {},
-): { text: string; blocks: KnownBlock[] } {
+): SlackMessage {
   const lines = rows.slice(0, 40).map((r) => {
     const age = formatDuration(Math.max(0, Date.parse(now) - Date.parse(r.finishedAt)));
     // Prune forgets only verified backups retention does not keep; an unverified one stays as evidence.
@@ -41,10 +42,10 @@ export function backupListBlocks(
   });
   const more = rows.length > 40 ? `\n…and ${rows.length - 40} older` : '';
   const blocks: KnownBlock[] = [
-    { type: 'section', block_id: BACKUP_BLOCK.list, text: { type: 'mrkdwn', text: `${lines.join('\n') || 'No backups catalogued yet.'}${more}`.slice(0, 3000) } },
+    { type: 'section', block_id: BACKUP_BLOCK.list, text: { type: 'mrkdwn', text: `${lines.join('\n') || 'No backups catalogued yet.'}${more}` } },
   ];
   if (violations.length > 0) {
-    blocks.push({ type: 'section', block_id: BACKUP_BLOCK.violations, text: { type: 'mrkdwn', text: violations.map((v) => `⚠️ retention: ${v}`).join('\n') } });
+    blocks.push({ type: 'section', block_id: BACKUP_BLOCK.violations, text: { type: 'mrkdwn', text: violations.map((v) => `⚠️ retention: ${escapeMrkdwn(v)}`).join('\n') } });
   }
   if (extra.rebuilt !== undefined) {
     blocks.unshift({ type: 'section', block_id: BACKUP_BLOCK.rebuilt, text: { type: 'mrkdwn', text: `Catalog rebuilt from the repository: ${extra.rebuilt} backups.` } });
@@ -58,7 +59,7 @@ export function backupListBlocks(
             .slice(0, 20)
             .map((d) => `• \`${d.backupId}\`: \`${escapeMrkdwn(d.file)}\` — ${escapeMrkdwn(d.problem)}`)
             .join('\n')}`;
-    blocks.push({ type: 'section', block_id: BACKUP_BLOCK.verification, text: { type: 'mrkdwn', text: text.slice(0, 3000) } });
+    blocks.push({ type: 'section', block_id: BACKUP_BLOCK.verification, text: { type: 'mrkdwn', text } });
   }
-  return { text: `${rows.length} backups`, blocks };
+  return fitMessage({ text: `${rows.length} backups`, blocks });
 }

@@ -4,12 +4,13 @@ import { formatBytes } from '../../domain/format.ts';
 import type { ChecksumReport } from '../../procedures/verify-checksums.ts';
 import { CHECKSUM_BLOCK } from '../ids.ts';
 import { escapeMrkdwn } from '../../render/mrkdwn.ts';
+import { fitMessage, type SlackMessage } from './limits.ts';
 
 /** Problems listed in the message; beyond this many they travel as a CSV file. */
 export const LISTED_PROBLEMS = 50;
 
 /** Block Kit for `/dr verify checksums`: the verdict, and the first problems by document id. */
-export function checksumBlocks(report: ChecksumReport): { text: string; blocks: KnownBlock[] } {
+export function checksumBlocks(report: ChecksumReport): SlackMessage {
   const took = `${formatBytes(report.bytes)} in ${formatDuration(report.ms)}`;
   const text = report.problems.length === 0
     ? `✅ All ${report.checked} documents match their recorded SHA-256 (${took}).`
@@ -22,8 +23,8 @@ export function checksumBlocks(report: ChecksumReport): { text: string; blocks: 
     if (sections.at(-1)!.length + line.length + 1 > 2900) sections.push(line);
     else sections[sections.length - 1] += `\n${line}`;
   }
-  return {
+  return fitMessage({
     text,
     blocks: sections.map((chunk, index): KnownBlock => ({ type: 'section', block_id: index === 0 ? CHECKSUM_BLOCK.result : `${CHECKSUM_BLOCK.result}_${index}`, text: { type: 'mrkdwn', text: chunk } })),
-  };
+  });
 }

@@ -4,7 +4,8 @@ import type { Incident } from '../../domain/incident.ts';
 import type { Run } from '../../domain/run.ts';
 import { STATE_EMOJI, type StatusReport } from '../../domain/status.ts';
 import { alertLines } from '../../render/plan.ts';
-import { escapeMrkdwn } from '../../render/mrkdwn.ts';
+import { escapeInline, visibleText } from '../../render/mrkdwn.ts';
+import { fitView } from './limits.ts';
 
 /** What the App Home dashboard shows (DESIGN.md §8). */
 export interface HomeDashboard {
@@ -18,19 +19,19 @@ export interface HomeDashboard {
 
 /** The live dashboard: components, backups and RPO exposure, firing alerts, the open incident, the last drill's RTO. */
 export function homeView(d: HomeDashboard): HomeView {
-  const probes = d.report.probes.map((p) => `${STATE_EMOJI[p.state]} *${escapeMrkdwn(p.title)}* — ${escapeMrkdwn(p.summary)}`);
-  const alerts = d.alerts.length ? alertLines(d.alerts.slice(0, 20), d.now).map(escapeMrkdwn) : ['✅ No alert is firing.'];
+  const probes = d.report.probes.map((p) => `${STATE_EMOJI[p.state]} *${escapeInline(p.title)}* — ${escapeInline(p.summary)}`);
+  const alerts = d.alerts.length ? alertLines(d.alerts.slice(0, 20), d.now).map(escapeInline) : ['✅ No alert is firing.'];
   const incident = d.incident
-    ? `${d.incident.kind === 'security' ? '🛡️' : '🔥'} \`${d.incident.id}\` ${escapeMrkdwn(d.incident.title)} — open since ${d.incident.declaredAt}`
+    ? `${d.incident.kind === 'security' ? '🛡️' : '🔥'} \`${d.incident.id}\` ${escapeInline(d.incident.title)} — open since ${d.incident.declaredAt}`
     : 'No incident is open.';
   const drill = d.lastDrill
     ? `${d.lastDrill.status === 'succeeded' ? '✅' : '❌'} ${d.lastDrill.startedAt}: RTO ${Math.round(Number(d.lastDrill.summary.rtoMs ?? d.lastDrill.summary.durationMs ?? 0) / 1000)} s against ${Math.round(d.rtoMs / 3_600_000)} h`
     : '⚠️ No drill yet.';
-  const section = (title: string, lines: string[]): KnownBlock => ({ type: 'section', text: { type: 'mrkdwn', text: `*${title}*\n${lines.join('\n')}`.slice(0, 3000) } });
-  return {
+  const section = (title: string, lines: string[]): KnownBlock => ({ type: 'section', text: { type: 'mrkdwn', text: `*${title}*\n${lines.join('\n')}` } });
+  return fitView<HomeView>({
     type: 'home',
     blocks: [
-      { type: 'header', text: { type: 'plain_text', text: `${STATE_EMOJI[d.report.overall]} ${d.report.system} disaster recovery` } },
+      { type: 'header', text: { type: 'plain_text', text: `${STATE_EMOJI[d.report.overall]} ${visibleText(d.report.system)} disaster recovery` } },
       { type: 'context', elements: [{ type: 'mrkdwn', text: `As of ${d.report.at}. Type \`/dr help\` for every command.` }] },
       section('Components, backups and RPO exposure', probes),
       { type: 'divider' },
@@ -38,5 +39,5 @@ export function homeView(d: HomeDashboard): HomeView {
       section('Incident', [incident]),
       section('Last drill', [drill]),
     ],
-  };
+  });
 }

@@ -11,10 +11,11 @@ import { alertListBlocks } from './alert.ts';
 import { checklistBlocks } from './checklist.ts';
 import { incidentLine } from '../../render/plan.ts';
 import { escapeMrkdwn } from '../../render/mrkdwn.ts';
+import { fitMessage, type SlackMessage } from './limits.ts';
 import { runBlocks } from './run.ts';
 
 /** Picks the renderer for a command's outcome. */
-export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: KnownBlock[] } {
+export function outcomeBlocks(outcome: CommandOutcome): SlackMessage {
   switch (outcome.kind) {
     case 'help':
       return helpBlocks(outcome.entries);
@@ -32,7 +33,8 @@ export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: 
       return alertListBlocks(outcome.alerts, new Date(outcome.now));
     case 'incident': {
       const line = escapeMrkdwn(incidentLine(outcome));
-      return { text: line, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `✅ ${line}` } }] };
+      const blocks: KnownBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text: `✅ ${line}` } }];
+      return fitMessage({ text: line, blocks });
     }
     case 'checklist':
       return checklistBlocks(outcome.incident);

@@ -3,15 +3,16 @@ import { formatDuration } from '../../config/duration.ts';
 import type { Run } from '../../domain/run.ts';
 import { RUN_MARK, runFacts, STEP_MARK } from '../../render/plan.ts';
 import { RUN_BLOCK } from '../ids.ts';
-import { escapeMrkdwn } from '../../render/mrkdwn.ts';
+import { clampPlain, escapeInline, escapeMrkdwn } from '../../render/mrkdwn.ts';
+import { fitMessage, type SlackMessage } from './limits.ts';
 
 /** A run's checklist: each step with its mark and elapsed time, then the summary once it ends. */
-export function runBlocks(run: Run, now: Date): { text: string; blocks: KnownBlock[] } {
+export function runBlocks(run: Run, now: Date): SlackMessage {
   const elapsed = formatDuration(Math.max(0, (run.finishedAt ? Date.parse(run.finishedAt) : now.getTime()) - Date.parse(run.startedAt)));
-  const head = `${RUN_MARK[run.status]} *${escapeMrkdwn(run.procedure)}* \`${run.id}\` — ${run.status === 'running' ? `running for ${elapsed}` : `${run.status} after ${elapsed}`}`;
+  const head = `${RUN_MARK[run.status]} *${escapeInline(run.procedure)}* \`${run.id}\` — ${run.status === 'running' ? `running for ${elapsed}` : `${run.status} after ${elapsed}`}`;
   const steps = run.steps.map((step) => {
     const took = step.startedAt ? ` (${formatDuration(Math.max(0, (step.finishedAt ? Date.parse(step.finishedAt) : now.getTime()) - Date.parse(step.startedAt)))})` : '';
-    return `${STEP_MARK[step.status]} ${escapeMrkdwn(step.name)}${took}${step.detail ? ` — ${escapeMrkdwn(step.detail.slice(0, 300))}` : ''}`;
+    return `${STEP_MARK[step.status]} ${escapeInline(step.name)}${took}${step.detail ? ` — ${escapeInline(clampPlain(step.detail, 300))}` : ''}`;
   });
   const blocks: KnownBlock[] = [
     { type: 'section', block_id: RUN_BLOCK.head, text: { type: 'mrkdwn', text: head } },
@@ -21,5 +22,5 @@ export function runBlocks(run: Run, now: Date): { text: string; blocks: KnownBlo
   if (run.status !== 'running' && facts.length) {
     blocks.push({ type: 'section', block_id: RUN_BLOCK.facts, text: { type: 'mrkdwn', text: facts.map(([label, value]) => `*${label}:* ${escapeMrkdwn(value)}`).join('\n') } });
   }
-  return { text: `${run.procedure} ${run.status}`, blocks };
+  return fitMessage({ text: `${escapeInline(run.procedure)} ${run.status}`, blocks });
 }

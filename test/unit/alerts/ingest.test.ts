@@ -21,7 +21,7 @@ function alertmanagerPayload(): Record<string, unknown> & { alerts: Array<Record
       {
         status: 'firing',
         labels: { severity: 'critical', instance: 'dms-db-1', alertname: 'DmsDatabaseDown', job: 'dms' },
-        annotations: { summary: 'PostgreSQL of Alphha DMS refuses connections', description: 'SELECT 1 failed for 2m' },
+        annotations: { summary: 'PostgreSQL of Alphha DMS refuses connections', description: 'SELECT 1 failed for 2m', runbook_url: 'https://wiki.internal/runbooks/db-down' },
         startsAt: '2026-11-26T05:11:24.694Z',
         endsAt: '0001-01-01T00:00:00Z',
         generatorURL: 'http://prometheus.internal:9090/graph?g0.expr=pg_up+%3D%3D+0&g0.tab=1',
@@ -69,7 +69,7 @@ function expectInvalid(call: () => unknown, message: string | RegExp): DrError {
 }
 
 describe('parseAlertmanagerWebhook', () => {
-  it('turns a version 4 payload into IncomingAlerts, firing and resolved', () => {
+  it('turns a version 4 payload into IncomingAlerts, firing and resolved, with the links and truncatedAlerts kept', () => {
     expect(parseAlertmanagerWebhook(alertmanagerPayload())).toEqual([
       {
         fingerprint: 'ad6251e3301055f0',
@@ -81,6 +81,10 @@ describe('parseAlertmanagerWebhook', () => {
         startsAt: '2026-11-26T05:11:24.694Z',
         source: 'alertmanager',
         link: 'http://prometheus.internal:9090/graph?g0.expr=pg_up+%3D%3D+0&g0.tab=1',
+        runbookUrl: 'https://wiki.internal/runbooks/db-down',
+        alertmanagerUrl: 'http://alertmanager.internal:9093',
+        truncatedAlerts: 3,
+        groupKey: '{}:{job="dms"}',
       },
       {
         fingerprint: '1a30ba71cca2921f',
@@ -92,6 +96,9 @@ describe('parseAlertmanagerWebhook', () => {
         startsAt: '2026-11-26T05:52:26.739Z',
         endsAt: '2026-11-26T06:10:00.500Z',
         source: 'alertmanager',
+        alertmanagerUrl: 'http://alertmanager.internal:9093',
+        truncatedAlerts: 3,
+        groupKey: '{}:{job="dms"}',
       },
     ]);
   });
@@ -125,8 +132,12 @@ describe('parseAlertmanagerWebhook', () => {
 
   it('drops a link that is not http(s) rather than the alert', () => {
     const payload = alertmanagerPayload();
-    payload.alerts = [{ ...payload.alerts[0], generatorURL: 'javascript:alert(1)' }];
-    expect(parseAlertmanagerWebhook(payload)[0]).not.toHaveProperty('link');
+    payload.alerts = [{ ...payload.alerts[0], generatorURL: 'javascript:alert(1)', annotations: { runbook_url: 'data:text/html,x' } }];
+    payload.externalURL = 'file:///etc/passwd';
+    const [alert] = parseAlertmanagerWebhook(payload);
+    expect(alert).not.toHaveProperty('link');
+    expect(alert).not.toHaveProperty('runbookUrl');
+    expect(alert).not.toHaveProperty('alertmanagerUrl');
   });
 
   it.each([

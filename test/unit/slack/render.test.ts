@@ -8,6 +8,13 @@ import { historyBlocks } from '../../../src/slack/render/history.ts';
 import { statusBlocks } from '../../../src/slack/render/status.ts';
 import { backupListBlocks } from '../../../src/slack/render/backups.ts';
 import type { BackupRow } from '../../../src/commands/types.ts';
+import type { AlertRecord } from '../../../src/domain/alert.ts';
+import type { Gate } from '../../../src/domain/gate.ts';
+import { alertBlocks, digestBlocks } from '../../../src/slack/render/alert.ts';
+import { gateBlocks } from '../../../src/slack/render/gate.ts';
+import { overflowOf } from '../../../src/slack/render/limits.ts';
+import { GATE_ACTION } from '../../../src/slack/ids.ts';
+import { HOSTILE, HOSTILE_LINE } from '../../helpers/hostile.ts';
 
 const report: StatusReport = {
   system: 'alphha-dms',
@@ -81,5 +88,89 @@ describe('backupListBlocks', () => {
       '`db-old` · 1 h ago · 2.0 KiB · ✅ verified · _not kept: pruned next_',
       '`db-damaged` · 1 h ago · 2.0 KiB · ❌ unverified · _kept as evidence, not counted by retention_',
     ]);
+  });
+});
+
+describe('alertBlocks', () => {
+  const alert: AlertRecord = {
+    fingerprint: 'fp1',
+    alert: `db_down ${HOSTILE.channel}`,
+    severity: 'critical',
+    state: 'firing',
+    summary: `${HOSTILE_LINE} ${HOSTILE.tenKb}`,
+    labels: { alertname: 'db_down', [HOSTILE.user]: HOSTILE.here, ...Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`blob${i}`, HOSTILE.tenKb.slice(0, 1024)])) },
+    source: 'alertmanager',
+    link: 'https://prometheus.example/graph?q=up|x',
+    runbookUrl: 'https://wiki.example/runbooks/db',
+    alertmanagerUrl: 'javascript:alert(1)',
+    truncatedAlerts: 12,
+    groupKey: 'g',
+    firstFiredAt: '2026-11-26T03:00:00.000Z',
+    firingSince: '2026-11-26T03:00:00.000Z',
+    lastFiredAt: '2026-11-26T03:00:00.000Z',
+    fireCount: 1,
+  };
+
+  it('escapes everything external, in the blocks and the fallback text, and fits Slack with the rest kept', () => {
+    const message = alertBlocks(alert, { dba: 'S0DBA' });
+    const shown = JSON.stringify(message);
+    expect(shown).not.toMatch(/<!channel>|<!here|<@U123>|<https:\/\/evil|\u202E|\u200B/);
+    expect(message.text).toContain('db_down &lt;!channel&gt;');
+    const [head, details] = message.blocks as Array<{ text?: { text: string }; elements?: Array<{ text: string }> }>;
+    expect(head!.text!.text.length).toBeLessThanOrEqual(3000);
+    const context = details!.elements![0]!.text;
+    expect(context.length).toBeLessThanOrEqual(3000);
+    expect(context).toContain('⚠️ 12 more alerts were cut by Alertmanager');
+    expect(context).toContain('source: https://prometheus.example/graph?q=up|x · <https://wiki.example/runbooks/db|runbook> · Alertmanager: javascript:alert(1)');
+    expect(context).toContain('DBA: <!subteam^S0DBA>');
+    expect(context.endsWith('…(cut)')).toBe(true);
+    expect(overflowOf(message).join('')).toContain('blob7=');
+  });
+
+  it('names the acknowledger only as a mention of a real id', () => {
+    const acked = alertBlocks({ ...alert, state: 'acknowledged', acknowledgedBy: '<!channel>', acknowledgedAt: '2026-11-26T03:05:00.000Z' });
+    expect(JSON.stringify(acked.blocks)).toContain('Acknowledged by &lt;!channel&gt;');
+  });
+
+  it('counts what Alertmanager cut once per group in a digest', () => {
+    const digest = digestBlocks([alert, { ...alert, fingerprint: 'fp2' }, { ...alert, fingerprint: 'fp3', groupKey: 'other', truncatedAlerts: 3 }]);
+    expect(JSON.stringify(digest.blocks)).toContain('15 more alerts were cut by Alertmanager');
+    expect(JSON.stringify(digest)).not.toMatch(/<!channel>|<@U123>/);
+  });
+});
+
+describe('gateBlocks', () => {
+  const gate: Gate = {
+    id: 'gate-1',
+    procedure: 'restore-db',
+    gate: 'restore',
+    plan: { procedure: 'restore-db', gate: 'restore', title: `Restore the DMS database from ${HOSTILE.channel}`, target: 'live', steps: ['stop'], backups: [], notes: [], request: {}, input: {}, madeAt: '2026-11-26T03:00:00.000Z', hash: 'a'.repeat(64) },
+    state: 'awaiting_approval',
+    version: 2,
+    source: 'slack',
+    requester: 'U0REQUESTER',
+    channel: 'C0OPS',
+    approvalsNeeded: 1,
+    approvals: [],
+    confirmedBy: 'U0REQUESTER',
+    createdAt: '2026-11-26T03:00:00.000Z',
+    expiresAt: '2026-11-26T03:15:00.000Z',
+  };
+
+  it('asks for confirmation before Approve, which can start the destructive run', () => {
+    const { blocks, text } = gateBlocks(gate, new Date('2026-11-26T03:01:00.000Z'));
+    const actions = blocks.find((b) => b.type === 'actions') as { elements: Array<{ action_id: string; confirm?: { title: { text: string }; text: { text: string }; style?: string } }> };
+    const approve = actions.elements.find((e) => e.action_id === GATE_ACTION.approve)!;
+    expect(approve.confirm).toMatchObject({ title: { text: 'Approve this plan?' }, style: 'danger', confirm: { text: 'Approve' }, deny: { text: 'Back' } });
+    expect(approve.confirm!.text.text).toContain('Restore the DMS database from &lt;!channel&gt;');
+    expect(approve.confirm!.text.text).toContain('aaaaaaaaaaaa');
+    expect(approve.confirm!.text.text.length).toBeLessThanOrEqual(300);
+    expect(text).not.toContain('<!channel>');
+  });
+
+  it('keeps the confirm dialog within its 300 characters for a long plan title', () => {
+    const { blocks } = gateBlocks({ ...gate, plan: { ...gate.plan, title: 'x'.repeat(500) } }, new Date());
+    const actions = blocks.find((b) => b.type === 'actions') as { elements: Array<{ action_id: string; confirm?: { text: { text: string } } }> };
+    expect(actions.elements.find((e) => e.action_id === GATE_ACTION.approve)!.confirm!.text.text).toHaveLength(300);
   });
 });
