@@ -25,6 +25,8 @@ export interface IncomingAlert {
   source: 'alertmanager' | 'http';
   /** Alertmanager's `generatorURL` (the Prometheus graph of the rule), when it is an http(s) URL. */
   link?: string;
+  /** Alertmanager's `groupKey` of the webhook (absent when it sent none): the group pages as one incident. */
+  group?: string;
 }
 
 /** A parsed Alertmanager webhook: its alerts, and how many Alertmanager left out of it. */
@@ -32,7 +34,7 @@ export interface AlertmanagerBatch {
   alerts: IncomingAlert[];
   /** Alertmanager's `truncatedAlerts`: alerts of this group it dropped because of the receiver's `max_alerts`. */
   truncated: number;
-  /** Alertmanager's key of the alert group (for logs; alerts dedupe by their own fingerprints). */
+  /** Alertmanager's key of the alert group: it pages as one PagerDuty incident (alerts dedupe by their own fingerprints). */
   groupKey: string;
   receiver: string;
 }
@@ -129,6 +131,7 @@ export function parseAlertmanagerBatch(body: unknown): AlertmanagerBatch {
   const parsed = alertmanagerWebhookSchema.safeParse(body);
   if (!parsed.success) throw invalidFromIssues(parsed.error.issues, body, 'POST /alerts/alertmanager takes an Alertmanager webhook, payload version "4"');
   const webhook = parsed.data;
+  const group = webhook.groupKey === undefined || webhook.groupKey === '' ? undefined : webhook.groupKey;
   return {
     alerts: webhook.alerts.map((alert): IncomingAlert => {
       const alertname = alert.labels.alertname ?? '';
@@ -147,6 +150,7 @@ export function parseAlertmanagerBatch(body: unknown): AlertmanagerBatch {
         ...(endsAt === undefined ? {} : { endsAt }),
         source: 'alertmanager',
         ...(link === undefined ? {} : { link }),
+        ...(group === undefined ? {} : { group }),
       };
     }),
     truncated: webhook.truncatedAlerts ?? 0,

@@ -48,8 +48,8 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
   const deliverChannel = async (channel: string, messages: readonly AlertMessage[], report: (outcome: DeliveryOutcome) => Promise<void>): Promise<void> => {
     // Each outcome is settled as soon as it is known: a crash re-sends only what was in flight.
     const alerts = new Map((await deps.store.getAlerts([...new Set(messages.map((m) => m.payload.fingerprint))])).map((a) => [a.fingerprint, a]));
-    const existing = new Map<string, string | undefined>();
-    for (const m of messages) existing.set(m.payload.fingerprint, await deps.store.alertMessage(m.payload.fingerprint, channel));
+    // One lookup for the batch: a storm's digest brings thousands of alerts at once.
+    const existing = new Map<string, string | undefined>(await deps.store.alertMessages(messages.map((m) => m.payload.fingerprint), channel));
     // A post whose deliverer died mid-way may have reached Slack: find it by its metadata instead of posting twice.
     const uncertain = messages.filter((m) => m.retaken && m.payload.kind === 'slack_alert' && !existing.get(m.payload.fingerprint));
     if (uncertain.length > 0) {
@@ -67,25 +67,25 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
       try {
         await pace(channel);
         await send();
-        for (const id of ids) await report({ id, delivered: true });
+        // Reported together, so a digest's thousands of messages are settled in a few writes.
+        await Promise.all(ids.map((id) => report({ id, delivered: true })));
       } catch (error) {
         const failure = classify(error);
         if (failure.retryAfterMs !== undefined) deferredMs = failure.retryAfterMs;
-        for (const id of ids) await report({ id, delivered: false, ...failure });
+        await Promise.all(ids.map((id) => report({ id, delivered: false, ...failure })));
       }
     };
 
     const newAlerts = messages.filter((m) => m.payload.kind === 'slack_alert' && !existing.get(m.payload.fingerprint));
-    const rest = messages.filter((m) => !newAlerts.includes(m));
+    const isNew = new Set(newAlerts);
+    const rest = messages.filter((m) => !isNew.has(m));
     if (newAlerts.length > digestThreshold) {
       const fingerprints = [...new Set(newAlerts.map((m) => m.payload.fingerprint))];
       await attempt(newAlerts.map((m) => m.id), async () => {
         const answer = await deps.client.chat.postMessage({ channel, ...digestBlocks(fingerprints.map((fp) => alerts.get(fp)!).filter(Boolean)), metadata: { event_type: 'dr_alert_digest', event_payload: { fingerprints: fingerprints.join(',') } } });
         await deps.store.saveDigest(channel, answer.ts!, fingerprints);
-        for (const fp of fingerprints) {
-          await deps.store.setAlertMessage(fp, channel, `digest:${answer.ts}`);
-          existing.set(fp, `digest:${answer.ts}`);
-        }
+        await deps.store.setAlertMessages(fingerprints, channel, `digest:${answer.ts}`);
+        for (const fp of fingerprints) existing.set(fp, `digest:${answer.ts}`);
       });
     } else {
       rest.unshift(...newAlerts);
@@ -179,17 +179,32 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
     }
   };
 
+  // The outbox's own notices (a backlog, a message given up on): plain text, our own words and figures.
+  const deliverNotice = async (message: OutboxMessage, report: (outcome: DeliveryOutcome) => Promise<void>): Promise<void> => {
+    if (message.payload.kind !== 'slack_notice') return;
+    try {
+      await pace(message.payload.channel);
+      await deps.client.chat.postMessage({ channel: message.payload.channel, text: message.payload.text });
+      await report({ id: message.id, delivered: true });
+    } catch (error) {
+      await report({ id: message.id, delivered: false, ...classify(error) });
+    }
+  };
+
   return {
     async deliver(messages, report) {
       const byChannel = new Map<string, AlertMessage[]>();
       const incidentMessages: OutboxMessage[] = [];
+      // Notices first: they say the outbox is behind, so they must not wait behind it.
+      for (const message of messages) if (message.payload.kind === 'slack_notice') await deliverNotice(message, report);
       for (const message of messages) {
+        if (message.payload.kind === 'slack_notice') continue;
         if (!isAlertMessage(message)) {
           incidentMessages.push(message);
           continue;
         }
         const channel = message.payload.channel;
-        byChannel.set(channel, [...(byChannel.get(channel) ?? []), message]);
+        (byChannel.get(channel) ?? byChannel.set(channel, []).get(channel)!).push(message);
       }
       // Channels in parallel (each has its own rate limit), messages of one channel in order. One channel
       // failing outright fails only its own unreported messages: the others are still being sent.

@@ -81,6 +81,7 @@ describe('parseAlertmanagerWebhook', () => {
         startsAt: '2026-11-26T05:11:24.694Z',
         source: 'alertmanager',
         link: 'http://prometheus.internal:9090/graph?g0.expr=pg_up+%3D%3D+0&g0.tab=1',
+        group: '{}:{job="dms"}',
       },
       {
         fingerprint: '1a30ba71cca2921f',
@@ -92,6 +93,7 @@ describe('parseAlertmanagerWebhook', () => {
         startsAt: '2026-11-26T05:52:26.739Z',
         endsAt: '2026-11-26T06:10:00.500Z',
         source: 'alertmanager',
+        group: '{}:{job="dms"}',
       },
     ]);
   });
