@@ -9,8 +9,10 @@ import type { SlackSurface } from '../slack/app.ts';
 
 // Slack's own payloads are far below this; anything larger is refused before it is read.
 const MAX_SLACK_BODY_BYTES = 1024 * 1024;
-// A 1,000-alert Alertmanager batch is about 600 KB; bigger bodies are refused (DESIGN.md: 1 MB limit).
+// One alert of POST /alerts is far below 1 MB; bigger bodies are refused.
 const MAX_ALERT_BODY_BYTES = 1024 * 1024;
+// An Alertmanager alert is 0.5–1.5 KB: a storm of ALERT_LIMITS.alertsPerWebhook (10,000) alerts must fit in one webhook.
+const MAX_ALERTMANAGER_BODY_BYTES = 16 * 1024 * 1024;
 const HEALTH_TIMEOUT_MS = 2_000;
 
 /** What the HTTP listener serves: Slack's endpoint, the bot's health and its metrics. */
@@ -65,10 +67,11 @@ async function alerts(deps: HttpDeps, req: IncomingMessage, res: ServerResponse,
   const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
   if (!tokensMatch(presented, deps.alertToken.reveal())) return void (req.resume(), sendJson(res, 401, { error: 'missing or wrong bearer token' }));
   if (!deps.takeInAlerts) return void (req.resume(), sendJson(res, 503, { error: 'alert routing is not running in this process; nothing was recorded' }));
-  const body = await readLimited(req, MAX_ALERT_BODY_BYTES);
+  const limit = format === 'alertmanager' ? MAX_ALERTMANAGER_BODY_BYTES : MAX_ALERT_BODY_BYTES;
+  const body = await readLimited(req, limit);
   if (body === 'too large') {
     res.setHeader('connection', 'close');
-    return sendJson(res, 413, { error: `body larger than ${MAX_ALERT_BODY_BYTES} bytes; nothing was recorded` });
+    return sendJson(res, 413, { error: `body larger than ${limit} bytes; nothing was recorded` });
   }
   let parsed: unknown;
   try {

@@ -53,10 +53,15 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
     // A post whose deliverer died mid-way may have reached Slack: find it by its metadata instead of posting twice.
     const uncertain = messages.filter((m) => m.retaken && m.payload.kind === 'slack_alert' && !existing.get(m.payload.fingerprint));
     if (uncertain.length > 0) {
-      for (const [fingerprint, ts] of await findPosted(deps.client, channel, new Set(uncertain.map((m) => m.payload.fingerprint)))) {
-        await deps.store.setAlertMessage(fingerprint, channel, ts);
+      const { found, digests } = await findPosted(deps.client, channel, new Set(uncertain.map((m) => m.payload.fingerprint)));
+      // A digest whose post got through but whose record did not is recorded now, or its later edits would list nothing.
+      for (const [ts, members] of digests) if (!(await deps.store.getDigest(channel, ts))) await deps.store.saveDigest(channel, ts, members);
+      const byTs = new Map<string, string[]>();
+      for (const [fingerprint, ts] of found) {
+        (byTs.get(ts) ?? byTs.set(ts, []).get(ts)!).push(fingerprint);
         existing.set(fingerprint, ts);
       }
+      for (const [ts, fingerprints] of byTs) await deps.store.setAlertMessages(fingerprints, channel, ts);
     }
     let deferredMs: number | undefined;
     const attempt = async (ids: number[], send: () => Promise<void>) => {
@@ -247,21 +252,26 @@ async function postsWithMetadata(client: WebClient, channel: string): Promise<Ar
 
 /**
  * Alert messages this bot already posted in the channel, by fingerprint (from the message metadata of single
- * posts and digests). Only asked for messages whose earlier delivery may have got through.
+ * posts and digests), and the full member list of each digest found. Only asked for messages whose earlier delivery may have got through.
  */
-async function findPosted(client: WebClient, channel: string, wanted: ReadonlySet<string>): Promise<Map<string, string>> {
+async function findPosted(client: WebClient, channel: string, wanted: ReadonlySet<string>): Promise<{ found: Map<string, string>; digests: Map<string, string[]> }> {
   const found = new Map<string, string>();
+  const digests = new Map<string, string[]>();
   for (const post of await postsWithMetadata(client, channel)) {
     if (post.type === 'dr_alert') {
       const fingerprint = String(post.payload.fingerprint);
       if (wanted.has(fingerprint) && !found.has(fingerprint)) found.set(fingerprint, post.ts);
     } else if (post.type === 'dr_alert_digest') {
-      for (const fingerprint of String(post.payload.fingerprints).split(',')) {
-        if (wanted.has(fingerprint) && !found.has(fingerprint)) found.set(fingerprint, `digest:${post.ts}`);
+      const members = String(post.payload.fingerprints).split(',');
+      for (const fingerprint of members) {
+        if (wanted.has(fingerprint) && !found.has(fingerprint)) {
+          found.set(fingerprint, `digest:${post.ts}`);
+          digests.set(post.ts, members);
+        }
       }
     }
   }
-  return found;
+  return { found, digests };
 }
 
 /** The parent message of an incident this bot already posted in the channel (from its message metadata). */
