@@ -96,7 +96,8 @@ const alertmanagerWebhookSchema = z.looseObject({
   version: z.literal('4'),
   status: z.enum(['firing', 'resolved']),
   receiver: z.string(),
-  alerts: z.array(alertmanagerAlertSchema).max(ALERT_LIMITS.alertsPerWebhook),
+  // Each alert is validated on its own (parseAlertmanagerBatch): a 10,000-alert storm is never copied whole.
+  alerts: z.array(z.unknown()).max(ALERT_LIMITS.alertsPerWebhook),
   groupKey: z.string().optional(),
   groupLabels: z.record(z.string(), z.string()).optional(),
   commonLabels: z.record(z.string(), z.string()).optional(),
@@ -128,34 +129,46 @@ export function parseAlertmanagerBatch(body: unknown): AlertmanagerBatch {
       `set max_alerts: ${ALERT_LIMITS.alertsPerWebhook} (or less) in Alertmanager's webhook_config`,
     );
   }
+  const hint = 'POST /alerts/alertmanager takes an Alertmanager webhook, payload version "4"';
   const parsed = alertmanagerWebhookSchema.safeParse(body);
-  if (!parsed.success) throw invalidFromIssues(parsed.error.issues, body, 'POST /alerts/alertmanager takes an Alertmanager webhook, payload version "4"');
+  if (!parsed.success) throw invalidFromIssues(parsed.error.issues, body, hint);
   const webhook = parsed.data;
   const group = webhook.groupKey === undefined || webhook.groupKey === '' ? undefined : webhook.groupKey;
+  // Alert by alert: zod's copy of one alert is garbage as soon as it is turned into an IncomingAlert.
+  const issues: z.core.$ZodIssue[] = [];
+  const alerts: IncomingAlert[] = [];
+  webhook.alerts.forEach((raw, index) => {
+    const one = alertmanagerAlertSchema.safeParse(raw);
+    if (one.success) alerts.push(incomingFromAlertmanager(one.data, group));
+    else for (const issue of one.error.issues) issues.push({ ...issue, path: ['alerts', index, ...issue.path] });
+  });
+  if (issues.length > 0) throw invalidFromIssues(issues, body, hint);
   return {
-    alerts: webhook.alerts.map((alert): IncomingAlert => {
-      const alertname = alert.labels.alertname ?? '';
-      const annotations = alert.annotations ?? {};
-      const startsAt = normalizeTime(alert.startsAt);
-      const endsAt = alert.status === 'resolved' ? normalizeTime(alert.endsAt) : undefined;
-      const link = httpLink(alert.generatorURL);
-      return {
-        fingerprint: alert.fingerprint.toLowerCase(),
-        alert: alertname,
-        severity: severityFromLabel(alert.labels.severity),
-        status: alert.status,
-        summary: clipText(firstText(annotations.summary, annotations.description) ?? alertname, ALERT_LIMITS.summaryChars),
-        labels: sortedLabels(alert.labels),
-        ...(startsAt === undefined ? {} : { startsAt }),
-        ...(endsAt === undefined ? {} : { endsAt }),
-        source: 'alertmanager',
-        ...(link === undefined ? {} : { link }),
-        ...(group === undefined ? {} : { group }),
-      };
-    }),
+    alerts,
     truncated: webhook.truncatedAlerts ?? 0,
     groupKey: webhook.groupKey ?? '',
     receiver: webhook.receiver,
+  };
+}
+
+function incomingFromAlertmanager(alert: z.infer<typeof alertmanagerAlertSchema>, group: string | undefined): IncomingAlert {
+  const alertname = alert.labels.alertname ?? '';
+  const annotations = alert.annotations ?? {};
+  const startsAt = normalizeTime(alert.startsAt);
+  const endsAt = alert.status === 'resolved' ? normalizeTime(alert.endsAt) : undefined;
+  const link = httpLink(alert.generatorURL);
+  return {
+    fingerprint: alert.fingerprint.toLowerCase(),
+    alert: alertname,
+    severity: severityFromLabel(alert.labels.severity),
+    status: alert.status,
+    summary: clipText(firstText(annotations.summary, annotations.description) ?? alertname, ALERT_LIMITS.summaryChars),
+    labels: sortedLabels(alert.labels),
+    ...(startsAt === undefined ? {} : { startsAt }),
+    ...(endsAt === undefined ? {} : { endsAt }),
+    source: 'alertmanager',
+    ...(link === undefined ? {} : { link }),
+    ...(group === undefined ? {} : { group }),
   };
 }
 

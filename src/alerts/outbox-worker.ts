@@ -75,8 +75,9 @@ export function startOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     const at = now();
     const options = { owner: deps.owner, leaseUntil: new Date(at.getTime() + leaseMs).toISOString(), ...(deps.ownerAlive ? { ownerAlive: deps.ownerAlive } : {}) };
     const batch = await deps.store.claimOutbox(target, at.toISOString(), { ...options, limit: batchSize });
-    // Only digest messages due, and more of them: take the whole storm, so Slack shows it as one digest.
-    if (batch.length === batchSize && batch.every((m) => m.priority === OUTBOX_PRIORITY.digest) && digestBatchSize > batchSize) {
+    // Digest messages reached means every more urgent head is in the batch already: take the rest of the storm
+    // with it, so Slack shows it as one digest rather than one per small batch.
+    if (batch.length === batchSize && batch.some((m) => m.priority === OUTBOX_PRIORITY.digest) && digestBatchSize > batchSize) {
       batch.push(...(await deps.store.claimOutbox(target, at.toISOString(), { ...options, limit: digestBatchSize - batchSize, minPriority: OUTBOX_PRIORITY.digest })));
     }
     return batch;
@@ -117,6 +118,7 @@ export function startOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
     if (batch.length === 0) return 0;
     const byId = new Map(batch.map((m) => [m.id, m]));
     const settled = new Set<number>();
+    const retrying = { count: 0 };
     const settle = async (outcome: DeliveryOutcome) => {
       const message = byId.get(outcome.id);
       if (!message || settled.has(outcome.id)) return;
@@ -136,7 +138,8 @@ export function startOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
         deps.logger.error({ outbox: message.id, target, err: outcome.error }, 'notification given up after permanent failures');
         deps.onDead?.(message, outcome.error);
       } else {
-        deps.logger.warn({ outbox: message.id, target, attempts, retryInMs: delay, err: outcome.error }, 'notification not delivered yet; will retry');
+        // A failed digest fails thousands of messages at once: one log line per batch, not one per message.
+        if (retrying.count++ === 0) deps.logger.warn({ outbox: message.id, target, attempts, retryInMs: delay, err: outcome.error }, 'notification not delivered yet; will retry');
       }
     };
     let failure: string | undefined;
@@ -146,6 +149,7 @@ export function startOutboxWorker(deps: OutboxWorkerDeps): OutboxWorker {
       failure = errorText(error);
     }
     for (const message of batch) if (!settled.has(message.id)) await settle({ id: message.id, delivered: false, error: failure ?? 'not attempted' });
+    if (retrying.count > 1) deps.logger.warn({ target, messages: retrying.count }, 'notifications of one batch not delivered yet; will retry');
     return batch.length;
   };
 

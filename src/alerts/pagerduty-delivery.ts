@@ -56,12 +56,13 @@ export function pagerDutyDeliverer(deps: PagerDeliveryDeps): OutboxDeliverer {
   const decideGroup = async (group: string, action: 'trigger' | 'acknowledge' | 'resolve'): Promise<Decision> => {
     const dedupKey = groupDedupKey(group);
     const told = await deps.store.pagerKeyState(dedupKey);
-    const counts = await deps.store.countGroupAlerts(group);
+    // Only its critical alerts page: a group may mix in warnings, which are posted but never paged.
+    const counts = await deps.store.countGroupAlerts(group, { severity: 'critical' });
     const firing = counts.firing ?? 0;
     const open = firing + (counts.acknowledged ?? 0);
     if (action === 'trigger') {
       if (open === 0) return { drop: 'every alert of the group resolved before it was paged', ...neverPaged(told) };
-      const alerts = await deps.store.listGroupAlerts(group, { states: ['firing', 'acknowledged'], limit: GROUP_DETAIL_ALERTS });
+      const alerts = await deps.store.listGroupAlerts(group, { states: ['firing', 'acknowledged'], severity: 'critical', limit: GROUP_DETAIL_ALERTS });
       const names = [...new Set(alerts.map((a) => a.alert))];
       const first = alerts[0];
       const link = deps.criticalChannel && first ? slackLink(deps.criticalChannel, await deps.store.alertMessage(first.fingerprint, deps.criticalChannel)) : undefined;

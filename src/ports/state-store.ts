@@ -4,7 +4,7 @@ import type { BackupKind } from './backup-repository.ts';
 import type { Gate } from '../domain/gate.ts';
 import type { Run, RunStatus } from '../domain/run.ts';
 import type { Incident } from '../domain/incident.ts';
-import type { AlertRecord, AlertState, OutboxInput, OutboxMessage, OutboxTarget } from '../domain/alert.ts';
+import type { AlertRecord, AlertSeverity, AlertState, OutboxInput, OutboxMessage, OutboxTarget } from '../domain/alert.ts';
 
 /** The outbox of one target at a glance: what waits, since when, and what was given up on. */
 export interface OutboxTargetHealth {
@@ -104,10 +104,10 @@ export interface StateStore {
    * dead messages are counted from `deadSince` (when they were given up on), all of them without it.
    */
   outboxHealth(options?: { deadSince?: string }): Promise<OutboxTargetHealth[]>;
-  /** Alerts of one Alertmanager group, optionally in some states, oldest first, at most `limit`. */
-  listGroupAlerts(group: string, options?: { states?: readonly AlertState[]; limit?: number }): Promise<AlertRecord[]>;
-  /** How many alerts of one Alertmanager group are in each state. */
-  countGroupAlerts(group: string): Promise<Partial<Record<AlertState, number>>>;
+  /** Alerts of one Alertmanager group, optionally of one severity and in some states, oldest first, at most `limit`. */
+  listGroupAlerts(group: string, options?: { states?: readonly AlertState[]; severity?: AlertSeverity; limit?: number }): Promise<AlertRecord[]>;
+  /** How many alerts of one Alertmanager group (optionally of one severity) are in each state. */
+  countGroupAlerts(group: string, options?: { severity?: AlertSeverity }): Promise<Partial<Record<AlertState, number>>>;
   /** What was last told to PagerDuty about this dedup_key, if anything. */
   pagerKeyState(dedupKey: string): Promise<PagerKeyState | undefined>;
   setPagerKeyState(dedupKey: string, state: PagerKeyState): Promise<void>;

@@ -10,7 +10,7 @@ import type { OutboxTargetHealth, PagerKeyState, StateStore } from '../../ports/
 import type { Gate } from '../../domain/gate.ts';
 import type { Run, RunStatus } from '../../domain/run.ts';
 import type { Incident } from '../../domain/incident.ts';
-import { defaultPriority, OUTBOX_PRIORITY, type AlertRecord, type AlertState, type OutboxInput, type OutboxMessage, type OutboxPriority, type OutboxTarget } from '../../domain/alert.ts';
+import { defaultPriority, OUTBOX_PRIORITY, type AlertRecord, type AlertSeverity, type AlertState, type OutboxInput, type OutboxMessage, type OutboxPriority, type OutboxTarget } from '../../domain/alert.ts';
 import { migrations } from './migrations.ts';
 
 interface AuditRow {
@@ -537,19 +537,21 @@ class KyselyStateStore implements StateStore {
     return [...targets.values()].sort((a, b) => a.target.localeCompare(b.target));
   }
 
-  async listGroupAlerts(group: string, options: { states?: readonly AlertState[]; limit?: number } = {}): Promise<AlertRecord[]> {
+  async listGroupAlerts(group: string, options: { states?: readonly AlertState[]; severity?: AlertSeverity; limit?: number } = {}): Promise<AlertRecord[]> {
     let query = this.db.selectFrom('alerts').select('record').where('alert_group', '=', group).orderBy('last_fired_at').orderBy('fingerprint').limit(options.limit ?? 1_000);
     if (options.states) query = query.where('state', 'in', [...options.states]);
+    if (options.severity) query = query.where('severity', '=', options.severity);
     return (await query.execute()).map((row) => JSON.parse(row.record) as AlertRecord);
   }
 
-  async countGroupAlerts(group: string): Promise<Partial<Record<AlertState, number>>> {
-    const rows = await this.db
+  async countGroupAlerts(group: string, options: { severity?: AlertSeverity } = {}): Promise<Partial<Record<AlertState, number>>> {
+    let query = this.db
       .selectFrom('alerts')
       .select((eb) => ['state', eb.fn.countAll<number | string>().as('count')])
       .where('alert_group', '=', group)
-      .groupBy('state')
-      .execute();
+      .groupBy('state');
+    if (options.severity) query = query.where('severity', '=', options.severity);
+    const rows = await query.execute();
     return Object.fromEntries(rows.map((row) => [row.state, Number(row.count)]));
   }
 
