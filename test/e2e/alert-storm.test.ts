@@ -60,7 +60,8 @@ describe('an alert storm', () => {
       const alertmanager = await startAlertmanager({ webhookUrl: `${bot!.url}/alerts/alertmanager`, token: TOKEN });
       try {
         const storm = Array.from({ length: STORM }, (_, i) => stormAlert('am', i) as { labels: Record<string, string>; annotations: Record<string, string> });
-        await alertmanager.postAlerts(storm.map(({ labels, annotations }) => ({ labels, annotations })));
+        const startsAt = new Date(Date.now() - 60_000).toISOString();
+        await alertmanager.postAlerts(storm.map(({ labels, annotations }) => ({ labels, annotations, startsAt })));
         // The storm is in once the bot has paged its group; a new critical comes right behind it.
         const stormPage = await pagerduty.waitFor((e) => triggerOf(e) && details(e).group === stormGroupKey('am'), 60_000);
         const posted = await postAlerts(bot!.url, TOKEN, '/alerts', newCritical('db_connection_failure'));
@@ -92,11 +93,11 @@ describe('an alert storm', () => {
 
         // All but one resolve: the incident stays open. The last one resolves it, once.
         const endsAt = new Date().toISOString();
-        await alertmanager.postAlerts(storm.slice(1).map(({ labels, annotations }) => ({ labels, annotations, endsAt })));
+        await alertmanager.postAlerts(storm.slice(1).map(({ labels, annotations }) => ({ labels, annotations, startsAt, endsAt })));
         await expect.poll(async () => (await store!.listAlerts({ states: ['resolved'], limit: 100_000 })).filter((a) => a.alert === 'am_disk_full').length, { timeout: 60_000, interval: 500 }).toBe(STORM - 1);
         await drained();
         expect(pagerduty.events.filter((e) => e.body.event_action === 'resolve' && e.body.dedup_key === stormPage.body.dedup_key)).toEqual([]);
-        await alertmanager.postAlerts([{ ...storm[0]!, endsAt: new Date().toISOString() }]);
+        await alertmanager.postAlerts([{ labels: storm[0]!.labels, annotations: storm[0]!.annotations, startsAt, endsAt: new Date().toISOString() }]);
         await pagerduty.waitFor((e) => e.status === 202 && e.body.event_action === 'resolve' && e.body.dedup_key === stormPage.body.dedup_key, 60_000);
         await drained();
         expect(pagerduty.events.filter((e) => e.body.event_action === 'resolve' && e.body.dedup_key === stormPage.body.dedup_key)).toHaveLength(1);
