@@ -58,7 +58,9 @@ export const STORM_THRESHOLD = 3;
 
 /**
  * The batch's notifications as they are queued: one PagerDuty message per Alertmanager group and action (the
- * group is one incident, rendered from all its alerts at delivery), and a storm's first posts demoted to digests.
+ * group is one incident, rendered from all its alerts at delivery), and a storm's Slack messages — its first
+ * posts, or a storm of changes (a whole storm resolving) — demoted to digest messages, which are claimed
+ * together so Slack gets one digest post or edit instead of thousands.
  */
 export function shapeOutbox(changes: AlertChange[]): AlertChange[] {
   const groupPages = new Set<string>();
@@ -71,8 +73,9 @@ export function shapeOutbox(changes: AlertChange[]): AlertChange[] {
         if (groupPages.has(key)) return false;
         groupPages.add(key);
       }
-      if (payload.kind === 'slack_alert' && message.priority === OUTBOX_PRIORITY.trigger) {
-        const posts = newPosts.get(payload.channel) ?? newPosts.set(payload.channel, []).get(payload.channel)!;
+      if (payload.kind === 'slack_alert') {
+        const key = `${payload.channel}\0${message.priority ?? OUTBOX_PRIORITY.update}`;
+        const posts = newPosts.get(key) ?? newPosts.set(key, []).get(key)!;
         posts.push(message);
       }
       return true;

@@ -57,6 +57,13 @@ describe('shapeOutbox', () => {
     expect(shaped.find((m) => m.target === 'pagerduty')?.priority).toBe(OUTBOX_PRIORITY.trigger);
   });
 
+  it('turns a storm of changes (a whole storm resolving) into digest messages too, its one group resolve kept', () => {
+    const resolving = Array.from({ length: STORM_THRESHOLD + 1 }, (_, i) => applySignal(change(`fp${i}`, 'g').record, { ...signal('critical', 'resolved'), fingerprint: `fp${i}` }, routing, 't1')!);
+    const shaped = shapeOutbox(resolving).flatMap((c) => c.outbox);
+    expect(shaped.filter((m) => m.target === 'slack').map((m) => m.priority)).toEqual(Array.from({ length: STORM_THRESHOLD + 1 }, () => OUTBOX_PRIORITY.digest));
+    expect(shaped.filter((m) => m.target === 'pagerduty').map((m) => [m.payload, m.priority])).toEqual([[{ kind: 'pagerduty_group', group: 'g', action: 'resolve' }, OUTBOX_PRIORITY.update]]);
+  });
+
   it('leaves a few new alerts as triggers, each paged on its own when ungrouped', () => {
     const few = Array.from({ length: STORM_THRESHOLD }, (_, i) => change(`fp${i}`));
     const shaped = shapeOutbox(few).flatMap((c) => c.outbox);
