@@ -7,6 +7,7 @@ import { withDeadline } from './procedures/deadline.ts';
 import { composeDeps, processOwnerAlive, PROCESS_OWNER } from './compose.ts';
 import { EventsPager } from './adapters/pagerduty/events-pager.ts';
 import { startOutboxWorker, type OutboxWorker } from './alerts/outbox-worker.ts';
+import { startOutboxHealth } from './alerts/outbox-health.ts';
 import { pagerDutyDeliverer } from './alerts/pagerduty-delivery.ts';
 import { emailDeliverer } from './alerts/email-delivery.ts';
 import { SmtpMailer } from './adapters/email/smtp-mailer.ts';
@@ -71,12 +72,17 @@ export async function startBot(
     await deps.store.close();
     throw error;
   }
+  const health = startOutboxHealth({ store: deps.store, channel: config.slack.channels.critical, logger: logger.child({ component: 'outbox-health' }), kick: () => deps.outboxWake.fire(), owner: PROCESS_OWNER });
   const pager = new EventsPager({ routingKey: config.env.pagerdutyRoutingKey, eventsUrl: config.env.pagerdutyEventsUrl, ...(options.pagerCa ? { ca: options.pagerCa } : {}) });
   const outbox = startOutboxWorker({
     store: deps.store,
     owner: PROCESS_OWNER,
     ownerAlive: processOwnerAlive,
     logger: logger.child({ component: 'outbox' }),
+    onDead: (message, error) => {
+      deps.metrics.outboxDead.inc({ target: message.target });
+      health.noteDead(message, error);
+    },
     deliverers: {
       slack: slack.alertDeliverer,
       ...(pager.configured ? { pagerduty: pagerDutyDeliverer({ pager, store: deps.store, source: config.system.name, criticalChannel: config.slack.channels.critical }) } : {}),
@@ -150,6 +156,7 @@ export async function startBot(
       clearInterval(escalation);
       // Before the outbox and the store: a cycle in progress still takes its signals in.
       await probes?.stop();
+      await health.stop();
       await outbox.stop();
       await schedules?.stop();
       server.closeAllConnections();

@@ -12,7 +12,7 @@ import { S3DocumentStore } from './adapters/storage/s3-document-store.ts';
 import type { DispatchDeps } from './commands/dispatch.ts';
 import type { Config } from './config/load.ts';
 import { DrError, errorText } from './domain/errors.ts';
-import { createMetrics, registerBackupGauges, type BotMetrics } from './observability/metrics.ts';
+import { createMetrics, registerBackupGauges, registerOutboxGauges, type BotMetrics } from './observability/metrics.ts';
 import { BACKUP_KINDS, type BackupRepository, type BackupSummary, type WritableBackupRepository } from './ports/backup-repository.ts';
 import { rebuildCatalog, verifyStoredBackups } from './procedures/verify-backups.ts';
 import { pruneBackups } from './procedures/prune-backups.ts';
@@ -105,6 +105,7 @@ export async function composeDeps(
     }
     return newest;
   });
+  registerOutboxGauges(metrics, () => store.outboxHealth());
   const removed = await repository.cleanStaging().catch(() => 0);
   if (removed > 0) logger.warn({ removed }, 'removed leftovers of interrupted backups');
   const now = () => new Date();
@@ -327,6 +328,7 @@ function statusDeps(config: Config, repository: BackupRepository, store: StateSt
     thresholds: { storageUsedPct: config.alerts.thresholds.storage_used_pct },
     objectives: { rpoMs: config.objectives.rpo, rtoMs: config.objectives.rto },
     drills: () => store.listRuns({ procedure: 'drill', limit: 10 }),
+    outbox: (options) => store.outboxHealth(options),
     catalog: () => newestCatalogued(store),
     probeTimeoutMs: config.probes.timeout,
     now: () => new Date(),

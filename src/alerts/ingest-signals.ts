@@ -1,4 +1,4 @@
-import type { AlertRecord, AlertSignal } from '../domain/alert.ts';
+import { OUTBOX_PRIORITY, type AlertRecord, type AlertSignal, type OutboxInput } from '../domain/alert.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import { acknowledge, applySignal, type AlertChange, type AlertRouting } from './router.ts';
 
@@ -31,7 +31,7 @@ export async function takeInSignals(deps: AlertIntakeDeps, signals: readonly Ale
         const earlier = changes.get(signal.fingerprint);
         changes.set(signal.fingerprint, { record: change.record, outbox: [...(earlier?.outbox ?? []), ...change.outbox] });
       }
-      return [...changes.values()];
+      return shapeOutbox([...changes.values()]);
     },
   );
   if (changed.length > 0) deps.kick?.();
@@ -47,4 +47,42 @@ export async function acknowledgeAlert(deps: AlertIntakeDeps, fingerprint: strin
   });
   if (changed) deps.kick?.();
   return changed;
+}
+
+/**
+ * More new alerts than this for one channel in one batch are a storm: Slack shows them as one digest (the
+ * Slack deliverer's default digest threshold), queued behind new alerts and changes so a storm never holds
+ * up the next new alert.
+ */
+export const STORM_THRESHOLD = 3;
+
+/**
+ * The batch's notifications as they are queued: one PagerDuty message per Alertmanager group and action (the
+ * group is one incident, rendered from all its alerts at delivery), and a storm's Slack messages — its first
+ * posts, or a storm of changes (a whole storm resolving) — demoted to digest messages, which are claimed
+ * together so Slack gets one digest post or edit instead of thousands.
+ */
+export function shapeOutbox(changes: AlertChange[]): AlertChange[] {
+  const groupPages = new Set<string>();
+  const newPosts = new Map<string, OutboxInput[]>();
+  for (const change of changes) {
+    change.outbox = change.outbox.filter((message) => {
+      const payload = message.payload;
+      if (payload.kind === 'pagerduty_group') {
+        const key = `${message.orderKey}\0${payload.action}`;
+        if (groupPages.has(key)) return false;
+        groupPages.add(key);
+      }
+      if (payload.kind === 'slack_alert') {
+        const key = `${payload.channel}\0${message.priority ?? OUTBOX_PRIORITY.update}`;
+        const posts = newPosts.get(key) ?? newPosts.set(key, []).get(key)!;
+        posts.push(message);
+      }
+      return true;
+    });
+  }
+  for (const posts of newPosts.values()) {
+    if (posts.length > STORM_THRESHOLD) for (const message of posts) message.priority = OUTBOX_PRIORITY.digest;
+  }
+  return changes;
 }

@@ -33,6 +33,8 @@ export interface IncomingAlert {
   truncatedAlerts?: number;
   /** The webhook's `groupKey`, when it has one. */
   groupKey?: string;
+  /** Alertmanager's `groupKey` of the webhook (absent when it sent none): the group pages as one incident. */
+  group?: string;
 }
 
 /** A parsed Alertmanager webhook: its alerts, and how many Alertmanager left out of it. */
@@ -40,7 +42,7 @@ export interface AlertmanagerBatch {
   alerts: IncomingAlert[];
   /** Alertmanager's `truncatedAlerts`: alerts of this group it dropped because of the receiver's `max_alerts`. */
   truncated: number;
-  /** Alertmanager's key of the alert group (for logs; alerts dedupe by their own fingerprints). */
+  /** Alertmanager's key of the alert group: it pages as one PagerDuty incident (alerts dedupe by their own fingerprints). */
   groupKey: string;
   receiver: string;
 }
@@ -102,7 +104,8 @@ const alertmanagerWebhookSchema = z.looseObject({
   version: z.literal('4'),
   status: z.enum(['firing', 'resolved']),
   receiver: z.string(),
-  alerts: z.array(alertmanagerAlertSchema).max(ALERT_LIMITS.alertsPerWebhook),
+  // Each alert is validated on its own (parseAlertmanagerBatch): a 10,000-alert storm is never copied whole.
+  alerts: z.array(z.unknown()).max(ALERT_LIMITS.alertsPerWebhook),
   groupKey: z.string().optional(),
   groupLabels: z.record(z.string(), z.string()).optional(),
   commonLabels: z.record(z.string(), z.string()).optional(),
@@ -134,40 +137,59 @@ export function parseAlertmanagerBatch(body: unknown): AlertmanagerBatch {
       `set max_alerts: ${ALERT_LIMITS.alertsPerWebhook} (or less) in Alertmanager's webhook_config`,
     );
   }
+  const hint = 'POST /alerts/alertmanager takes an Alertmanager webhook, payload version "4"';
   const parsed = alertmanagerWebhookSchema.safeParse(body);
-  if (!parsed.success) throw invalidFromIssues(parsed.error.issues, body, 'POST /alerts/alertmanager takes an Alertmanager webhook, payload version "4"');
+  if (!parsed.success) throw invalidFromIssues(parsed.error.issues, body, hint);
   const webhook = parsed.data;
   const alertmanagerUrl = httpLink(webhook.externalURL);
   const truncated = webhook.truncatedAlerts ?? 0;
-  const groupKey = webhook.groupKey ?? '';
+  const webhookDetails: WebhookDetails = {
+    ...(alertmanagerUrl === undefined ? {} : { alertmanagerUrl }),
+    ...(truncated > 0 ? { truncatedAlerts: truncated } : {}),
+    ...(webhook.groupKey ? { groupKey: webhook.groupKey } : {}),
+  };
+  const group = webhook.groupKey === undefined || webhook.groupKey === '' ? undefined : webhook.groupKey;
+  // Alert by alert: zod's copy of one alert is garbage as soon as it is turned into an IncomingAlert.
+  const issues: z.core.$ZodIssue[] = [];
+  const alerts: IncomingAlert[] = [];
+  webhook.alerts.forEach((raw, index) => {
+    const one = alertmanagerAlertSchema.safeParse(raw);
+    if (one.success) alerts.push(incomingFromAlertmanager(one.data, group, webhookDetails));
+    else for (const issue of one.error.issues) issues.push({ ...issue, path: ['alerts', index, ...issue.path] });
+  });
+  if (issues.length > 0) throw invalidFromIssues(issues, body, hint);
   return {
-    alerts: webhook.alerts.map((alert): IncomingAlert => {
-      const alertname = alert.labels.alertname ?? '';
-      const annotations = alert.annotations ?? {};
-      const startsAt = normalizeTime(alert.startsAt);
-      const endsAt = alert.status === 'resolved' ? normalizeTime(alert.endsAt) : undefined;
-      const link = httpLink(alert.generatorURL);
-      const runbookUrl = httpLink(annotations.runbook_url);
-      return {
-        fingerprint: alert.fingerprint.toLowerCase(),
-        alert: alertname,
-        severity: severityFromLabel(alert.labels.severity),
-        status: alert.status,
-        summary: clipText(firstText(annotations.summary, annotations.description) ?? alertname, ALERT_LIMITS.summaryChars),
-        labels: sortedLabels(alert.labels),
-        ...(startsAt === undefined ? {} : { startsAt }),
-        ...(endsAt === undefined ? {} : { endsAt }),
-        source: 'alertmanager',
-        ...(link === undefined ? {} : { link }),
-        ...(runbookUrl === undefined ? {} : { runbookUrl }),
-        ...(alertmanagerUrl === undefined ? {} : { alertmanagerUrl }),
-        ...(truncated > 0 ? { truncatedAlerts: truncated } : {}),
-        ...(groupKey === '' ? {} : { groupKey }),
-      };
-    }),
-    truncated,
-    groupKey,
+    alerts,
+    truncated: webhook.truncatedAlerts ?? 0,
+    groupKey: webhook.groupKey ?? '',
     receiver: webhook.receiver,
+  };
+}
+
+/** What a webhook says about all its alerts: the sending Alertmanager, how many alerts it cut, its group. */
+type WebhookDetails = Pick<IncomingAlert, 'alertmanagerUrl' | 'truncatedAlerts' | 'groupKey'>;
+
+function incomingFromAlertmanager(alert: z.infer<typeof alertmanagerAlertSchema>, group: string | undefined, details: WebhookDetails): IncomingAlert {
+  const alertname = alert.labels.alertname ?? '';
+  const annotations = alert.annotations ?? {};
+  const startsAt = normalizeTime(alert.startsAt);
+  const endsAt = alert.status === 'resolved' ? normalizeTime(alert.endsAt) : undefined;
+  const link = httpLink(alert.generatorURL);
+  const runbookUrl = httpLink(annotations.runbook_url);
+  return {
+    fingerprint: alert.fingerprint.toLowerCase(),
+    alert: alertname,
+    severity: severityFromLabel(alert.labels.severity),
+    status: alert.status,
+    summary: clipText(firstText(annotations.summary, annotations.description) ?? alertname, ALERT_LIMITS.summaryChars),
+    labels: sortedLabels(alert.labels),
+    ...(startsAt === undefined ? {} : { startsAt }),
+    ...(endsAt === undefined ? {} : { endsAt }),
+    source: 'alertmanager',
+    ...(link === undefined ? {} : { link }),
+    ...(runbookUrl === undefined ? {} : { runbookUrl }),
+    ...details,
+    ...(group === undefined ? {} : { group }),
   };
 }
 

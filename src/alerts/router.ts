@@ -1,4 +1,4 @@
-import type { AlertRecord, AlertSignal, OutboxInput } from '../domain/alert.ts';
+import { groupDedupKey, OUTBOX_PRIORITY, type AlertRecord, type AlertSignal, type OutboxInput } from '../domain/alert.ts';
 
 /** Where alerts go (DESIGN.md §7): channels by severity, security-flavoured ones also to security, paging and e-mail when set up. */
 export interface AlertRouting {
@@ -40,22 +40,22 @@ export function applySignal(existing: AlertRecord | undefined, signal: AlertSign
   const open = existing && existing.state !== 'resolved';
   if (signal.status === 'resolved') {
     if (!existing || !open) return undefined;
-    const record: AlertRecord = { ...existing, state: 'resolved', resolvedAt: now, summary: signal.summary || existing.summary };
+    const record: AlertRecord = { ...existing, state: 'resolved', resolvedAt: now, summary: signal.summary || existing.summary, ...groupOf(signal, existing) };
     return { record, outbox: notifications(record, routing, 'resolve') };
   }
   if (open) {
     if (signal.severity === 'critical' && existing.severity === 'warning') {
       // A warning that turns critical is the same alert, now paged, in the critical channel, escalating.
       const { escalatedAt: _escalated, ...rest } = existing;
-      const record: AlertRecord = { ...rest, severity: 'critical', state: 'firing', lastFiredAt: now, summary: signal.summary, firingSince: now };
+      const record: AlertRecord = { ...rest, severity: 'critical', state: 'firing', lastFiredAt: now, summary: signal.summary, firingSince: now, ...groupOf(signal, existing) };
       return { record, outbox: notifications(record, routing, 'trigger') };
     }
     const details = alertmanagerDetails(signal);
     // A repeat that changes what the message shows (the summary, or how many alerts Alertmanager cut) edits it.
     const changed = existing.summary !== signal.summary || existing.truncatedAlerts !== details.truncatedAlerts;
     const { truncatedAlerts: _truncated, ...kept } = existing;
-    const record: AlertRecord = { ...kept, lastFiredAt: now, summary: signal.summary, ...details };
-    return { record, outbox: changed ? slackRefresh(record, routing) : [] };
+    const record: AlertRecord = { ...kept, lastFiredAt: now, summary: signal.summary, ...details, ...groupOf(signal, existing) };
+    return { record, outbox: changed ? slackRefresh(record, routing, OUTBOX_PRIORITY.update) : [] };
   }
   const record: AlertRecord = {
     fingerprint: signal.fingerprint,
@@ -67,6 +67,7 @@ export function applySignal(existing: AlertRecord | undefined, signal: AlertSign
     source: signal.source,
     ...(signal.link ? { link: signal.link } : {}),
     ...alertmanagerDetails(signal),
+    ...groupOf(signal, existing),
     firstFiredAt: existing?.firstFiredAt ?? now,
     firingSince: now,
     lastFiredAt: now,
@@ -75,7 +76,9 @@ export function applySignal(existing: AlertRecord | undefined, signal: AlertSign
   const outbox = notifications(record, routing, 'trigger');
   // An edit notifies nobody: a returning alert is also announced in its message's thread, to the channel.
   if (existing) {
-    for (const channel of alertChannels(record, routing)) outbox.push({ target: 'slack', orderKey: `slack:${channel}:${record.fingerprint}`, payload: { kind: 'slack_alert_refired', fingerprint: record.fingerprint, channel } });
+    for (const channel of alertChannels(record, routing)) {
+      outbox.push({ target: 'slack', orderKey: `slack:${channel}:${record.fingerprint}`, payload: { kind: 'slack_alert_refired', fingerprint: record.fingerprint, channel }, priority: OUTBOX_PRIORITY.trigger });
+    }
   }
   return { record, outbox };
 }
@@ -100,17 +103,31 @@ export function acknowledge(existing: AlertRecord, actor: string, routing: Alert
   return { record, outbox: notifications(record, options.fromPagerDuty ? { ...routing, paging: false } : routing, 'acknowledge') };
 }
 
-function slackRefresh(record: AlertRecord, routing: AlertRouting): OutboxInput[] {
-  return alertChannels(record, routing).map((channel) => ({ target: 'slack', orderKey: `slack:${channel}:${record.fingerprint}`, payload: { kind: 'slack_alert', fingerprint: record.fingerprint, channel } }));
+// The group a signal came in, else the one the alert had: an alert follows Alertmanager's grouping as it changes.
+function groupOf(signal: AlertSignal, existing: AlertRecord | undefined): Pick<AlertRecord, 'group'> {
+  const group = signal.group ?? existing?.group;
+  return group === undefined ? {} : { group };
+}
+
+function slackRefresh(record: AlertRecord, routing: AlertRouting, priority: OutboxInput['priority']): OutboxInput[] {
+  return alertChannels(record, routing).map((channel) => ({ target: 'slack', orderKey: `slack:${channel}:${record.fingerprint}`, payload: { kind: 'slack_alert', fingerprint: record.fingerprint, channel }, priority }));
 }
 
 function notifications(record: AlertRecord, routing: AlertRouting, action: 'trigger' | 'acknowledge' | 'resolve'): OutboxInput[] {
-  const outbox = slackRefresh(record, routing);
+  // A new alert goes before changes to known ones (DESIGN.md §7: a new page never waits behind a backlog).
+  const priority = action === 'trigger' ? OUTBOX_PRIORITY.trigger : OUTBOX_PRIORITY.update;
+  const outbox = slackRefresh(record, routing, priority);
   if (record.severity === 'critical' && routing.paging) {
-    outbox.push({ target: 'pagerduty', orderKey: `pagerduty:${record.fingerprint}`, payload: { kind: 'pagerduty', fingerprint: record.fingerprint, action } });
+    // An Alertmanager group is one incident, as with Alertmanager's own PagerDuty integration; takeInSignals
+    // keeps one such message per group and action out of a webhook.
+    outbox.push(
+      record.group
+        ? { target: 'pagerduty', orderKey: `pagerduty:${groupDedupKey(record.group)}`, payload: { kind: 'pagerduty_group', group: record.group, action }, priority }
+        : { target: 'pagerduty', orderKey: `pagerduty:${record.fingerprint}`, payload: { kind: 'pagerduty', fingerprint: record.fingerprint, action }, priority },
+    );
   }
   if (record.severity === 'warning' && routing.email && action !== 'acknowledge') {
-    outbox.push({ target: 'email', orderKey: `email:${record.fingerprint}`, payload: { kind: 'email', fingerprint: record.fingerprint, event: action === 'trigger' ? 'firing' : 'resolved' } });
+    outbox.push({ target: 'email', orderKey: `email:${record.fingerprint}`, payload: { kind: 'email', fingerprint: record.fingerprint, event: action === 'trigger' ? 'firing' : 'resolved' }, priority });
   }
   return outbox;
 }

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /** How bad an alert is: critical pages, warning only posts (DESIGN.md §7). */
 export type AlertSeverity = 'critical' | 'warning';
 
@@ -38,10 +40,22 @@ export interface AlertRecord {
   resolvedAt?: string;
   lastReminderAt?: string;
   escalatedAt?: string;
+  /** Alertmanager's `groupKey` of the webhook it came in: the group pages as one PagerDuty incident. */
+  group?: string;
 }
 
 /** Where a queued notification goes. */
 export type OutboxTarget = 'slack' | 'pagerduty' | 'email';
+
+/**
+ * Which due messages of a target go first (lower first): the outbox's own notices, then new alerts (a first
+ * post, a PagerDuty trigger), then changes to known ones, then a storm's alerts (shown as a digest). Within one
+ * priority every order key gets a turn (only the head of a key is ever due), oldest head first.
+ */
+export const OUTBOX_PRIORITY = { notice: 0, trigger: 1, update: 2, digest: 3 } as const;
+
+/** One of {@link OUTBOX_PRIORITY}'s values. */
+export type OutboxPriority = (typeof OUTBOX_PRIORITY)[keyof typeof OUTBOX_PRIORITY];
 
 /** A notification waiting to be delivered (or delivered): the durable outbox of DESIGN.md §7. */
 export interface OutboxMessage {
@@ -51,7 +65,9 @@ export interface OutboxMessage {
   orderKey: string;
   /** What to deliver, rendered at delivery time from the newest alert state. */
   payload: OutboxPayload;
-  status: 'pending' | 'delivered' | 'dead';
+  priority: OutboxPriority;
+  /** `dropped`: not sent because it no longer mattered (a trigger whose alert resolved before it went out). */
+  status: 'pending' | 'delivered' | 'dead' | 'dropped';
   attempts: number;
   nextAttemptAt: string;
   createdAt: string;
@@ -72,6 +88,10 @@ export type OutboxPayload =
   /** A line in the alert's thread (e.g. "resolved in PagerDuty"); `text` is mrkdwn, its outside parts escaped. */
   | { kind: 'slack_alert_note'; fingerprint: string; channel: string; text: string }
   | { kind: 'pagerduty'; fingerprint: string; action: 'trigger' | 'acknowledge' | 'resolve' }
+  /** An Alertmanager group's one PagerDuty incident: triggered while any of its alerts fires, resolved when all have. */
+  | { kind: 'pagerduty_group'; group: string; action: 'trigger' | 'acknowledge' | 'resolve' }
+  /** The outbox's own health (a backlog, a message given up on), said in the critical channel. */
+  | { kind: 'slack_notice'; channel: string; text: string }
   /** An incident's parent message in the stakeholder channel, posted once and edited in place. */
   | { kind: 'slack_incident'; incidentId: string; channel: string }
   /** A line in an incident's thread (an update, a run summary, a notice, the resolution). */
@@ -94,10 +114,30 @@ export interface AlertSignal {
   alertmanagerUrl?: string;
   truncatedAlerts?: number;
   groupKey?: string;
+  /** Alertmanager's `groupKey`, for alerts that came in an Alertmanager webhook. */
+  group?: string;
 }
 
-/** A notification to queue. */
-export type OutboxInput = Pick<OutboxMessage, 'target' | 'orderKey' | 'payload'>;
+/** A notification to queue; without a priority it is an update (notices: a notice). */
+export type OutboxInput = Pick<OutboxMessage, 'target' | 'orderKey' | 'payload'> & { priority?: OutboxPriority };
+
+/** The priority a message is queued with when its producer did not choose one. */
+export function defaultPriority(payload: OutboxPayload): OutboxPriority {
+  return payload.kind === 'slack_notice' ? OUTBOX_PRIORITY.notice : OUTBOX_PRIORITY.update;
+}
+
+/**
+ * The PagerDuty `dedup_key` of an alert: its Alertmanager group's (the SHA-256 of the groupKey, as Alertmanager's
+ * own PagerDuty integration derives it), else its fingerprint.
+ */
+export function pagerDedupKey(alert: Pick<AlertRecord, 'fingerprint' | 'group'>): string {
+  return alert.group ? groupDedupKey(alert.group) : alert.fingerprint;
+}
+
+/** The `dedup_key` of an Alertmanager group's incident: hex SHA-256 of its groupKey. */
+export function groupDedupKey(group: string): string {
+  return createHash('sha256').update(group).digest('hex');
+}
 
 /** The alert a notification is about, if it is about one. */
 export function fingerprintOf(payload: OutboxPayload): string | undefined {

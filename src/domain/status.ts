@@ -3,7 +3,7 @@ export type ProbeState = 'ok' | 'warn' | 'fail';
 
 /** One line of the status report. */
 export interface ProbeResult {
-  id: 'database' | 'health' | 'metrics' | 'storage' | 'backups' | 'drills' | 'pagerduty';
+  id: 'database' | 'health' | 'metrics' | 'storage' | 'backups' | 'drills' | 'pagerduty' | 'outbox';
   title: string;
   state: ProbeState;
   /** One sentence: what was found, or why it failed. */

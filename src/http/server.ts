@@ -10,8 +10,10 @@ import { readLimited, refuse, sameSecret, sendJson } from './body.ts';
 import { guardSlackEvents } from './slack-events.ts';
 import { pagerDutyWebhook, type PagerDutyWebhookDeps } from './pagerduty-webhook.ts';
 
-// A 1,000-alert Alertmanager batch is about 600 KB; bigger bodies are refused (DESIGN.md: 1 MB limit).
+// One alert of POST /alerts is far below 1 MB; bigger bodies are refused.
 const MAX_ALERT_BODY_BYTES = 1024 * 1024;
+// An Alertmanager alert is 0.5–1.5 KB: a storm of ALERT_LIMITS.alertsPerWebhook (10,000) alerts must fit in one webhook.
+const MAX_ALERTMANAGER_BODY_BYTES = 16 * 1024 * 1024;
 const HEALTH_TIMEOUT_MS = 2_000;
 // Connection limits (a flood of slow or large requests must not exhaust memory or sockets): Slack, Alertmanager
 // and PagerDuty together never hold anywhere near this many connections open.
@@ -87,10 +89,11 @@ async function alerts(deps: HttpDeps, req: IncomingMessage, res: ServerResponse,
   // 202 would promise the alert is kept; a broken store cannot keep it. The sender retries later.
   const health = deps.stateHealth?.();
   if (health && !health.healthy) return refuse(req, res, 503, { error: `the bot's state store is broken (${health.reason}); nothing was recorded` });
-  const body = await readLimited(req, MAX_ALERT_BODY_BYTES);
+  const limit = format === 'alertmanager' ? MAX_ALERTMANAGER_BODY_BYTES : MAX_ALERT_BODY_BYTES;
+  const body = await readLimited(req, limit);
   if (body === 'too large') {
-    rejected(413, `body larger than ${MAX_ALERT_BODY_BYTES} bytes`);
-    return refuse(req, res, 413, { error: `body larger than ${MAX_ALERT_BODY_BYTES} bytes; nothing was recorded` });
+    rejected(413, `body larger than ${limit} bytes`);
+    return refuse(req, res, 413, { error: `body larger than ${limit} bytes; nothing was recorded` });
   }
   let parsed: unknown;
   try {

@@ -5,6 +5,44 @@ export interface BotMetrics {
   registry: Registry;
   commandTotal: Counter<'command' | 'outcome'>;
   ackSeconds: Histogram<'surface'>;
+  /** Outbox messages given up on by this process, by target (Slack, PagerDuty, e-mail). */
+  outboxDead: Counter<'target'>;
+}
+
+/** Where the outbox gauges read from at scrape time. */
+export type OutboxFigures = () => Promise<Array<{ target: string; pending: number; oldestPendingAt?: string; oldestTriggerAt?: string }>>;
+
+// Every target is always exported (0 when idle), so a rule on it never sees an absent series.
+const OUTBOX_TARGETS = ['slack', 'pagerduty', 'email'];
+
+/** Adds `dr_outbox_pending{target}`, `dr_outbox_oldest_pending_seconds{target}` and `dr_outbox_oldest_trigger_seconds{target}`. */
+export function registerOutboxGauges(metrics: BotMetrics, figures: OutboxFigures): void {
+  // One query per scrape feeds all three gauges: the first collect reads, the others reuse it for this scrape.
+  let current: Promise<Awaited<ReturnType<OutboxFigures>>> | undefined;
+  const read = () => {
+    current ??= figures()
+      .catch(() => [])
+      .finally(() => setImmediate(() => (current = undefined)));
+    return current;
+  };
+  const gauge = (name: string, help: string, value: (row: Awaited<ReturnType<OutboxFigures>>[number], now: number) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['target'],
+      registers: [metrics.registry],
+      async collect() {
+        const rows = await read();
+        const now = Date.now();
+        this.reset();
+        for (const target of OUTBOX_TARGETS) this.set({ target }, 0);
+        for (const row of rows) this.set({ target: row.target }, value(row, now));
+      },
+    });
+  const age = (at: string | undefined, now: number) => (at ? Math.max(0, (now - Date.parse(at)) / 1000) : 0);
+  gauge('dr_outbox_pending', 'Notifications waiting in the outbox, by target', (row) => row.pending);
+  gauge('dr_outbox_oldest_pending_seconds', 'Age of the oldest notification waiting in the outbox, by target (0: none)', (row, now) => age(row.oldestPendingAt, now));
+  gauge('dr_outbox_oldest_trigger_seconds', "Age of the oldest new alert's notification waiting in the outbox, by target (0: none)", (row, now) => age(row.oldestTriggerAt, now));
 }
 
 /** Where the backup gauges read from at scrape time: the newest verified backup's finish time per kind. */
@@ -41,7 +79,12 @@ export function registerBackupGauges(metrics: BotMetrics, newest: NewestBackups)
 export function createMetrics(): BotMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // Gauges named like counters fail `promtool check metrics`; the per-type gauges without _total carry the same.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
+  const outboxDead = new Counter({ name: 'dr_outbox_dead_total', help: 'Outbox notifications given up on after repeated permanent failures, by target', labelNames: ['target'], registers: [registry] });
+  for (const target of OUTBOX_TARGETS) outboxDead.inc({ target }, 0);
   return {
+    outboxDead,
     registry,
     commandTotal: new Counter({
       name: 'dr_command_total',

@@ -4,7 +4,22 @@ import type { BackupKind } from './backup-repository.ts';
 import type { Gate } from '../domain/gate.ts';
 import type { Run, RunStatus } from '../domain/run.ts';
 import type { Incident } from '../domain/incident.ts';
-import type { AlertRecord, AlertState, OutboxInput, OutboxMessage, OutboxTarget } from '../domain/alert.ts';
+import type { AlertRecord, AlertSeverity, AlertState, OutboxInput, OutboxMessage, OutboxTarget } from '../domain/alert.ts';
+
+/** The outbox of one target at a glance: what waits, since when, and what was given up on. */
+export interface OutboxTargetHealth {
+  target: OutboxTarget;
+  pending: number;
+  /** createdAt of the oldest pending message. */
+  oldestPendingAt?: string;
+  /** createdAt of the oldest pending new-alert message (a first post, a PagerDuty trigger). */
+  oldestTriggerAt?: string;
+  /** Messages given up on (since the asked-for time). */
+  dead: number;
+}
+
+/** Where a PagerDuty incident (by dedup_key) stands, as far as this bot has told PagerDuty. */
+export type PagerKeyState = 'triggered' | 'acknowledged' | 'resolved' | 'dropped';
 
 /** The bot's own durable state (SQLite or PostgreSQL behind one interface). */
 export interface StateStore {
@@ -79,20 +94,42 @@ export interface StateStore {
   /** The Slack message showing an alert in a channel (its ts, or `digest:<ts>`), if it was posted. */
   alertMessage(fingerprint: string, channel: string): Promise<string | undefined>;
   setAlertMessage(fingerprint: string, channel: string, ts: string): Promise<void>;
+  /** setAlertMessage for many alerts shown by one message (a digest). */
+  setAlertMessages(fingerprints: readonly string[], channel: string, ts: string): Promise<void>;
   /**
    * Leases due outbox messages of one target to `owner` until `leaseUntil`: only the first pending message
    * of each order key, so one alert's notifications go out in order; a message leased by another live
    * owner is skipped (two replicas never deliver the same one). A lease whose owner `ownerAlive` knows
    * to be dead is taken over at once; such messages come back marked `retaken`.
    */
-  claimOutbox(target: OutboxTarget, now: string, options: { owner: string; leaseUntil: string; limit: number; ownerAlive?: (owner: string) => boolean | undefined }): Promise<OutboxMessage[]>;
+  claimOutbox(
+    target: OutboxTarget,
+    now: string,
+    options: { owner: string; leaseUntil: string; limit: number; ownerAlive?: (owner: string) => boolean | undefined; minPriority?: number },
+  ): Promise<OutboxMessage[]>;
   /**
    * Records a delivery attempt's outcome (delivered, dead, or retry at `nextAttemptAt`) and releases the lease —
    * only while `owner` still holds it (a replica whose lease was taken over must not undo the new holder's work).
    */
   settleOutbox(id: number, outcome: { status: OutboxMessage['status']; attempts: number; nextAttemptAt?: string; lastError?: string; deliveredAt?: string }, owner?: string): Promise<void>;
+  /** Marks many messages delivered at `deliveredAt` (each with its attempt count) and releases them, as settleOutbox does. */
+  settleDelivered(messages: ReadonlyArray<{ id: number; attempts: number }>, deliveredAt: string, owner?: string): Promise<void>;
   /** Outbox messages, for tests and `/dr alerts`: by status, oldest first. */
   listOutbox(options?: { status?: OutboxMessage['status']; target?: OutboxTarget; limit?: number }): Promise<OutboxMessage[]>;
+  /**
+   * Pending, oldest-pending and dead figures per target that has any (metrics, health notices, `/dr status`);
+   * dead messages are counted from `deadSince` (when they were given up on), all of them without it.
+   */
+  outboxHealth(options?: { deadSince?: string }): Promise<OutboxTargetHealth[]>;
+  /** Alerts of one Alertmanager group, optionally of one severity and in some states, oldest first, at most `limit`. */
+  listGroupAlerts(group: string, options?: { states?: readonly AlertState[]; severity?: AlertSeverity; limit?: number }): Promise<AlertRecord[]>;
+  /** How many alerts of one Alertmanager group (optionally of one severity) are in each state. */
+  countGroupAlerts(group: string, options?: { severity?: AlertSeverity }): Promise<Partial<Record<AlertState, number>>>;
+  /** What was last told to PagerDuty about this dedup_key, if anything. */
+  pagerKeyState(dedupKey: string): Promise<PagerKeyState | undefined>;
+  setPagerKeyState(dedupKey: string, state: PagerKeyState): Promise<void>;
+  /** The Slack messages showing these alerts in one channel, by fingerprint (as {@link alertMessage}). */
+  alertMessages(fingerprints: readonly string[], channel: string): Promise<Map<string, string>>;
   /** Remembers which alerts one digest message lists, so it can be re-rendered when one of them changes. */
   saveDigest(channel: string, ts: string, fingerprints: readonly string[]): Promise<void>;
   getDigest(channel: string, ts: string): Promise<string[] | undefined>;

@@ -7,6 +7,8 @@ import type { DmsDatabase, DmsEndpoints, DocumentStore } from '../ports/dms.ts';
 import type { Run } from '../domain/run.ts';
 import { withDeadline } from './deadline.ts';
 import { guardStuck } from './stuck-guard.ts';
+import { DEAD_RECENT_MS, judgeOutbox } from '../alerts/outbox-health.ts';
+import type { OutboxTargetHealth } from '../ports/state-store.ts';
 
 /** What `collectStatus` needs; every port is probed concurrently under its own deadline. */
 export interface StatusDeps {
@@ -27,6 +29,8 @@ export interface StatusDeps {
    * absent, empty or unreachable (the bot's state was lost), the repository's manifests are listed instead.
    */
   catalog?: () => Promise<BackupSummary[]>;
+  /** The bot's notification outbox per target (dead messages counted from `deadSince`); no line without it. */
+  outbox?: (options: { deadSince: string }) => Promise<OutboxTargetHealth[]>;
   probeTimeoutMs: number;
   now: () => Date;
 }
@@ -55,6 +59,7 @@ export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
     probe('backups', 'Backups', (signal) => guarded.backups(signal)),
     probe('drills', 'Recovery drills', () => judgeDrills(deps)),
     probe('pagerduty', 'PagerDuty', async () => judgePagerDuty(deps)),
+    ...(deps.outbox ? [probe('outbox', 'Alert delivery', (signal) => judgeOutboxNow(deps, signal))] : []),
   ]);
   return {
     system: deps.systemName,
@@ -189,6 +194,12 @@ function judgePagerDuty(deps: StatusDeps): Verdict {
   return deps.pagerdutyConfigured
     ? { state: 'ok', summary: 'configured: critical alerts page on-call', details: [] }
     : { state: 'warn', summary: 'not configured (PAGERDUTY_ROUTING_KEY unset): critical alerts will not page', details: [] };
+}
+
+// Whether new alerts are going out in time, and what was given up on in the last day.
+async function judgeOutboxNow(deps: StatusDeps, _signal: AbortSignal): Promise<Verdict> {
+  const now = deps.now();
+  return judgeOutbox(await deps.outbox!({ deadSince: new Date(now.getTime() - DEAD_RECENT_MS).toISOString() }), now);
 }
 
 function formatAge(now: Date, iso: string): string {

@@ -56,15 +56,20 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
   const deliverChannel = async (channel: string, messages: readonly AlertMessage[], report: (outcome: DeliveryOutcome) => Promise<void>): Promise<void> => {
     // Each outcome is settled as soon as it is known: a crash re-sends only what was in flight.
     const alerts = new Map((await deps.store.getAlerts([...new Set(messages.map((m) => m.payload.fingerprint))])).map((a) => [a.fingerprint, a]));
-    const existing = new Map<string, string | undefined>();
-    for (const m of messages) existing.set(m.payload.fingerprint, await deps.store.alertMessage(m.payload.fingerprint, channel));
+    // One lookup for the batch: a storm's digest brings thousands of alerts at once.
+    const existing = new Map<string, string | undefined>(await deps.store.alertMessages(messages.map((m) => m.payload.fingerprint), channel));
     // A post whose deliverer died mid-way may have reached Slack: find it by its metadata instead of posting twice.
     const uncertain = messages.filter((m) => m.retaken && m.payload.kind === 'slack_alert' && !existing.get(m.payload.fingerprint));
     if (uncertain.length > 0) {
-      for (const [fingerprint, ts] of await findPosted(deps.client, channel, new Set(uncertain.map((m) => m.payload.fingerprint)))) {
-        await deps.store.setAlertMessage(fingerprint, channel, ts);
+      const { found, digests } = await findPosted(deps.client, channel, new Set(uncertain.map((m) => m.payload.fingerprint)));
+      // A digest whose post got through but whose record did not is recorded now, or its later edits would list nothing.
+      for (const [ts, members] of digests) if (!(await deps.store.getDigest(channel, ts))) await deps.store.saveDigest(channel, ts, members);
+      const byTs = new Map<string, string[]>();
+      for (const [fingerprint, ts] of found) {
+        (byTs.get(ts) ?? byTs.set(ts, []).get(ts)!).push(fingerprint);
         existing.set(fingerprint, ts);
       }
+      for (const [ts, fingerprints] of byTs) await deps.store.setAlertMessages(fingerprints, channel, ts);
     }
     let deferredMs: number | undefined;
     const attempt = async (ids: number[], send: () => Promise<void>) => {
@@ -75,25 +80,25 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
       try {
         await pace(channel);
         await send();
-        for (const id of ids) await report({ id, delivered: true });
+        // Reported together, so a digest's thousands of messages are settled in a few writes.
+        await Promise.all(ids.map((id) => report({ id, delivered: true })));
       } catch (error) {
         const failure = classify(error);
         if (failure.retryAfterMs !== undefined) deferredMs = failure.retryAfterMs;
-        for (const id of ids) await report({ id, delivered: false, ...failure });
+        await Promise.all(ids.map((id) => report({ id, delivered: false, ...failure })));
       }
     };
 
     const newAlerts = messages.filter((m) => m.payload.kind === 'slack_alert' && !existing.get(m.payload.fingerprint));
-    const rest = messages.filter((m) => !newAlerts.includes(m));
+    const isNew = new Set(newAlerts);
+    const rest = messages.filter((m) => !isNew.has(m));
     if (newAlerts.length > digestThreshold) {
       const fingerprints = [...new Set(newAlerts.map((m) => m.payload.fingerprint))];
       await attempt(newAlerts.map((m) => m.id), async () => {
         const posted = await send.post(channel, digestBlocks(fingerprints.map((fp) => alerts.get(fp)!).filter(Boolean)), { metadata: { event_type: 'dr_alert_digest', event_payload: { fingerprints: fingerprints.join(',') } } });
         await deps.store.saveDigest(channel, posted, fingerprints);
-        for (const fp of fingerprints) {
-          await deps.store.setAlertMessage(fp, channel, `digest:${posted}`);
-          existing.set(fp, `digest:${posted}`);
-        }
+        await deps.store.setAlertMessages(fingerprints, channel, `digest:${posted}`);
+        for (const fp of fingerprints) existing.set(fp, `digest:${posted}`);
       });
     } else {
       rest.unshift(...newAlerts);
@@ -216,17 +221,32 @@ export function slackAlertDeliverer(deps: SlackAlertDeliveryDeps): OutboxDeliver
     }
   };
 
+  // The outbox's own notices (a backlog, a message given up on): plain text, our own words and figures.
+  const deliverNotice = async (message: OutboxMessage, report: (outcome: DeliveryOutcome) => Promise<void>): Promise<void> => {
+    if (message.payload.kind !== 'slack_notice') return;
+    try {
+      await pace(message.payload.channel);
+      await deps.client.chat.postMessage({ channel: message.payload.channel, text: message.payload.text });
+      await report({ id: message.id, delivered: true });
+    } catch (error) {
+      await report({ id: message.id, delivered: false, ...classify(error) });
+    }
+  };
+
   return {
     async deliver(messages, report) {
       const byChannel = new Map<string, AlertMessage[]>();
       const incidentMessages: OutboxMessage[] = [];
+      // Notices first: they say the outbox is behind, so they must not wait behind it.
+      for (const message of messages) if (message.payload.kind === 'slack_notice') await deliverNotice(message, report);
       for (const message of messages) {
+        if (message.payload.kind === 'slack_notice') continue;
         if (!isAlertMessage(message)) {
           incidentMessages.push(message);
           continue;
         }
         const channel = message.payload.channel;
-        byChannel.set(channel, [...(byChannel.get(channel) ?? []), message]);
+        (byChannel.get(channel) ?? byChannel.set(channel, []).get(channel)!).push(message);
       }
       // Channels in parallel (each has its own rate limit), messages of one channel in order. One channel
       // failing outright fails only its own unreported messages: the others are still being sent.
@@ -278,21 +298,26 @@ async function postsWithMetadata(client: WebClient, channel: string): Promise<Ar
 
 /**
  * Alert messages this bot already posted in the channel, by fingerprint (from the message metadata of single
- * posts and digests). Only asked for messages whose earlier delivery may have got through.
+ * posts and digests), and the full member list of each digest found. Only asked for messages whose earlier delivery may have got through.
  */
-async function findPosted(client: WebClient, channel: string, wanted: ReadonlySet<string>): Promise<Map<string, string>> {
+async function findPosted(client: WebClient, channel: string, wanted: ReadonlySet<string>): Promise<{ found: Map<string, string>; digests: Map<string, string[]> }> {
   const found = new Map<string, string>();
+  const digests = new Map<string, string[]>();
   for (const post of await postsWithMetadata(client, channel)) {
     if (post.type === 'dr_alert') {
       const fingerprint = String(post.payload.fingerprint);
       if (wanted.has(fingerprint) && !found.has(fingerprint)) found.set(fingerprint, post.ts);
     } else if (post.type === 'dr_alert_digest') {
-      for (const fingerprint of String(post.payload.fingerprints).split(',')) {
-        if (wanted.has(fingerprint) && !found.has(fingerprint)) found.set(fingerprint, `digest:${post.ts}`);
+      const members = String(post.payload.fingerprints).split(',');
+      for (const fingerprint of members) {
+        if (wanted.has(fingerprint) && !found.has(fingerprint)) {
+          found.set(fingerprint, `digest:${post.ts}`);
+          digests.set(post.ts, members);
+        }
       }
     }
   }
-  return found;
+  return { found, digests };
 }
 
 /** The parent message of an incident this bot already posted in the channel (from its message metadata). */

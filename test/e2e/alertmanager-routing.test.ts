@@ -6,6 +6,7 @@ import { startPagerDutyFake, type PagerDutyFake } from '../fakes/pagerduty-fake.
 import { startSlackFake, type SlackFake } from '../fakes/slack-api.ts';
 import { alertmanagerAvailable, startAlertmanager, type AlertmanagerPeer } from '../helpers/alertmanager.ts';
 import { startBotProcess, type BotProcess } from '../helpers/bot-process.ts';
+import { groupDedupKey } from '../../src/domain/alert.ts';
 
 const hasAlertmanager = alertmanagerAvailable();
 const TOKEN = 'alertmanager-webhook-token';
@@ -43,7 +44,8 @@ describe.skipIf(!hasAlertmanager)('a real Alertmanager → the bot → Slack and
     // (The bot, started with no DMS at all, also pages its own failed catch-up backup: only this alert counts here.)
     const trigger = await pagerduty.waitFor((e) => e.body.event_action === 'trigger' && (e.body.payload as { class?: string }).class === 'db_connection_failure', 20_000);
     const key = trigger.body.dedup_key as string;
-    expect(key).toMatch(/^[0-9a-f]{16}$/);
+    // Alertmanager's group is the incident, keyed as Alertmanager's own PagerDuty integration keys it.
+    expect(key).toBe(groupDedupKey('{}:{alertname="db_connection_failure"}'));
     expect(trigger.body.payload).toMatchObject({ severity: 'critical', source: 'alphha-dms', class: 'db_connection_failure' });
     expect(trigger.body.links).toEqual([{ href: 'https://slack.com/app_redirect?channel=dr-critical', text: 'Slack message' }]);
 

@@ -48,7 +48,7 @@ describe('dr CLI', () => {
     const result = JSON.parse(stdout) as { kind: string; report: { overall: string; probes: Array<{ id: string; state: string }> } };
     expect(result.kind).toBe('status');
     expect(result.report.overall).toBe('ok');
-    expect(result.report.probes.map((p) => p.id)).toEqual(['database', 'health', 'metrics', 'storage', 'backups', 'drills', 'pagerduty']);
+    expect(result.report.probes.map((p) => p.id)).toEqual(['database', 'health', 'metrics', 'storage', 'backups', 'drills', 'pagerduty', 'outbox']);
     expect(stdout).not.toContain('R0123456789abcdef0123456789abcdef');
   });
 

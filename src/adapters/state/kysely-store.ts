@@ -6,11 +6,11 @@ import path from 'node:path';
 import { auditHash, GENESIS_HASH, type AuditEntry, type AuditEntryInput, type AuditSource } from '../../domain/audit.ts';
 import type { BackupManifest } from '../../backup/manifest.ts';
 import type { BackupKind } from '../../ports/backup-repository.ts';
-import type { StateStore } from '../../ports/state-store.ts';
+import type { OutboxTargetHealth, PagerKeyState, StateStore } from '../../ports/state-store.ts';
 import type { Gate } from '../../domain/gate.ts';
 import type { Run, RunStatus } from '../../domain/run.ts';
 import type { Incident } from '../../domain/incident.ts';
-import type { AlertRecord, AlertState, OutboxInput, OutboxMessage, OutboxTarget } from '../../domain/alert.ts';
+import { defaultPriority, OUTBOX_PRIORITY, type AlertRecord, type AlertSeverity, type AlertState, type OutboxInput, type OutboxMessage, type OutboxPriority, type OutboxTarget } from '../../domain/alert.ts';
 import { migrations } from './migrations.ts';
 import { DrError, errorText } from '../../domain/errors.ts';
 
@@ -81,6 +81,7 @@ interface OutboxRow {
   last_error: string | null;
   claimed_by: string | null;
   claimed_until: string | null;
+  priority: Generated<number>;
 }
 
 interface DigestRow {
@@ -95,7 +96,7 @@ interface Tables {
   schedule_slots: SlotRow;
   gates: GateRow;
   runs: RunRow;
-  alerts: AlertRow & { record: string };
+  alerts: AlertRow & { record: string; alert_group: string | null };
   outbox: OutboxRow;
   digests: DigestRow;
   alert_messages: { fingerprint: string; channel: string; ts: string };
@@ -103,6 +104,7 @@ interface Tables {
   leases: { name: string; holder: string; expires_at: string };
   state_health: { owner: string; checked_at: string };
   seen_requests: { key: string; expires_at: string };
+  pager_keys: { dedup_key: string; state: string; updated_at: string };
 }
 
 // A new outbox message's next attempt: earlier than any clock, so it is due at once.
@@ -530,14 +532,15 @@ class KyselyStateStore implements StateStore {
       const changes = decide(existing);
       for (let start = 0; start < changes.length; start += 200) {
         const slice = changes.slice(start, start + 200);
-        const rows = slice.map(({ record }) => ({ fingerprint: record.fingerprint, state: record.state, severity: record.severity, last_fired_at: record.lastFiredAt, alert: record.alert, record: JSON.stringify(record) }));
+        const rows = slice.map(({ record }) => ({ fingerprint: record.fingerprint, state: record.state, severity: record.severity, last_fired_at: record.lastFiredAt, alert: record.alert, alert_group: record.group ?? null, record: JSON.stringify(record) }));
         await trx
           .insertInto('alerts')
           .values(rows)
-          .onConflict((oc) => oc.column('fingerprint').doUpdateSet((eb) => ({ state: eb.ref('excluded.state'), severity: eb.ref('excluded.severity'), last_fired_at: eb.ref('excluded.last_fired_at'), alert: eb.ref('excluded.alert'), record: eb.ref('excluded.record') })))
+          .onConflict((oc) =>
+            oc.column('fingerprint').doUpdateSet((eb) => ({ state: eb.ref('excluded.state'), severity: eb.ref('excluded.severity'), last_fired_at: eb.ref('excluded.last_fired_at'), alert: eb.ref('excluded.alert'), alert_group: eb.ref('excluded.alert_group'), record: eb.ref('excluded.record') })),
+          )
           .execute();
-        // Due at once, whatever any replica's clock says: only retries are scheduled for later.
-        const messages = slice.flatMap(({ outbox }) => outbox.map((m) => ({ target: m.target, order_key: m.orderKey, payload: JSON.stringify(m.payload), status: 'pending', attempts: 0, next_attempt_at: DUE_AT_ONCE, created_at: now })));
+        const messages = slice.flatMap(({ outbox }) => outbox.map((m) => outboxRow(m, now)));
         if (messages.length > 0) await trx.insertInto('outbox').values(messages).execute();
       }
       return changes.map((c) => c.record);
@@ -556,37 +559,60 @@ class KyselyStateStore implements StateStore {
       .execute();
   }
 
-  async claimOutbox(target: OutboxTarget, now: string, options: { owner: string; leaseUntil: string; limit: number; ownerAlive?: (owner: string) => boolean | undefined }): Promise<OutboxMessage[]> {
+  async setAlertMessages(fingerprints: readonly string[], channel: string, ts: string): Promise<void> {
+    const unique = [...new Set(fingerprints)];
+    await this.db.transaction().execute(async (trx) => {
+      for (let start = 0; start < unique.length; start += 300) {
+        await trx
+          .insertInto('alert_messages')
+          .values(unique.slice(start, start + 300).map((fingerprint) => ({ fingerprint, channel, ts })))
+          .onConflict((oc) => oc.columns(['fingerprint', 'channel']).doUpdateSet({ ts }))
+          .execute();
+      }
+    });
+  }
+
+  async claimOutbox(
+    target: OutboxTarget,
+    now: string,
+    options: { owner: string; leaseUntil: string; limit: number; ownerAlive?: (owner: string) => boolean | undefined; minPriority?: number },
+  ): Promise<OutboxMessage[]> {
     return this.db.transaction().execute(async (trx) => {
       // Leases held by processes known to be dead are free now, not when they expire.
       const holders = await trx.selectFrom('outbox').select('claimed_by').distinct().where('status', '=', 'pending').where('target', '=', target).where('claimed_until', '>=', now).execute();
       const dead = holders.map((h) => h.claimed_by).filter((owner): owner is string => owner !== null && owner !== options.owner && options.ownerAlive?.(owner) === false);
       const free = (eb: ExpressionBuilder<Tables & { o: OutboxRow }, 'o'>) =>
         eb.or([eb('o.claimed_until', 'is', null), eb('o.claimed_until', '<', now), ...(dead.length ? [eb('o.claimed_by', 'in', dead)] : [])]);
-      // The head of each order key: no earlier message of the same key is still pending.
-      const candidates = await trx
+      // The head of each order key (no earlier message of the same key is still pending), most urgent first,
+      // then oldest first: a backlog of one kind never holds up a more urgent message, and every key gets a turn.
+      let query = trx
         .selectFrom('outbox as o')
         .select(['o.id', 'o.claimed_by'])
-        .where('o.status', '=', 'pending')
         .where('o.target', '=', target)
+        .where('o.status', '=', 'pending')
         .where('o.next_attempt_at', '<=', now)
         .where(free)
-        .where((eb) => eb.not(eb.exists(eb.selectFrom('outbox as p').select('p.id').whereRef('p.order_key', '=', 'o.order_key').where('p.status', '=', 'pending').whereRef('p.id', '<', 'o.id'))))
-        .orderBy('o.id')
-        .limit(options.limit)
-        .execute();
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('outbox as p').select('p.id').whereRef('p.order_key', '=', 'o.order_key').where('p.status', '=', 'pending').whereRef('p.id', '<', 'o.id'))));
+      if (options.minPriority !== undefined) query = query.where('o.priority', '>=', options.minPriority);
+      const candidates = await query.orderBy('o.priority').orderBy('o.id').limit(options.limit).execute();
       if (candidates.length === 0) return [];
       const retaken = new Set(candidates.filter((c) => c.claimed_by !== null).map((c) => Number(c.id)));
       const ids = candidates.map((c) => Number(c.id));
-      await trx
-        .updateTable('outbox')
-        .set({ claimed_by: options.owner, claimed_until: options.leaseUntil })
-        .where('id', 'in', ids)
-        .where('status', '=', 'pending')
-        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now), ...(dead.length ? [eb('claimed_by', 'in', dead)] : [])]))
-        .execute();
-      const claimed = await trx.selectFrom('outbox').selectAll().where('id', 'in', ids).where('claimed_by', '=', options.owner).where('claimed_until', '=', options.leaseUntil).orderBy('id').execute();
-      return claimed.map((row) => ({ ...outboxMessage(row), ...(retaken.has(Number(row.id)) ? { retaken: true } : {}) }));
+      const claimed: OutboxMessage[] = [];
+      // Bounded IN lists: a storm's digest claims thousands at once, beyond SQLite's variable limit.
+      for (let start = 0; start < ids.length; start += 500) {
+        const chunk = ids.slice(start, start + 500);
+        await trx
+          .updateTable('outbox')
+          .set({ claimed_by: options.owner, claimed_until: options.leaseUntil })
+          .where('id', 'in', chunk)
+          .where('status', '=', 'pending')
+          .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now), ...(dead.length ? [eb('claimed_by', 'in', dead)] : [])]))
+          .execute();
+        const rows = await trx.selectFrom('outbox').selectAll().where('id', 'in', chunk).where('claimed_by', '=', options.owner).where('claimed_until', '=', options.leaseUntil).execute();
+        for (const row of rows) claimed.push({ ...outboxMessage(row), ...(retaken.has(Number(row.id)) ? { retaken: true } : {}) });
+      }
+      return claimed.sort((a, b) => a.priority - b.priority || a.id - b.id);
     });
   }
 
@@ -607,11 +633,99 @@ class KyselyStateStore implements StateStore {
     await update.execute();
   }
 
+  async settleDelivered(messages: ReadonlyArray<{ id: number; attempts: number }>, deliveredAt: string, owner?: string): Promise<void> {
+    const byAttempts = new Map<number, number[]>();
+    for (const { id, attempts } of messages) (byAttempts.get(attempts) ?? byAttempts.set(attempts, []).get(attempts)!).push(id);
+    await this.db.transaction().execute(async (trx) => {
+      for (const [attempts, ids] of byAttempts) {
+        for (let start = 0; start < ids.length; start += 500) {
+          let update = trx
+            .updateTable('outbox')
+            .set({ status: 'delivered', attempts, last_error: null, delivered_at: deliveredAt, claimed_by: null, claimed_until: null })
+            .where('id', 'in', ids.slice(start, start + 500));
+          if (owner) update = update.where('claimed_by', '=', owner);
+          await update.execute();
+        }
+      }
+    });
+  }
+
   async listOutbox(options: { status?: OutboxMessage['status']; target?: OutboxTarget; limit?: number } = {}): Promise<OutboxMessage[]> {
     let query = this.db.selectFrom('outbox').selectAll().orderBy('id').limit(options.limit ?? 100_000);
     if (options.status) query = query.where('status', '=', options.status);
     if (options.target) query = query.where('target', '=', options.target);
     return (await query.execute()).map(outboxMessage);
+  }
+
+  async outboxHealth(options: { deadSince?: string } = {}): Promise<OutboxTargetHealth[]> {
+    const pending = await this.db
+      .selectFrom('outbox')
+      .select((eb) => ['target', eb.fn.countAll<number | string>().as('pending'), eb.fn.min('created_at').as('oldest')])
+      .where('status', '=', 'pending')
+      .groupBy('target')
+      .execute();
+    const triggers = await this.db
+      .selectFrom('outbox')
+      .select((eb) => ['target', eb.fn.min('created_at').as('oldest')])
+      .where('status', '=', 'pending')
+      .where('priority', '=', OUTBOX_PRIORITY.trigger)
+      .groupBy('target')
+      .execute();
+    let deadQuery = this.db
+      .selectFrom('outbox')
+      .select((eb) => ['target', eb.fn.countAll<number | string>().as('dead')])
+      .where('status', '=', 'dead')
+      .groupBy('target');
+    // A dead message keeps the retry time it was given when it died: about when it was given up on.
+    if (options.deadSince) deadQuery = deadQuery.where('next_attempt_at', '>=', options.deadSince);
+    const dead = await deadQuery.execute();
+    const targets = new Map<string, OutboxTargetHealth>();
+    const entry = (target: string) => targets.get(target) ?? targets.set(target, { target: target as OutboxTarget, pending: 0, dead: 0 }).get(target)!;
+    for (const row of pending) Object.assign(entry(row.target), { pending: Number(row.pending), ...(row.oldest ? { oldestPendingAt: row.oldest } : {}) });
+    for (const row of triggers) if (row.oldest) entry(row.target).oldestTriggerAt = row.oldest;
+    for (const row of dead) entry(row.target).dead = Number(row.dead);
+    return [...targets.values()].sort((a, b) => a.target.localeCompare(b.target));
+  }
+
+  async listGroupAlerts(group: string, options: { states?: readonly AlertState[]; severity?: AlertSeverity; limit?: number } = {}): Promise<AlertRecord[]> {
+    let query = this.db.selectFrom('alerts').select('record').where('alert_group', '=', group).orderBy('last_fired_at').orderBy('fingerprint').limit(options.limit ?? 1_000);
+    if (options.states) query = query.where('state', 'in', [...options.states]);
+    if (options.severity) query = query.where('severity', '=', options.severity);
+    return (await query.execute()).map((row) => JSON.parse(row.record) as AlertRecord);
+  }
+
+  async countGroupAlerts(group: string, options: { severity?: AlertSeverity } = {}): Promise<Partial<Record<AlertState, number>>> {
+    let query = this.db
+      .selectFrom('alerts')
+      .select((eb) => ['state', eb.fn.countAll<number | string>().as('count')])
+      .where('alert_group', '=', group)
+      .groupBy('state');
+    if (options.severity) query = query.where('severity', '=', options.severity);
+    const rows = await query.execute();
+    return Object.fromEntries(rows.map((row) => [row.state, Number(row.count)]));
+  }
+
+  async pagerKeyState(dedupKey: string): Promise<PagerKeyState | undefined> {
+    return (await this.db.selectFrom('pager_keys').select('state').where('dedup_key', '=', dedupKey).executeTakeFirst())?.state as PagerKeyState | undefined;
+  }
+
+  async setPagerKeyState(dedupKey: string, state: PagerKeyState): Promise<void> {
+    const updated_at = this.now().toISOString();
+    await this.db
+      .insertInto('pager_keys')
+      .values({ dedup_key: dedupKey, state, updated_at })
+      .onConflict((oc) => oc.column('dedup_key').doUpdateSet({ state, updated_at }))
+      .execute();
+  }
+
+  async alertMessages(fingerprints: readonly string[], channel: string): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    const unique = [...new Set(fingerprints)];
+    for (let start = 0; start < unique.length; start += 500) {
+      const rows = await this.db.selectFrom('alert_messages').select(['fingerprint', 'ts']).where('channel', '=', channel).where('fingerprint', 'in', unique.slice(start, start + 500)).execute();
+      for (const row of rows) found.set(row.fingerprint, row.ts);
+    }
+    return found;
   }
 
   async saveDigest(channel: string, ts: string, fingerprints: readonly string[]): Promise<void> {
@@ -681,7 +795,7 @@ class KyselyStateStore implements StateStore {
   private async insertOutbox(db: Kysely<Tables>, outbox: readonly OutboxInput[]): Promise<void> {
     if (outbox.length === 0) return;
     const createdAt = this.now().toISOString();
-    await db.insertInto('outbox').values(outbox.map((m) => ({ target: m.target, order_key: m.orderKey, payload: JSON.stringify(m.payload), status: 'pending', attempts: 0, next_attempt_at: DUE_AT_ONCE, created_at: createdAt }))).execute();
+    await db.insertInto('outbox').values(outbox.map((m) => outboxRow(m, createdAt))).execute();
   }
 
   async close(): Promise<void> {
@@ -719,12 +833,18 @@ function checkSqliteFile(opened: OpenedSqlite, full: boolean): void {
   }
 }
 
-function outboxMessage(row: { id: number | string; target: string; order_key: string; payload: string; status: string; attempts: number; next_attempt_at: string; created_at: string; delivered_at: string | null; last_error: string | null }): OutboxMessage {
+// Due at once, whatever any replica's clock says: only retries are scheduled for later.
+function outboxRow(message: OutboxInput, createdAt: string) {
+  return { target: message.target, order_key: message.orderKey, payload: JSON.stringify(message.payload), priority: message.priority ?? defaultPriority(message.payload), status: 'pending', attempts: 0, next_attempt_at: DUE_AT_ONCE, created_at: createdAt };
+}
+
+function outboxMessage(row: { id: number | string; target: string; order_key: string; payload: string; priority: number; status: string; attempts: number; next_attempt_at: string; created_at: string; delivered_at: string | null; last_error: string | null }): OutboxMessage {
   return {
     id: Number(row.id),
     target: row.target as OutboxTarget,
     orderKey: row.order_key,
     payload: JSON.parse(row.payload) as OutboxMessage['payload'],
+    priority: Number(row.priority) as OutboxPriority,
     status: row.status as OutboxMessage['status'],
     attempts: Number(row.attempts),
     nextAttemptAt: row.next_attempt_at,

@@ -169,4 +169,21 @@ export const migrations: Record<string, Migration> = {
       await db.schema.createIndex('seen_requests_expires_at').on('seen_requests').column('expires_at').execute();
     },
   },
+  '0009_outbox_fairness': {
+    async up(db: Kysely<unknown>) {
+      // Delivery by priority (notices, new alerts, changes, storm digests), then oldest first: claims read this index.
+      await db.schema.alterTable('outbox').addColumn('priority', 'integer', (c) => c.notNull().defaultTo(2)).execute();
+      await db.schema.createIndex('outbox_claim').on('outbox').columns(['target', 'status', 'priority', 'id']).execute();
+      // An Alertmanager group pages as one incident: its alerts are found by group.
+      await db.schema.alterTable('alerts').addColumn('alert_group', 'text').execute();
+      await db.schema.createIndex('alerts_group').on('alerts').columns(['alert_group', 'state']).execute();
+      // What PagerDuty was last told per dedup_key: a resolve for an incident never triggered is not sent.
+      await db.schema
+        .createTable('pager_keys')
+        .addColumn('dedup_key', 'text', (c) => c.primaryKey())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 };

@@ -85,6 +85,7 @@ describe('parseAlertmanagerWebhook', () => {
         alertmanagerUrl: 'http://alertmanager.internal:9093',
         truncatedAlerts: 3,
         groupKey: '{}:{job="dms"}',
+        group: '{}:{job="dms"}',
       },
       {
         fingerprint: '1a30ba71cca2921f',
@@ -99,6 +100,7 @@ describe('parseAlertmanagerWebhook', () => {
         alertmanagerUrl: 'http://alertmanager.internal:9093',
         truncatedAlerts: 3,
         groupKey: '{}:{job="dms"}',
+        group: '{}:{job="dms"}',
       },
     ]);
   });
