@@ -104,6 +104,13 @@ export interface BackupRow {
   keptBy: RetentionReason[];
 }
 
+/** A kind of `backup all` that failed while the others ran: which, and the user-safe reason. */
+export interface FailedBackup {
+  kind: BackupKind;
+  code: string;
+  message: string;
+}
+
 /** One line of `/dr help`. */
 export interface HelpEntry {
   usage: string;
@@ -117,7 +124,7 @@ export type CommandOutcome =
   | { kind: 'help'; entries: HelpEntry[] }
   | { kind: 'status'; report: StatusReport }
   | { kind: 'history'; entries: AuditEntry[]; verdict: ChainVerdict | undefined }
-  | { kind: 'backup'; taken: BackupManifest[] }
+  | { kind: 'backup'; taken: BackupManifest[]; failed?: FailedBackup[] }
   | { kind: 'plan'; gate: Gate }
   | { kind: 'alerts'; alerts: AlertRecord[]; now: string }
   | { kind: 'incident'; action: string; incident: Incident; resolution?: { downtimeMs: number; dataLossMs?: number } }

@@ -1,6 +1,6 @@
 import type { KnownBlock } from '@slack/types';
 import type { BackupManifest } from '../../backup/manifest.ts';
-import type { BackupRow } from '../../commands/types.ts';
+import type { BackupRow, FailedBackup } from '../../commands/types.ts';
 import { formatDuration } from '../../config/duration.ts';
 import type { RepositoryVerification } from '../../procedures/verify-backups.ts';
 import { formatBytes } from '../../domain/format.ts';
@@ -8,7 +8,7 @@ import { BACKUP_BLOCK } from '../ids.ts';
 import { escapeMrkdwn } from '../../render/mrkdwn.ts';
 
 /** Block Kit for a finished `/dr backup`: what was taken and how it was proven. */
-export function backupTakenBlocks(taken: readonly BackupManifest[]): { text: string; blocks: KnownBlock[] } {
+export function backupTakenBlocks(taken: readonly BackupManifest[], failed: readonly FailedBackup[] = []): { text: string; blocks: KnownBlock[] } {
   const lines = taken.map((m) => {
     const seconds = formatDuration(Date.parse(m.finished_at) - Date.parse(m.started_at));
     const v = m.verification;
@@ -18,12 +18,14 @@ export function backupTakenBlocks(taken: readonly BackupManifest[]): { text: str
     }
     if (m.kind === 'storage') {
       const problems = [...(v.checksum_mismatches ?? []).map((p) => `❌ checksum mismatch: \`${escapeMrkdwn(p)}\``), ...(v.missing ?? []).map((p) => `❌ missing: \`${escapeMrkdwn(p)}\``)];
-      return `${v.integrity === 'ok' ? '✅' : '⚠️'} *storage* \`${m.id}\` — ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)} in ${seconds}; copied ${v.copied?.files ?? 0}, reused ${v.copied?.reused ?? 0}${problems.length ? `\n${problems.slice(0, 10).join('\n')}` : ''}`;
+      return `${v.integrity === 'ok' ? '✅' : m.verified ? '⚠️' : '❌'} *storage* \`${m.id}\`${m.verified ? '' : ' *NOT verified* (a document does not match its recorded checksum)'} — ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)} in ${seconds}; copied ${v.copied?.files ?? 0}, reused ${v.copied?.reused ?? 0}${problems.length ? `\n${problems.slice(0, 10).join('\n')}` : ''}`;
     }
     const counts = m.verification.counts ? `, ${m.verification.counts.documents} documents` : '';
     return `✅ *${m.kind}* \`${m.id}\` — ${formatBytes(m.size_bytes)} in ${seconds}, verified (integrity ${m.verification.integrity}${counts}, SHA-256 ${m.files[0]?.sha256.slice(0, 8) ?? '?'} re-read)`;
   });
-  return { text: `Backup finished: ${taken.map((m) => m.id).join(', ')}`, blocks: [{ type: 'section', block_id: BACKUP_BLOCK.result, text: { type: 'mrkdwn', text: lines.join('\n') } }] };
+  for (const f of failed) lines.push(`❌ *${f.kind}* backup FAILED: ${escapeMrkdwn(f.message)}`);
+  const text = `Backup finished: ${[...taken.map((m) => m.id), ...failed.map((f) => `${f.kind} FAILED`)].join(', ')}`;
+  return { text, blocks: [{ type: 'section', block_id: BACKUP_BLOCK.result, text: { type: 'mrkdwn', text: lines.join('\n').slice(0, 3_000) } }] };
 }
 
 /** Block Kit for `/dr backups`: newest first, with age, size, verification and the retention rules that keep each. */

@@ -27,7 +27,7 @@ export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: 
     case 'checksums':
       return checksumBlocks(outcome.report);
     case 'backup':
-      return backupTakenBlocks(outcome.taken);
+      return backupTakenBlocks(outcome.taken, outcome.failed);
     case 'alerts':
       return alertListBlocks(outcome.alerts, new Date(outcome.now));
     case 'incident': {
