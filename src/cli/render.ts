@@ -123,7 +123,7 @@ function backupLines(m: BackupManifest): string[] {
   if (m.kind !== 'storage') return [`✅ ${m.kind} backup ${m.id}: ${formatBytes(m.size_bytes)}, verified (integrity ${v.integrity}, SHA-256 ${m.files[0]?.sha256.slice(0, 8) ?? '?'} re-read)`];
   const ok = v.integrity === 'ok';
   return [
-    `${ok ? '✅' : m.verified ? '⚠️' : '❌'} storage snapshot ${m.id}${m.verified ? '' : ' (NOT verified: a document does not match its recorded checksum)'}: ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)}; copied ${v.copied?.files ?? 0} (${formatBytes(v.copied?.bytes ?? 0)} new), reused ${v.copied?.reused ?? 0} unchanged; new objects re-read`,
+    `${ok ? '✅' : m.verified ? '⚠️' : '❌'} storage snapshot ${m.id}:${m.verified ? '' : ' NOT verified (a document does not match its recorded checksum);'} ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)}; copied ${v.copied?.files ?? 0} (${formatBytes(v.copied?.bytes ?? 0)} new), reused ${v.copied?.reused ?? 0} unchanged; new objects re-read`,
     ...(v.checksum_mismatches ?? []).slice(0, 20).map((p) => `   ❌ checksum mismatch (kept as evidence, not as good): ${p}`),
     ...(v.missing ?? []).slice(0, 20).map((p) => `   ❌ listed in the DMS but missing from storage: ${p}`),
   ];
