@@ -9,7 +9,7 @@ import { formatBytes } from '../domain/format.ts';
 import type { Gate } from '../domain/gate.ts';
 import { RECOVERY_CHECKLIST } from '../domain/incident.ts';
 import type { Run } from '../domain/run.ts';
-import { alertLines, incidentLine, planFacts, RUN_MARK, runFacts, STEP_MARK } from '../render/plan.ts';
+import { alertLines, incidentLine, planFacts, RUN_MARK, runFacts, stepMark } from '../render/plan.ts';
 
 
 /** Terminal text for a command's outcome. */
@@ -97,7 +97,7 @@ export function renderPlan(gate: Gate, now: Date): string {
 
 /** A run's checklist and figures, printed when it ends. */
 export function renderRun(run: Run): string {
-  const steps = run.steps.map((step) => `  ${STEP_MARK[step.status]} ${step.name}${step.detail ? ` — ${step.detail}` : ''}`);
+  const steps = run.steps.map((step) => `  ${stepMark(step)} ${step.name}${step.detail ? ` — ${step.detail}` : ''}`);
   const facts = runFacts(run).map(([label, value]) => `  ${label}: ${value}`);
   return [`${RUN_MARK[run.status]} ${run.procedure} ${run.id}: ${run.status}`, ...steps, ...facts, ''].join('\n');
 }
