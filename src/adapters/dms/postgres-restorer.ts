@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DrError, errorText } from '../../domain/errors.ts';
-import type { DatabaseInspection, DatabaseRef, DatabaseRestorer } from '../../ports/dms.ts';
+import type { DatabaseInspection, DatabaseRef, DatabaseRestorer, SwapOptions } from '../../ports/dms.ts';
 import { redactUrl } from './postgres-database.ts';
 import { runTool, splitPassword } from './postgres-dumper.ts';
 import { assertRestoreLabel, RESTORE_LABEL } from './sqlite-restorer.ts';
@@ -102,7 +102,7 @@ export class PostgresRestorer implements DatabaseRestorer {
    * may rename both databases (their owner, with CREATEDB, or a superuser). The rename moves the database
    * whole, so a kept database that fails its check goes back exactly as it is (`asIs` changes nothing here).
    */
-  async checkSwap(replacement: DatabaseRef, label: string): Promise<void> {
+  async checkSwap(replacement: DatabaseRef, label: string, _options?: SwapOptions): Promise<void> {
     assertRestoreLabel(label);
     const source = this.sibling(replacement, 'swap in');
     const kept = siblingName(this.database, 'pre', label);
@@ -128,7 +128,7 @@ export class PostgresRestorer implements DatabaseRestorer {
    * the live name points at the old or the new database and never at none. Each rename locks its database:
    * a session connecting meanwhile waits, then fails with "database was renamed" and reconnects to the new one.
    */
-  async swapIn(replacement: DatabaseRef, label: string): Promise<DatabaseRef | undefined> {
+  async swapIn(replacement: DatabaseRef, label: string, _options?: SwapOptions): Promise<DatabaseRef | undefined> {
     assertRestoreLabel(label);
     const source = this.sibling(replacement, 'swap in');
     const kept = siblingName(this.database, 'pre', label);

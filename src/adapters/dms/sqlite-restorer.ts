@@ -223,9 +223,13 @@ export class SqliteRestorer implements DatabaseRestorer {
 
   /**
    * Folds the live WAL into the live file (TRUNCATE checkpoint), so the kept link holds everything. A damaged
-   * file that SQLite cannot open is left as it is: its side files move with it. A file still in use is refused.
+   * file (no SQLite header, or one SQLite cannot open) is left exactly as it is: its side files move with it.
+   * A file still in use is refused.
    */
   private async settleLive(): Promise<void> {
+    // A file without a SQLite header (overwritten, as ransomware does) is never opened: closing even a failed
+    // connection would fold its -wal into it and change the very bytes `restore undo` must put back.
+    if (!(await hasSqliteHeader(this.live))) return;
     for (let attempt = 1; ; attempt += 1) {
       let problem: string;
       try {
