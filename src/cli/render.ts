@@ -80,7 +80,8 @@ export function renderOutcome(outcome: CommandOutcome): string {
             ...v.damage.slice(0, 50).map((d) => `   ${d.backupId}: ${d.file}: ${d.problem}`),
           ]
         : [];
-      return `${[...rebuilt, ...(rows.length ? rows : ['No backups catalogued yet.']), ...violations, ...verified].join('\n')}\n`;
+      const fromRepository = outcome.fromRepository ? [`⚠️ Listed from the repository's manifests. ${outcome.fromRepository}`, ''] : [];
+      return `${[...rebuilt, ...fromRepository, ...(rows.length ? rows : ['No backups catalogued yet.']), ...violations, ...verified].join('\n')}\n`;
     }
   }
 }

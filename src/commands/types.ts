@@ -132,7 +132,16 @@ export type CommandOutcome =
   | { kind: 'run'; run: Run }
   | { kind: 'checksums'; report: ChecksumReport }
   | { kind: 'audit'; from: string; until: string; rowCount: number; csv: string }
-  | { kind: 'backups'; rows: BackupRow[]; now: string; violations: string[]; rebuilt?: number; verification?: RepositoryVerification };
+  | {
+      kind: 'backups';
+      rows: BackupRow[];
+      now: string;
+      violations: string[];
+      rebuilt?: number;
+      verification?: RepositoryVerification;
+      /** Set when the catalog was empty and the rows are the repository's own manifests: what to do about it. */
+      fromRepository?: string;
+    };
 
 /** What parsing may consult besides the words: the config (e.g. which secrets exist), so a refusal can come in the ack. */
 export interface ParseContext {

@@ -33,7 +33,7 @@ export function backupListBlocks(
   rows: readonly BackupRow[],
   now: string,
   violations: readonly string[],
-  extra: { rebuilt?: number; verification?: RepositoryVerification } = {},
+  extra: { rebuilt?: number; verification?: RepositoryVerification; fromRepository?: string } = {},
 ): { text: string; blocks: KnownBlock[] } {
   const lines = rows.slice(0, 40).map((r) => {
     const age = formatDuration(Math.max(0, Date.parse(now) - Date.parse(r.finishedAt)));
@@ -47,6 +47,9 @@ export function backupListBlocks(
   ];
   if (violations.length > 0) {
     blocks.push({ type: 'section', block_id: BACKUP_BLOCK.violations, text: { type: 'mrkdwn', text: violations.map((v) => `⚠️ retention: ${v}`).join('\n') } });
+  }
+  if (extra.fromRepository) {
+    blocks.unshift({ type: 'section', text: { type: 'mrkdwn', text: `⚠️ Listed from the repository's manifests. ${escapeMrkdwn(extra.fromRepository)}`.slice(0, 3000) } });
   }
   if (extra.rebuilt !== undefined) {
     blocks.unshift({ type: 'section', block_id: BACKUP_BLOCK.rebuilt, text: { type: 'mrkdwn', text: `Catalog rebuilt from the repository: ${extra.rebuilt} backups.` } });

@@ -41,6 +41,6 @@ export function outcomeBlocks(outcome: CommandOutcome): { text: string; blocks: 
     case 'run':
       return runBlocks(outcome.run, new Date());
     case 'backups':
-      return backupListBlocks(outcome.rows, outcome.now, outcome.violations, { ...(outcome.rebuilt === undefined ? {} : { rebuilt: outcome.rebuilt }), ...(outcome.verification ? { verification: outcome.verification } : {}) });
+      return backupListBlocks(outcome.rows, outcome.now, outcome.violations, { ...(outcome.rebuilt === undefined ? {} : { rebuilt: outcome.rebuilt }), ...(outcome.verification ? { verification: outcome.verification } : {}), ...(outcome.fromRepository ? { fromRepository: outcome.fromRepository } : {}) });
   }
 }
