@@ -91,6 +91,16 @@ export interface SnapshotDocument {
   checksum: 'ok' | 'mismatch' | 'unknown';
 }
 
+/**
+ * Whether a storage snapshot's objects were all read back intact: verified, or unverified only because a
+ * document did not match `documents.checksum_sha256` (what was stored is still exactly what was read).
+ */
+export function snapshotObjectsProven(m: BackupManifest): boolean {
+  if (m.verified) return true;
+  const v = m.verification;
+  return m.kind === 'storage' && v.hashes_rechecked && !v.damaged?.length && (v.checksum_mismatches?.length ?? 0) > 0;
+}
+
 /** `db-20261126T030500Z-3f9a`: kind, UTC time to the second, and a random tail so two replicas never collide. */
 export function newBackupId(kind: BackupKind, at: Date, random: string): string {
   return `${kind}-${at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '')}-${random}`;

@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import type { DispatchDeps } from '../commands/dispatch.ts';
 import { DrError, toDrError } from '../domain/errors.ts';
 import type { Gate } from '../domain/gate.ts';
-import { STEP_MARK } from '../render/plan.ts';
+import { stepMark } from '../render/plan.ts';
 import { confirmGate, rejectGate, type GateActor } from '../gates/gates.ts';
 import { runGate } from '../gates/gated-procedures.ts';
 import { renderError, renderRun } from './render.ts';
@@ -60,7 +60,7 @@ export async function confirmAndRunOnTerminal(deps: DispatchDeps, gate: Gate, wh
       const key = `${step.name}:${step.status}`;
       if (step.status === 'pending' || shown.has(key)) continue;
       shown.add(key);
-      io.err.write(`${STEP_MARK[step.status]} ${step.name}${step.detail ? ` — ${step.detail}` : ''}\n`);
+      io.err.write(`${stepMark(step)} ${step.name}${step.detail ? ` — ${step.detail}` : ''}\n`);
     }
   });
   io.out.write(renderRun(run));

@@ -1,4 +1,5 @@
 import type { BackupManifest } from '../backup/manifest.ts';
+import { BACKUP_KINDS } from '../ports/backup-repository.ts';
 import type { CommandOutcome } from '../commands/types.ts';
 import type { DrError } from '../domain/errors.ts';
 import { STATE_EMOJI, STATE_HEADLINE, type StatusReport } from '../domain/status.ts';
@@ -8,7 +9,7 @@ import { formatBytes } from '../domain/format.ts';
 import type { Gate } from '../domain/gate.ts';
 import { RECOVERY_CHECKLIST } from '../domain/incident.ts';
 import type { Run } from '../domain/run.ts';
-import { alertLines, incidentLine, planFacts, RUN_MARK, runFacts, STEP_MARK } from '../render/plan.ts';
+import { alertLines, incidentLine, planFacts, RUN_MARK, runFacts, stepMark } from '../render/plan.ts';
 
 
 /** Terminal text for a command's outcome. */
@@ -42,7 +43,11 @@ export function renderOutcome(outcome: CommandOutcome): string {
       return outcome.csv;
     case 'backup':
       return [
-        ...outcome.taken.flatMap((m) => backupLines(m)),
+        // In the order they ran, failures among the successes.
+        ...BACKUP_KINDS.flatMap((kind) => [
+          ...outcome.taken.filter((m) => m.kind === kind).flatMap((m) => backupLines(m)),
+          ...(outcome.failed ?? []).filter((f) => f.kind === kind).map((f) => `❌ ${f.kind} backup FAILED: ${f.message}`),
+        ]),
         '',
       ].join('\n');
     case 'plan':
@@ -75,7 +80,8 @@ export function renderOutcome(outcome: CommandOutcome): string {
             ...v.damage.slice(0, 50).map((d) => `   ${d.backupId}: ${d.file}: ${d.problem}`),
           ]
         : [];
-      return `${[...rebuilt, ...(rows.length ? rows : ['No backups catalogued yet.']), ...violations, ...verified].join('\n')}\n`;
+      const fromRepository = outcome.fromRepository ? [`⚠️ Listed from the repository's manifests. ${outcome.fromRepository}`, ''] : [];
+      return `${[...rebuilt, ...fromRepository, ...(rows.length ? rows : ['No backups catalogued yet.']), ...violations, ...verified].join('\n')}\n`;
     }
   }
 }
@@ -92,7 +98,7 @@ export function renderPlan(gate: Gate, now: Date): string {
 
 /** A run's checklist and figures, printed when it ends. */
 export function renderRun(run: Run): string {
-  const steps = run.steps.map((step) => `  ${STEP_MARK[step.status]} ${step.name}${step.detail ? ` — ${step.detail}` : ''}`);
+  const steps = run.steps.map((step) => `  ${stepMark(step)} ${step.name}${step.detail ? ` — ${step.detail}` : ''}`);
   const facts = runFacts(run).map(([label, value]) => `  ${label}: ${value}`);
   return [`${RUN_MARK[run.status]} ${run.procedure} ${run.id}: ${run.status}`, ...steps, ...facts, ''].join('\n');
 }
@@ -118,7 +124,7 @@ function backupLines(m: BackupManifest): string[] {
   if (m.kind !== 'storage') return [`✅ ${m.kind} backup ${m.id}: ${formatBytes(m.size_bytes)}, verified (integrity ${v.integrity}, SHA-256 ${m.files[0]?.sha256.slice(0, 8) ?? '?'} re-read)`];
   const ok = v.integrity === 'ok';
   return [
-    `${ok ? '✅' : '⚠️'} storage snapshot ${m.id}: ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)}; copied ${v.copied?.files ?? 0} (${formatBytes(v.copied?.bytes ?? 0)} new), reused ${v.copied?.reused ?? 0} unchanged; new objects re-read`,
+    `${ok ? '✅' : m.verified ? '⚠️' : '❌'} storage snapshot ${m.id}:${m.verified ? '' : ' NOT verified (a document does not match its recorded checksum);'} ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)}; copied ${v.copied?.files ?? 0} (${formatBytes(v.copied?.bytes ?? 0)} new), reused ${v.copied?.reused ?? 0} unchanged; new objects re-read`,
     ...(v.checksum_mismatches ?? []).slice(0, 20).map((p) => `   ❌ checksum mismatch (kept as evidence, not as good): ${p}`),
     ...(v.missing ?? []).slice(0, 20).map((p) => `   ❌ listed in the DMS but missing from storage: ${p}`),
   ];
@@ -139,6 +145,7 @@ export function exitCodeOf(outcome: CommandOutcome): number {
   if (outcome.kind === 'checksums' && outcome.report.problems.length > 0) return 1;
   if (outcome.kind === 'alerts' && outcome.alerts.length > 0) return 1;
   if (outcome.kind === 'run' && outcome.run.status !== 'succeeded') return 1;
+  if (outcome.kind === 'backup' && (outcome.failed?.length || outcome.taken.some((m) => !m.verified))) return 1;
   return 0;
 }
 

@@ -1,7 +1,7 @@
-import { DrError } from '../domain/errors.ts';
+import { DrError, toDrError } from '../domain/errors.ts';
 import { BACKUP_KINDS, type BackupKind } from '../ports/backup-repository.ts';
 import { raiseJobFailure, resolveJobFailure } from '../alerts/job-failure.ts';
-import { defineCommand } from './types.ts';
+import { defineCommand, type FailedBackup } from './types.ts';
 
 const TARGETS = ['db', 'storage', 'config', 'all'] as const;
 type Target = (typeof TARGETS)[number];
@@ -25,7 +25,9 @@ export const backupCommand = defineCommand({
     const kinds: readonly BackupKind[] = target === 'all' ? BACKUP_KINDS : [target];
     const take = { db: deps.backupDatabase, storage: deps.backupStorage, config: deps.backupConfig };
     const taken = [];
+    const failed: FailedBackup[] = [];
     // One after the other (BACKUP_KINDS order): the database first, as it is what the RPO is measured against.
+    // One kind failing does not stop the others: mid-incident, every backup that can be taken is wanted.
     for (const kind of kinds) {
       const job = `backup-${kind}`;
       try {
@@ -33,10 +35,13 @@ export const backupCommand = defineCommand({
       } catch (error) {
         // A backup someone asked for fails as loudly as a scheduled one: the same alert, paged the same way.
         await raiseJobFailure(deps, job, 'manual', error, { 'requested by': invocation.actor, from: invocation.source });
-        throw error;
+        if (target !== 'all') throw error;
+        const reason = toDrError(error);
+        failed.push({ kind, code: reason.code, message: reason.userMessage });
+        continue;
       }
       await resolveJobFailure(deps, job);
     }
-    return { kind: 'backup', taken };
+    return { kind: 'backup', taken, ...(failed.length ? { failed } : {}) };
   },
 });

@@ -1,7 +1,11 @@
 import { applyRetention, retentionViolations } from '../backup/retention.ts';
 import { DrError } from '../domain/errors.ts';
-import { BACKUP_KINDS, type BackupKind } from '../ports/backup-repository.ts';
+import { BACKUP_KINDS, type BackupKind, type BackupSummary } from '../ports/backup-repository.ts';
+import { catalogLostAdvice, knownBackups } from '../procedures/status.ts';
 import { defineCommand, type BackupRow } from './types.ts';
+
+// How long a listing may spend reading the repository's manifests when the catalog is empty.
+const REPOSITORY_SCAN_MS = 60_000;
 
 /** `/dr backups [db|storage|config]`: the catalog, newest first, with what retention keeps each for. */
 export const backupsCommand = defineCommand({
@@ -29,17 +33,40 @@ export const backupsCommand = defineCommand({
     const verification = verify ? await deps.verifyBackups(kind) : undefined;
     const { retention, timezone } = deps.config.backups;
     const now = deps.status.now();
+    const kinds = kind ? [kind] : BACKUP_KINDS;
+    let listed: BackupSummary[] = [];
+    for (const each of kinds) {
+      listed.push(...(await deps.store.listCatalog({ kind: each })).map((m) => ({ id: m.id, kind: m.kind, finishedAt: m.finished_at, sizeBytes: m.size_bytes, verified: m.verified })));
+    }
+    // An empty catalog is not proof that there are no backups: the repository's manifests are listed instead
+    // (read-only, as status does), and the answer says how to bring the catalog back.
+    let fromRepository: string | undefined;
+    if (listed.length === 0 && rebuilt === undefined) {
+      const found = await knownBackups(deps.status, AbortSignal.timeout(REPOSITORY_SCAN_MS), kinds).catch(() => undefined);
+      if (found && !found.fromCatalog && found.backups.length > 0) {
+        listed = found.backups;
+        fromRepository = catalogLostAdvice(deps.status.repository.location, found.backups);
+      }
+    }
     const rows: BackupRow[] = [];
     const violations: string[] = [];
-    for (const each of kind ? [kind] : BACKUP_KINDS) {
-      const catalog = await deps.store.listCatalog({ kind: each });
+    for (const each of kinds) {
+      const ofKind = listed.filter((b) => b.kind === each);
       // Retention applies per kind, and only verified backups count towards it.
-      const verified = catalog.filter((m) => m.verified).map((m) => ({ id: m.id, finishedAt: m.finished_at }));
+      const verified = ofKind.filter((b) => b.verified).map((b) => ({ id: b.id, finishedAt: b.finishedAt }));
       const keptBy = new Map(applyRetention(verified, retention, timezone).map((d) => [d.id, d.reasons]));
-      rows.push(...catalog.map((m) => ({ id: m.id, kind: m.kind, finishedAt: m.finished_at, sizeBytes: m.size_bytes, verified: m.verified, keptBy: keptBy.get(m.id) ?? [] })));
+      rows.push(...ofKind.map((b) => ({ ...b, keptBy: keptBy.get(b.id) ?? [] })));
       if (each === 'db') violations.push(...retentionViolations(verified, retention, timezone, now).map((v) => `db: ${v}`));
     }
     rows.sort((a, b) => b.finishedAt.localeCompare(a.finishedAt));
-    return { kind: 'backups', rows, now: now.toISOString(), violations, ...(rebuilt === undefined ? {} : { rebuilt }), ...(verification ? { verification } : {}) };
+    return {
+      kind: 'backups',
+      rows,
+      now: now.toISOString(),
+      violations,
+      ...(rebuilt === undefined ? {} : { rebuilt }),
+      ...(verification ? { verification } : {}),
+      ...(fromRepository ? { fromRepository } : {}),
+    };
   },
 });

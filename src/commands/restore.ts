@@ -1,7 +1,32 @@
+import type { GatedProcedure, Plan } from '../domain/plan.ts';
 import { DrError } from '../domain/errors.ts';
 import { openGate } from '../gates/gates.ts';
+import type { BackupKind } from '../ports/backup-repository.ts';
 import { looksLikeBackupId } from '../procedures/plan-helpers.ts';
-import { defineCommand, noArguments } from './types.ts';
+import { catalogLostAdvice, knownBackups } from '../procedures/status.ts';
+import { defineCommand, noArguments, type CommandDeps } from './types.ts';
+
+// How long a restore may spend listing the repository's manifests when the catalog is empty.
+const REPOSITORY_SCAN_MS = 60_000;
+
+/**
+ * Plans a restore. When there is no backup to plan with because the catalog holds none of the kinds it needs
+ * (the bot's state lost, DR_STATE mistyped), the repository is listed, read-only: if it holds such backups the
+ * answer says so and how to bring the catalog back, never "take a backup".
+ */
+async function planRestore(deps: CommandDeps, procedure: GatedProcedure, request: Record<string, string>, kinds: readonly BackupKind[]): Promise<Plan> {
+  try {
+    return await deps.gated.plan(procedure, request);
+  } catch (error) {
+    if (!(error instanceof DrError) || error.code !== 'BACKUP_NOT_FOUND') throw error;
+    const empty: BackupKind[] = [];
+    for (const kind of kinds) if ((await deps.store.listCatalog({ kind, limit: 1 })).length === 0) empty.push(kind);
+    if (empty.length === 0) throw error;
+    const found = await knownBackups({ repository: deps.status.repository }, AbortSignal.timeout(REPOSITORY_SCAN_MS), empty).catch(() => undefined);
+    if (!found?.backups.length) throw error;
+    throw new DrError('BACKUP_NOT_FOUND', `${catalogLostAdvice(deps.status.repository.location, found.backups)} Nothing was run.`, { cause: error });
+  }
+}
 
 /** `restore db|storage [latest|ID]`: one backup, `latest` (the newest verified) by default. */
 function parseBackupChoice(name: string, kind: 'db' | 'storage'): (args: readonly string[]) => string {
@@ -23,7 +48,7 @@ export const restoreDbCommand = defineCommand({
   risk: 'destructive',
   parse: parseBackupChoice('restore db', 'db'),
   run: async (deps, choice, invocation) => {
-    const plan = await deps.gated.plan('restore-db', { backup: choice });
+    const plan = await planRestore(deps, 'restore-db', { backup: choice }, ['db']);
     return { kind: 'plan', gate: await openGate(deps.gates, plan, invocation) };
   },
 });
@@ -36,7 +61,7 @@ export const restoreStorageCommand = defineCommand({
   risk: 'destructive',
   parse: parseBackupChoice('restore storage', 'storage'),
   run: async (deps, choice, invocation) => {
-    const plan = await deps.gated.plan('restore-storage', { backup: choice });
+    const plan = await planRestore(deps, 'restore-storage', { backup: choice }, ['storage']);
     return { kind: 'plan', gate: await openGate(deps.gates, plan, invocation) };
   },
 });
@@ -49,7 +74,7 @@ export const restoreAllCommand = defineCommand({
   risk: 'destructive',
   parse: noArguments('restore all'),
   run: async (deps, _args, invocation) => {
-    const plan = await deps.gated.plan('restore-all', {});
+    const plan = await planRestore(deps, 'restore-all', {}, ['db', 'storage', 'config']);
     return { kind: 'plan', gate: await openGate(deps.gates, plan, invocation) };
   },
 });

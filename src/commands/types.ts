@@ -107,6 +107,13 @@ export interface BackupRow {
   keptBy: RetentionReason[];
 }
 
+/** A kind of `backup all` that failed while the others ran: which, and the user-safe reason. */
+export interface FailedBackup {
+  kind: BackupKind;
+  code: string;
+  message: string;
+}
+
 /** One line of `/dr help`. */
 export interface HelpEntry {
   usage: string;
@@ -120,7 +127,7 @@ export type CommandOutcome =
   | { kind: 'help'; entries: HelpEntry[] }
   | { kind: 'status'; report: StatusReport }
   | { kind: 'history'; entries: AuditEntry[]; verdict: ChainVerdict | undefined }
-  | { kind: 'backup'; taken: BackupManifest[] }
+  | { kind: 'backup'; taken: BackupManifest[]; failed?: FailedBackup[] }
   | { kind: 'plan'; gate: Gate }
   | { kind: 'alerts'; alerts: AlertRecord[]; now: string }
   | { kind: 'incident'; action: string; incident: Incident; resolution?: { downtimeMs: number; dataLossMs?: number } }
@@ -128,7 +135,16 @@ export type CommandOutcome =
   | { kind: 'run'; run: Run }
   | { kind: 'checksums'; report: ChecksumReport }
   | { kind: 'audit'; from: string; until: string; rowCount: number; csv: string }
-  | { kind: 'backups'; rows: BackupRow[]; now: string; violations: string[]; rebuilt?: number; verification?: RepositoryVerification };
+  | {
+      kind: 'backups';
+      rows: BackupRow[];
+      now: string;
+      violations: string[];
+      rebuilt?: number;
+      verification?: RepositoryVerification;
+      /** Set when the catalog was empty and the rows are the repository's own manifests: what to do about it. */
+      fromRepository?: string;
+    };
 
 /** What parsing may consult besides the words: the config (e.g. which secrets exist), so a refusal can come in the ack. */
 export interface ParseContext {

@@ -12,6 +12,8 @@ export interface StepRecord {
   finishedAt?: string;
   /** What it found or did, in one line (counts, output tail, the reason it failed). */
   detail?: string;
+  /** Done, but what it found must not pass for good (a database brought back that fails its check): shown ⚠️, never ✅. */
+  warning?: boolean;
 }
 
 /** A procedure's execution, persisted so a crash can never hide it. */

@@ -149,6 +149,15 @@ export interface DatabaseInspection {
   counts: { documents: number; users: number; tenants: number };
 }
 
+/** How a database goes back in. */
+export interface SwapOptions {
+  /**
+   * The replacement failed its integrity check (a kept database brought back by `restore undo`): it goes
+   * back exactly as it is, byte for byte, with its side files; nothing is opened, folded or rewritten.
+   */
+  asIs?: boolean;
+}
+
 /**
  * Restores backups beside the live DMS database and swaps them in (DESIGN.md §6, "safe swap"): the live
  * database is only ever replaced in one atomic step, so a crash at any moment leaves either the old or the
@@ -161,10 +170,16 @@ export interface DatabaseRestorer {
   /** Integrity check and counts of a database beside the live one. */
   inspect(target: DatabaseRef, signal: AbortSignal): Promise<DatabaseInspection>;
   /**
+   * Every check of `swapIn` that can be made while the DMS still runs (the replacement is there and can be
+   * moved, the kept name is free, the folder or server takes the change): a swap that cannot be made is
+   * refused before the service is stopped. Throws saying what stands in the way; changes nothing live.
+   */
+  checkSwap(replacement: DatabaseRef, label: string, options?: SwapOptions): Promise<void>;
+  /**
    * Makes `replacement` the live database in one atomic step; the previous live database is kept and
    * returned (undefined when there was none: a complete loss).
    */
-  swapIn(replacement: DatabaseRef, label: string): Promise<DatabaseRef | undefined>;
+  swapIn(replacement: DatabaseRef, label: string, options?: SwapOptions): Promise<DatabaseRef | undefined>;
   /** Removes a database beside the live one (a scratch that will not be used); never the live one. */
   drop(target: DatabaseRef): Promise<void>;
   /** The scratch database `restoreToScratch` makes for `label` (whether or not it exists). */

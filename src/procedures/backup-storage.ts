@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { newBackupId, type BackupManifest, type SnapshotDocument } from '../backup/manifest.ts';
+import { newBackupId, snapshotObjectsProven, type BackupManifest, type SnapshotDocument } from '../backup/manifest.ts';
 import { DrError, errorText } from '../domain/errors.ts';
 import type { PutObjectResult, WritableBackupRepository } from '../ports/backup-repository.ts';
 import type { DocumentChecksums, DocumentEntry, DocumentSource, RecordedDocument } from '../ports/dms.ts';
@@ -134,8 +134,9 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
       files: [],
       size_bytes: sizeBytes,
       tools: { node: process.versions.node, 'dr-bot': deps.botVersion },
-      // Verified means every stored byte was read back and matches; content problems are reported beside it.
-      verified: true,
+      // Verified means every stored byte was read back and matches, and every document is what the DMS recorded:
+      // a snapshot holding a document that no longer matches its checksum is evidence, not a good backup.
+      verified: mismatches.length === 0,
       verification: {
         integrity: problems.length ? problems.join(', ') : 'ok',
         hashes_rechecked: true,
@@ -171,8 +172,9 @@ function rememberSnapshot(deps: BackupStorageDeps, manifest: BackupManifest): vo
 }
 
 async function previousDocuments(deps: BackupStorageDeps): Promise<Map<string, SnapshotDocument>> {
-  // Only a snapshot whose objects were last found intact may vouch for files it is not re-reading.
-  const latest = (await deps.store.listCatalog({ kind: 'storage', limit: 50 })).find((m) => m.verified);
+  // Only a snapshot whose objects were last found intact may vouch for files it is not re-reading (one left
+  // unverified by a document mismatch still had every object read back).
+  const latest = (await deps.store.listCatalog({ kind: 'storage', limit: 50 })).find(snapshotObjectsProven);
   if (!latest) return new Map();
   if (lastSnapshot?.id === latest.id && lastSnapshot.repository === deps.repository.location) return lastSnapshot.documents;
   const manifest = (await deps.repository.readManifest(latest.id)) as BackupManifest;

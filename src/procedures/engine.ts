@@ -15,10 +15,16 @@ export interface EngineDeps {
   heartbeatMs?: number;
 }
 
+/** What a step that carried on despite a finding returns: its detail, shown with a warning mark instead of a tick. */
+export interface StepWarning {
+  detail: string;
+  warning: true;
+}
+
 /** One step of a procedure: a name shown in the checklist, and what it does; it may return a one-line detail. */
 export interface StepDefinition<Context> {
   name: string;
-  run: (context: Context, signal: AbortSignal) => Promise<string | void>;
+  run: (context: Context, signal: AbortSignal) => Promise<string | StepWarning | void>;
 }
 
 /** A procedure ready to run: its steps over a shared context, and what to do if one fails. */
@@ -106,7 +112,7 @@ export async function executeRun<Context>(deps: EngineDeps, spec: RunSpec<Contex
   try {
     for (const [index, step] of spec.steps.entries()) {
       await save(withStep(run, index, { status: 'running', startedAt: deps.now().toISOString() }));
-      let detail: string | void;
+      let detail: string | StepWarning | void;
       try {
         detail = await step.run(spec.context, abort.signal);
       } catch (error) {
@@ -123,7 +129,8 @@ export async function executeRun<Context>(deps: EngineDeps, spec: RunSpec<Contex
           : [];
         return await finish('failed', { failedStep: step.name, reason, ...(recovery.length ? { recovery } : {}) });
       }
-      const done = withStep(run, index, { status: 'done', finishedAt: deps.now().toISOString(), ...(detail ? { detail } : {}) });
+      const found = typeof detail === 'object' ? { detail: detail.detail, warning: true } : detail ? { detail } : {};
+      const done = withStep(run, index, { status: 'done', finishedAt: deps.now().toISOString(), ...found });
       run = done;
       await save({ ...done, summary: { ...done.summary, ...figuresSoFar() } });
     }

@@ -1,4 +1,4 @@
-import { DrError } from '../domain/errors.ts';
+import { DrError, errorText } from '../domain/errors.ts';
 import { sealPlan, type Plan } from '../domain/plan.ts';
 import type { ConfigArchiver } from '../ports/config-archive.ts';
 import { type RunSpec, type StepDefinition, runOriginFields } from './engine.ts';
@@ -49,7 +49,9 @@ function restoreAllSteps(): string[] {
   const [fetchDb, restoreDb, checkDb, stop, swap, start, health] = RESTORE_DB_STEPS;
   const [storageHealth, findDocuments, writeBack, checkDocuments] = RESTORE_STORAGE_STEPS;
   // Migrations run once the service is up again: the usual `docker-compose exec … alembic upgrade` needs it running.
-  return ['fetch the config archive and check its SHA-256', fetchDb, restoreDb, checkDb, stop, 'restore the configuration files', swap, storageHealth, findDocuments, writeBack, start, 'run the migrations', health, checkDocuments];
+  // Every check that can be made while the DMS still runs comes before "stop" (the storage too); which documents
+  // to write back can only be found after the swap, against the restored database's own checksums.
+  return ['fetch the config archive and check its SHA-256', fetchDb, restoreDb, checkDb, storageHealth, stop, 'restore the configuration files', swap, findDocuments, writeBack, start, 'run the migrations', health, checkDocuments];
 }
 
 /** The steps of a confirmed `restore all` plan: the database and storage restores' own steps, in runbook order. */
@@ -93,6 +95,19 @@ export function restoreAllRun(deps: RestoreAllDeps, plan: Plan, origin: { actor:
   };
   const dbNames = new Set<string>(RESTORE_DB_STEPS);
   const storageNames = new Set<string>(RESTORE_STORAGE_STEPS);
+  const [storageHealth] = RESTORE_STORAGE_STEPS;
+  const storageCheck = from(storage, storageHealth);
+  own[storageHealth] = {
+    name: storageHealth,
+    // The snapshot's manifest is read now too: a snapshot gone from the repository must not be found missing after the stop.
+    run: async (_ignored, signal) => {
+      const detail = await storageCheck.run(undefined, signal);
+      await deps.storage.repository.readManifest(input.storageBackupId!).catch((error: unknown) => {
+        throw new DrError('RESTORE_FAILED', `the manifest of ${input.storageBackupId} cannot be read from the repository: ${errorText(error)}`, { cause: error });
+      });
+      return `${typeof detail === 'string' ? detail : ''}; the manifest of ${input.storageBackupId} reads back`;
+    },
+  };
   const steps = restoreAllSteps().map((name) => own[name] ?? (dbNames.has(name) ? from(db, name) : storageNames.has(name) ? from(storage, name) : undefined)!);
   return {
     procedure: 'restore-all',

@@ -34,7 +34,7 @@ export interface RestoreDbDeps {
 export const RESTORE_DB_STEPS = [
   'fetch the backup',
   'restore it into a new database beside the live one, checking its SHA-256 meanwhile',
-  'check integrity and counts',
+  'check integrity and counts, and that the swap can be made',
   'stop the service',
   'swap the restored database in (the old one is kept)',
   'start the service',
@@ -135,7 +135,9 @@ export function restoreDbRun(deps: RestoreDbDeps, plan: Plan, who: { actor: stri
             throw new DrError('RESTORE_FAILED', `the restored counts (${describeCounts(counts)}) differ from the backup's (${describeCounts(recorded)})`);
           }
           ctx.counts = counts;
-          return `integrity ok; ${describeCounts(counts)}${recorded ? ', equal to the backup' : ''}`;
+          // Whatever can stop the swap is found now, while the DMS still serves, not after it was stopped.
+          await deps.restorer.checkSwap(ctx.scratch!, label);
+          return `integrity ok; ${describeCounts(counts)}${recorded ? ', equal to the backup' : ''}; the swap can be made`;
         },
       },
       {
@@ -192,7 +194,7 @@ function describeCounts(counts: { documents: number; users: number; tenants: num
 }
 
 
-const UNDO_STEPS = ['check the kept database', 'stop the service', 'swap the kept database back in', 'start the service', 'wait for the health check'] as const;
+const UNDO_STEPS = ['check the kept database and that it can be swapped back', 'stop the service', 'swap the kept database back in', 'start the service', 'wait for the health check'] as const;
 
 /** The database the newest restore (or undo) replaced, and the run that kept it. */
 async function keptByNewestRestore(store: StateStore): Promise<{ run: Run; kept: DatabaseRef } | undefined> {
@@ -210,6 +212,7 @@ export async function planRestoreUndo(deps: RestoreDbDeps): Promise<Plan> {
   const found = await keptByNewestRestore(deps.store);
   if (!found) throw new DrError('NOTHING_TO_UNDO', 'No restore has replaced the database yet, so there is nothing to undo. Nothing was run.');
   const expected = await expectedDurationMs(deps.store, ['restore-undo']);
+  const health = await keptHealth(deps, found.kept);
   return sealPlan({
     procedure: 'restore-undo',
     gate: 'restore',
@@ -217,7 +220,7 @@ export async function planRestoreUndo(deps: RestoreDbDeps): Promise<Plan> {
     target: deps.liveLocation,
     steps: [...UNDO_STEPS],
     backups: [],
-    notes: [`The database to bring back: ${found.kept.location} (live until ${found.run.finishedAt ?? found.run.startedAt}).`, 'The database live now is kept in its turn, so this can be undone again.'],
+    notes: [`The database to bring back: ${found.kept.location} (live until ${found.run.finishedAt ?? found.run.startedAt}).`, health, 'The database live now is kept in its turn, so this can be undone again.'],
     request: {},
     input: { runId: found.run.id, kept: found.kept.name },
     madeAt: deps.now().toISOString(),
@@ -225,11 +228,27 @@ export async function planRestoreUndo(deps: RestoreDbDeps): Promise<Plan> {
   });
 }
 
+// How long the plan may spend checking the kept database (a full integrity check of a large file takes a while;
+// the run checks it again in its first step anyway).
+const PLAN_CHECK_MS = 20_000;
+
+/** What the plan says about the database undo brings back: sound, or plainly that it fails its check. */
+async function keptHealth(deps: RestoreDbDeps, kept: DatabaseRef): Promise<string> {
+  try {
+    const found = await deps.restorer.inspect(kept, AbortSignal.timeout(PLAN_CHECK_MS));
+    if (found.integrity === 'ok') return `It passes its integrity check: ${describeCounts(found.counts)}.`;
+    return `⚠️ The database to bring back FAILS its integrity check (${found.integrity.slice(0, 200)}): undo puts back exactly the bytes it replaced, damage included; the DMS will not work on it.`;
+  } catch (error) {
+    return `⚠️ The database to bring back could not be checked now (${errorText(error).slice(0, 200)}); the run checks it before stopping anything.`;
+  }
+}
+
 /** The steps of a confirmed `restore undo` plan. */
 export function restoreUndoRun(deps: RestoreDbDeps, plan: Plan, who: { actor: string; gateId?: string; channel?: string; messageTs?: string }): RunSpec<RestoreDbContext> {
   const label = runLabel(deps.now());
   const context: RestoreDbContext = { serviceStopped: false, serviceStarted: false };
   let toRestore: DatabaseRef | undefined;
+  let asIs = false;
   return {
     procedure: 'restore-undo',
     actor: who.actor,
@@ -243,9 +262,13 @@ export function restoreUndoRun(deps: RestoreDbDeps, plan: Plan, who: { actor: st
           toRestore = run?.summary.kept as DatabaseRef | undefined;
           if (!toRestore || toRestore.name !== plan.input.kept) throw new DrError('NOTHING_TO_UNDO', 'the kept database is no longer recorded');
           const found = await deps.restorer.inspect(toRestore, signal);
-          ctx.counts = found.counts;
-          // A database that was corrupt when it was replaced is brought back as it was: that is what undo means.
-          return `${toRestore.location}: integrity ${found.integrity === 'ok' ? 'ok' : `NOT ok (${found.integrity.slice(0, 120)})`}; ${describeCounts(found.counts)}`;
+          // A database that was corrupt when it was replaced is brought back as it was, byte for byte: that is
+          // what undo means. Only a sound one is opened to fold its log in.
+          asIs = found.integrity !== 'ok';
+          await deps.restorer.checkSwap(toRestore, label, { asIs });
+          if (!asIs) ctx.counts = found.counts;
+          if (asIs) return { detail: `${toRestore.location} FAILS its integrity check (${found.integrity.slice(0, 120)}); it goes back byte for byte as it was; the swap can be made`, warning: true };
+          return `${toRestore.location}: integrity ok; ${describeCounts(found.counts)}; the swap can be made`;
         },
       },
       {
@@ -255,9 +278,10 @@ export function restoreUndoRun(deps: RestoreDbDeps, plan: Plan, who: { actor: st
       {
         name: UNDO_STEPS[2],
         run: async (ctx) => {
-          ctx.kept = await deps.restorer.swapIn(toRestore!, label);
+          ctx.kept = await deps.restorer.swapIn(toRestore!, label, { asIs });
           ctx.swapped = true;
-          return ctx.kept ? `the replaced database is kept as ${ctx.kept.location}` : 'there was no live database to keep';
+          const how = asIs ? 'put back byte for byte; ' : '';
+          return `${how}${ctx.kept ? `the replaced database is kept as ${ctx.kept.location}` : 'there was no live database to keep'}`;
         },
       },
       {

@@ -129,12 +129,38 @@ async function judgeStorage(deps: StatusDeps, signal: AbortSignal): Promise<Verd
   return { state, summary: `${used}${why}`, details: [facts.path] };
 }
 
+/**
+ * The backups there are: the catalog's or, when it holds none or cannot be read (the bot's state lost, or
+ * DR_STATE pointing at another file), the repository's own manifests, listed read-only. Status, `backups`
+ * and `restore` all answer from here, so none of them says "take a backup" while backups exist.
+ */
+export async function knownBackups(
+  deps: Pick<StatusDeps, 'catalog' | 'repository'>,
+  signal: AbortSignal,
+  kinds: readonly BackupKind[] = ['db', 'storage', 'config'],
+): Promise<{ backups: BackupSummary[]; fromCatalog: boolean }> {
+  const ofKinds = (list: BackupSummary[]) => list.filter((b) => kinds.includes(b.kind));
+  const catalogued = await deps.catalog?.().then(ofKinds, () => undefined);
+  if (catalogued !== undefined && catalogued.length > 0) {
+    // The catalog says what was stored; the repository must still be there for it to be restorable.
+    await deps.repository.probe?.(signal);
+    return { backups: catalogued, fromCatalog: true };
+  }
+  return { backups: ofKinds(await deps.repository.listBackups(signal)), fromCatalog: false };
+}
+
+/** What to say when the catalog is empty but the repository holds backups: where they are, and how to bring the catalog back. */
+export function catalogLostAdvice(repositoryLocation: string, backups: readonly BackupSummary[]): string {
+  const newest = [...backups].sort((a, b) => b.finishedAt.localeCompare(a.finishedAt))[0];
+  return (
+    `The bot's catalog is empty, but the repository ${repositoryLocation} holds ${backups.length} backup${backups.length === 1 ? '' : 's'}` +
+    `${newest ? ` (newest: ${newest.id}, ${newest.finishedAt})` : ''}: its state is new, or DR_STATE points at another file. ` +
+    'Run `dr backups --rebuild` (or `/dr backups --rebuild`) to restore the catalog from the repository, then ask again.'
+  );
+}
+
 async function judgeBackups(deps: StatusDeps, signal: AbortSignal): Promise<Verdict> {
-  const catalogued = await deps.catalog?.().catch(() => undefined);
-  const fromCatalog = catalogued !== undefined && catalogued.length > 0;
-  // The catalog says what was stored; the repository must still be there for it to be restorable.
-  if (fromCatalog) await deps.repository.probe?.(signal);
-  const backups = fromCatalog ? catalogued : await deps.repository.listBackups(signal);
+  const { backups, fromCatalog } = await knownBackups(deps, signal);
   const newest = newestByKind(backups);
   const newestDb = newest.get('db');
   const details = (['db', 'storage', 'config'] as const).map((kind) => {

@@ -1,7 +1,7 @@
 import { formatDuration } from '../config/duration.ts';
 import { formatBytes } from '../domain/format.ts';
 import type { Plan } from '../domain/plan.ts';
-import type { Run } from '../domain/run.ts';
+import type { Run, StepRecord } from '../domain/run.ts';
 import type { AlertRecord } from '../domain/alert.ts';
 
 /** The facts of a plan as label/value pairs, the same wording in Slack and on a terminal. */
@@ -54,6 +54,11 @@ export function runFacts(run: Run): Array<[string, string]> {
 
 /** The mark of a step's state, the same in Slack and on a terminal. */
 export const STEP_MARK = { pending: '▫️', running: '⏳', done: '✅', failed: '❌', skipped: '⏭️' } as const;
+
+/** A step's mark: its state's, except a done step with a warning, which never gets a green tick. */
+export function stepMark(step: Pick<StepRecord, 'status' | 'warning'>): string {
+  return step.status === 'done' && step.warning ? '⚠️' : STEP_MARK[step.status];
+}
 
 /** The mark of a run's outcome. */
 export const RUN_MARK = { running: '⏳', succeeded: '✅', failed: '❌', interrupted: '⚠️' } as const;

@@ -205,3 +205,41 @@ function countsOf(file: string): { tenants: number; users: number; documents: nu
     db.close();
   }
 }
+
+describe('restore undo after ransomware overwrote the database header', () => {
+  let sandbox: Sandbox;
+  let env: Record<string, string>;
+  let livePath: string;
+  beforeAll(async () => {
+    sandbox = await tempSandbox({ documents: 20, config: { service: { timeout: '10s' } } });
+    await sandbox.startServer();
+    livePath = sandbox.databaseUrl.slice('sqlite:'.length);
+    env = sandboxEnv(sandbox);
+    expect((await dr(['backup', 'db'], env)).code).toBe(0);
+  }, 90_000);
+  afterAll(async () => sandbox?.destroy());
+
+  it('restores over it, and undo puts exactly those bytes back, saying plainly that they fail the check', { timeout: 240_000 }, async () => {
+    const { open: openFile, readFile: read } = await import('node:fs/promises');
+    const handle = await openFile(livePath, 'r+');
+    await handle.write(Buffer.from('ENCRYPTED BY XYZ'), 0, 16, 0);
+    await handle.close();
+    const damaged = await read(livePath);
+
+    const restored = await dr(['restore', 'db', 'latest', '--confirm', 'alphha-sandbox', '--break-glass'], env, { timeoutMs: 120_000 });
+    expect(restored.code).toBe(0);
+    expect(restored.stderr).toContain('✅ check integrity and counts, and that the swap can be made');
+    expect(integrityOf(livePath)).toBe('ok');
+
+    const undone = await dr(['restore', 'undo', '--confirm', 'alphha-sandbox', '--break-glass'], env, { timeoutMs: 120_000 });
+    // The plan says it before anything runs; the check is a warning, not a tick; the bytes go back as they were.
+    expect(undone.stdout).toContain('FAILS its integrity check');
+    expect(undone.stderr).toMatch(/⚠️ check the kept database and that it can be swapped back — .*FAILS its integrity check/);
+    expect(undone.stderr).not.toMatch(/✅ check the kept database/);
+    expect(undone.stderr).toContain('✅ swap the kept database back in — put back byte for byte');
+    expect((await read(livePath)).equals(damaged)).toBe(true);
+    // The DMS cannot work on it: the run ends at the health check, with the service started again.
+    expect(undone.code).toBe(1);
+    expect(undone.stdout).toContain('Failed at: wait for the health check');
+  });
+});

@@ -44,13 +44,19 @@ describe('document snapshots (local uploads → local repository)', () => {
     const changed = files.slice(0, 2).map((e) => path.join(e.parentPath, e.name));
     for (const file of changed) await writeFile(file, `new content of ${path.basename(file)} ${Date.now()}`);
     const { code, stdout } = await dr(['backup', 'storage'], env);
-    expect(code).toBe(0);
     const manifest = await manifestOf(stdout);
     expect(manifest.verification.copied).toMatchObject({ files: 2, reused: 198 });
     // The changed files no longer match the checksums the DMS recorded: reported, never passed as good.
-    expect(manifest.verification.checksum_mismatches).toEqual(changed.map((f) => path.relative(sandbox.uploadsDir, f)).sort());
+    const names = changed.map((f) => path.relative(sandbox.uploadsDir, f)).sort();
+    expect(manifest.verification.checksum_mismatches).toEqual(names);
     expect(manifest.verification.integrity).toBe('2 checksum mismatches');
-    expect(stdout).toContain('checksum mismatch (kept as evidence, not as good)');
+    for (const name of names) expect(stdout).toContain(`checksum mismatch (kept as evidence, not as good): ${name}`);
+    // Not verified, in the manifest and in the catalog, and the command says something is wrong.
+    expect(manifest.verified).toBe(false);
+    expect(stdout).toContain(`storage snapshot ${manifest.id}: NOT verified`);
+    expect(code).toBe(1);
+    const listed = await dr(['backups', 'storage', '--json'], env);
+    expect((JSON.parse(listed.stdout) as { rows: Array<{ id: string; verified: boolean }> }).rows.find((r) => r.id === manifest.id)?.verified).toBe(false);
   });
 
   it('does not store content twice, even under a new name', async () => {

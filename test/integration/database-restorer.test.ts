@@ -203,6 +203,69 @@ describe('SqliteRestorer (real SQLite files)', () => {
     expect(sqliteFacts(live)).toEqual({ integrity: 'ok', counts: original });
   });
 
+  it('undoes a restore over a file whose header was overwritten (ransomware) byte for byte, its -wal with it', async () => {
+    // The DMS died with rows only in its -wal, then something overwrote the file's header: SQLite cannot open it.
+    const { live, dump, restorer } = await liveWithBackup();
+    await dieWithRowsInWal(live, 3);
+    const handle = await open(live, 'r+');
+    await handle.write(Buffer.from('ENCRYPTED BY XYZ'), 0, 16, 0);
+    await handle.close();
+    const damaged = await readFile(live);
+    const damagedWal = await readFile(`${live}-wal`);
+
+    const scratch = await restorer.restoreToScratch(dump, 'ransom', signal());
+    await restorer.checkSwap(scratch, 'ransom');
+    const kept = (await restorer.swapIn(scratch, 'ransom'))!;
+    expect(sqliteFacts(live)).toEqual({ integrity: 'ok', counts: original });
+    const found = await restorer.inspect(kept, signal());
+    expect(found.integrity).toMatch(/^SQLITE_NOTADB/);
+
+    // Undo: checked before any stop, then the very bytes go back, main file and -wal, and nothing else.
+    await restorer.checkSwap(kept, 'undo-ransom', { asIs: true });
+    expect(await readFile(kept.name)).toEqual(damaged);
+    const restoredKept = (await restorer.swapIn(kept, 'undo-ransom', { asIs: true }))!;
+    expect(await readFile(live)).toEqual(damaged);
+    expect(await readFile(`${live}-wal`)).toEqual(damagedWal);
+    expect(existsSync(kept.name)).toBe(false);
+    expect(existsSync(`${kept.name}-wal`)).toBe(false);
+    // The restored database is kept in its turn, sound, so the undo can itself be undone.
+    expect(await restorer.inspect(restoredKept, signal())).toEqual({ integrity: 'ok', counts: original });
+  });
+
+  it('moves a file that is not SQLite at all in as bytes even when not told, instead of failing with SQLITE_NOTADB', async () => {
+    const { live, dump, restorer } = await liveWithBackup();
+    const scratch = await restorer.restoreToScratch(dump, 'nh1', signal());
+    const kept = (await restorer.swapIn(scratch, 'nh1'))!;
+    const handle = await open(kept.name, 'r+');
+    await handle.write(Buffer.alloc(100, 0xaa), 0, 100, 0);
+    await handle.close();
+    const bytes = await readFile(kept.name);
+    await restorer.checkSwap(kept, 'nh2');
+    await restorer.swapIn(kept, 'nh2');
+    expect(await readFile(live)).toEqual(bytes);
+  });
+
+  it('refuses a swap that cannot be made while the DMS still runs, changing nothing', async () => {
+    const { live, dump, restorer } = await liveWithBackup();
+    const liveBytes = await readFile(live);
+    const scratch = await restorer.restoreToScratch(dump, 'chk', signal());
+    // The kept name is taken (by a file that is not the live one).
+    await writeFile(`${live}.pre-chk`, 'something else');
+    await expect(restorer.checkSwap(scratch, 'chk')).rejects.toThrow(/\.pre-chk already exists; use another label/);
+    // The replacement is gone.
+    await expect(restorer.checkSwap({ ...scratch, name: `${live}.restore-gone` }, 'chk2')).rejects.toThrow(/restore-gone does not exist/);
+    // The replacement is held open by someone else, with its log not folded in.
+    const holder = new Database(scratch.name);
+    holder.pragma('journal_mode = WAL');
+    holder.pragma('wal_autocheckpoint = 0');
+    holder.prepare("insert into documents (tenant_id, file_path, checksum_sha256, size_bytes, created_at) values (1, 'held', '', 1, '')").run();
+    await expect(restorer.checkSwap(scratch, 'chk3')).rejects.toThrow(/another process has it open|another connection holds it/);
+    holder.close();
+    await restorer.checkSwap(scratch, 'chk3');
+    expect(await readFile(live)).toEqual(liveBytes);
+    expect(existsSync(`${live}.pre-chk3`)).toBe(false);
+  });
+
   it('refuses to swap while another connection holds the live file open, and changes nothing', async () => {
     const { live, dump, restorer } = await liveWithBackup();
     const scratch = await restorer.restoreToScratch(dump, 'busy', signal());
@@ -399,6 +462,47 @@ describe.skipIf(!hasPostgres)('PostgresRestorer (real PostgreSQL)', () => {
     await restorer.drop(keptAgain);
     expect(await databases()).toEqual([database]);
     console.log(`PostgreSQL swap with a straggler and a reconnecting client: ${swapMs} ms, ${reconnects} reconnects meanwhile`);
+  });
+
+  it('checks a swap before the DMS stops: the replacement exists, the kept name is free', async () => {
+    const restorer = new PostgresRestorer(sandbox.databaseUrl);
+    const dump = await dumpLive('check.dump');
+    const scratch = await restorer.restoreToScratch(dump, 'chk', signal());
+    await restorer.checkSwap(scratch, 'chk');
+    await query('postgres', `create database ${database}_pre_taken`);
+    await expect(restorer.checkSwap(scratch, 'taken')).rejects.toThrow(new RegExp(`database ${database}_pre_taken already exists; use another label`));
+    await expect(restorer.checkSwap(restorer.scratchFor('nothere'), 'chk')).rejects.toThrow(new RegExp(`database ${database}_restore_nothere does not exist`));
+    await query('postgres', `drop database ${database}_pre_taken`);
+    await restorer.drop(scratch);
+    expect(await databases()).toEqual([database]);
+  });
+
+  it('undoes a restore over a database that fails its check: the kept database goes back exactly as it was', async () => {
+    const restorer = new PostgresRestorer(sandbox.databaseUrl);
+    const dump = await dumpLive('undo-damaged.dump');
+    const before = await countsOf(database);
+    // An attacker renames a table away: the live database no longer passes the check.
+    await query(database, 'alter table documents rename to documents_gone');
+    try {
+      const scratch = await restorer.restoreToScratch(dump, 'dmg', signal());
+      await restorer.checkSwap(scratch, 'dmg');
+      const kept = (await restorer.swapIn(scratch, 'dmg'))!;
+      expect(await countsOf(database)).toEqual(before);
+      const found = await restorer.inspect(kept, signal());
+      expect(found.integrity).toMatch(/documents.* does not exist/);
+
+      await restorer.checkSwap(kept, 'undo-dmg', { asIs: true });
+      const keptAgain = (await restorer.swapIn(kept, 'undo-dmg', { asIs: true }))!;
+      expect(await query(database, "select count(*)::int as n from information_schema.tables where table_name = 'documents_gone'")).toEqual([{ n: 1 }]);
+      expect(await restorer.inspect(keptAgain, signal())).toEqual({ integrity: 'ok', counts: before });
+      // Back to a sound live database for the tests after this one.
+      await restorer.swapIn(keptAgain, 'redo-dmg');
+    } finally {
+      const tables = await query<{ table_name: string }>(database, "select table_name from information_schema.tables where table_name in ('documents', 'documents_gone')");
+      if (tables.some((t) => t.table_name === 'documents_gone')) await query(database, 'alter table documents_gone rename to documents');
+      for (const name of await databases()) if (name !== database) await restorer.drop({ engine: 'postgres', name, location: name });
+    }
+    expect(await databases()).toEqual([database]);
   });
 
   it('drops the half-restored database when pg_restore fails, and says why', async () => {

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DrError, errorText } from '../../domain/errors.ts';
-import type { DatabaseInspection, DatabaseRef, DatabaseRestorer } from '../../ports/dms.ts';
+import type { DatabaseInspection, DatabaseRef, DatabaseRestorer, SwapOptions } from '../../ports/dms.ts';
 import { redactUrl } from './postgres-database.ts';
 import { runTool, splitPassword } from './postgres-dumper.ts';
 import { assertRestoreLabel, RESTORE_LABEL } from './sqlite-restorer.ts';
@@ -98,11 +98,37 @@ export class PostgresRestorer implements DatabaseRestorer {
   }
 
   /**
+   * On the live server, while the DMS still runs: the replacement exists, the kept name is free, and this role
+   * may rename both databases (their owner, with CREATEDB, or a superuser). The rename moves the database
+   * whole, so a kept database that fails its check goes back exactly as it is (`asIs` changes nothing here).
+   */
+  async checkSwap(replacement: DatabaseRef, label: string, _options?: SwapOptions): Promise<void> {
+    assertRestoreLabel(label);
+    const source = this.sibling(replacement, 'swap in');
+    const kept = siblingName(this.database, 'pre', label);
+    if (source === kept) throw new DrError('RESTORE_FAILED', `cannot swap in ${source} under its own name`);
+    await this.maintenance(`check the swap of ${source}`, async (client) => {
+      const rows = (
+        await client.query<{ datname: string; may_rename: boolean }>(
+          `SELECT d.datname, (r.rolsuper OR (r.rolcreatedb AND pg_has_role(current_user, d.datdba, 'MEMBER'))) AS may_rename
+             FROM pg_database d, pg_roles r WHERE r.rolname = current_user AND d.datname = ANY($1::text[])`,
+          [[source, kept, this.database]],
+        )
+      ).rows;
+      const found = new Map(rows.map((row) => [row.datname, row.may_rename]));
+      if (!found.has(source)) throw new DrError('RESTORE_FAILED', `database ${source} does not exist`);
+      if (found.has(kept)) throw new DrError('RESTORE_FAILED', `database ${kept} already exists; use another label`);
+      const refused = [source, this.database].filter((name) => found.get(name) === false);
+      if (refused.length) throw new DrError('RESTORE_FAILED', `this role may not rename database ${refused.join(' or ')} (it needs to own it and have CREATEDB, or be a superuser)`);
+    });
+  }
+
+  /**
    * Both renames run in one transaction (PostgreSQL allows ALTER DATABASE RENAME in a transaction block), so
    * the live name points at the old or the new database and never at none. Each rename locks its database:
    * a session connecting meanwhile waits, then fails with "database was renamed" and reconnects to the new one.
    */
-  async swapIn(replacement: DatabaseRef, label: string): Promise<DatabaseRef | undefined> {
+  async swapIn(replacement: DatabaseRef, label: string, _options?: SwapOptions): Promise<DatabaseRef | undefined> {
     assertRestoreLabel(label);
     const source = this.sibling(replacement, 'swap in');
     const kept = siblingName(this.database, 'pre', label);

@@ -1,11 +1,12 @@
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import { chmod, chown, copyFile, link, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, chmod, chown, copyFile, link, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { DrError, errorText } from '../../domain/errors.ts';
-import type { DatabaseInspection, DatabaseRef, DatabaseRestorer } from '../../ports/dms.ts';
+import type { DatabaseInspection, DatabaseRef, DatabaseRestorer, SwapOptions } from '../../ports/dms.ts';
 
 /** What a restore label may look like: it becomes part of file and database names. */
 export const RESTORE_LABEL = /^[A-Za-z0-9_-]{1,40}$/;
@@ -97,19 +98,45 @@ export class SqliteRestorer implements DatabaseRestorer {
     });
   }
 
-  /**
-   * Every step before the `rename` leaves the live file complete and alone; the `rename` replaces it in one
-   * step; nothing after it is needed for the new file to be whole. The DMS must be stopped by the caller.
-   */
-  async swapIn(replacement: DatabaseRef, label: string): Promise<DatabaseRef | undefined> {
+  async checkSwap(replacement: DatabaseRef, label: string, options: SwapOptions = {}): Promise<void> {
     assertRestoreLabel(label);
     const source = this.sibling(replacement, 'swap in');
     const kept = `${this.live}.pre-${label}`;
     if (source === kept) throw new DrError('RESTORE_FAILED', `cannot swap in ${source} under its own name`);
     if (!(await exists(source))) throw new DrError('RESTORE_FAILED', `${source} does not exist`);
-    if (!(await exists(this.live))) return this.moveIntoEmptyPlace(source, kept);
+    const keptStat = await stat(kept).catch(() => undefined);
+    const liveStat = await stat(this.live).catch(() => undefined);
+    if (keptStat && !(liveStat && keptStat.ino === liveStat.ino && keptStat.dev === liveStat.dev)) {
+      throw new DrError('RESTORE_FAILED', `${kept} already exists; use another label`);
+    }
+    // After a complete loss the live file's folder may be gone too: the swap makes it, in the nearest folder there.
+    let folder = path.dirname(this.live);
+    while (!(await exists(folder)) && path.dirname(folder) !== folder) folder = path.dirname(folder);
+    await access(folder, constants.W_OK | constants.X_OK).catch((error: unknown) => {
+      throw new DrError('RESTORE_FAILED', `cannot swap in ${source}: the folder ${folder} does not take changes (${errorText(error)})`, { cause: error });
+    });
+    // A sound replacement is folded into one file now, while the DMS still runs (it is not the live file):
+    // one that cannot be (held open elsewhere, say) is refused before anything is stopped.
+    if (!(await movesAsBytes(source, options))) await this.settleReplacement(source);
+  }
+
+  /**
+   * Every step before the `rename` leaves the live file complete and alone; the `rename` replaces it in one
+   * step; nothing after it is needed for the new file to be whole. The DMS must be stopped by the caller.
+   * A replacement that is not a sound database (`asIs`, or no SQLite header at all) goes in byte for byte:
+   * SQLite never opens it, and its `-wal`/`-journal` follow it under the live name.
+   */
+  async swapIn(replacement: DatabaseRef, label: string, options: SwapOptions = {}): Promise<DatabaseRef | undefined> {
+    assertRestoreLabel(label);
+    const source = this.sibling(replacement, 'swap in');
+    const kept = `${this.live}.pre-${label}`;
+    if (source === kept) throw new DrError('RESTORE_FAILED', `cannot swap in ${source} under its own name`);
+    if (!(await exists(source))) throw new DrError('RESTORE_FAILED', `${source} does not exist`);
+    const asBytes = await movesAsBytes(source, options);
+    if (!(await exists(this.live))) return this.moveIntoEmptyPlace(source, kept, asBytes);
     // Both files are folded into single files first, so the `rename` moves the whole database.
-    await this.settleReplacement(source);
+    if (asBytes) await unlinkIfPresent(`${source}-shm`); // an index of its -wal, rebuilt from it on the next open
+    else await this.settleReplacement(source);
     await this.settleLive();
 
     // Keep the old database under a second name. A link left by an attempt that died before its rename
@@ -130,21 +157,32 @@ export class SqliteRestorer implements DatabaseRestorer {
     await fsync(path.dirname(this.live));
 
     await rename(source, this.live);
+    if (asBytes) await this.followWithSideFiles(source);
     await fsync(path.dirname(this.live));
     return ref(kept);
   }
 
   // After a complete loss there is no live file: side files left without it belonged to the lost database
   // (a stale -wal would be replayed onto the new one), so they go aside under the kept name first.
-  private async moveIntoEmptyPlace(source: string, kept: string): Promise<undefined> {
-    await this.settleReplacement(source);
+  private async moveIntoEmptyPlace(source: string, kept: string, asBytes: boolean): Promise<undefined> {
+    if (asBytes) await unlinkIfPresent(`${source}-shm`);
+    else await this.settleReplacement(source);
     for (const side of ['-wal', '-journal'] as const) await moveWithoutReplacing(`${this.live}${side}`, `${kept}${side}`);
     await unlinkIfPresent(`${this.live}-shm`);
     await mkdir(path.dirname(this.live), { recursive: true });
     await fsync(source);
     await rename(source, this.live);
+    if (asBytes) await this.followWithSideFiles(source);
     await fsync(path.dirname(this.live));
     return undefined;
+  }
+
+  /**
+   * The side files of a database moved in as bytes go under the live name after it (before, they would
+   * attach themselves to the file still live). A crash in between leaves them under the kept name: not lost.
+   */
+  private async followWithSideFiles(source: string): Promise<void> {
+    for (const side of ['-wal', '-journal'] as const) await moveWithoutReplacing(`${source}${side}`, `${this.live}${side}`);
   }
 
   scratchFor(label: string): DatabaseRef {
@@ -185,9 +223,13 @@ export class SqliteRestorer implements DatabaseRestorer {
 
   /**
    * Folds the live WAL into the live file (TRUNCATE checkpoint), so the kept link holds everything. A damaged
-   * file that SQLite cannot open is left as it is: its side files move with it. A file still in use is refused.
+   * file (no SQLite header, or one SQLite cannot open) is left exactly as it is: its side files move with it.
+   * A file still in use is refused.
    */
   private async settleLive(): Promise<void> {
+    // A file without a SQLite header (overwritten, as ransomware does) is never opened: closing even a failed
+    // connection would fold its -wal into it and change the very bytes `restore undo` must put back.
+    if (!(await hasSqliteHeader(this.live))) return;
     for (let attempt = 1; ; attempt += 1) {
       let problem: string;
       try {
@@ -233,6 +275,11 @@ function settle(file: string, journalMode?: 'WAL'): 'settled' | 'busy' {
 
 function ref(file: string): DatabaseRef {
   return { engine: 'sqlite', name: file, location: `sqlite:${file}` };
+}
+
+/** Whether a replacement goes in as bytes: asked for, or not a SQLite file at all (SQLite could not fold it anyway). */
+async function movesAsBytes(file: string, options: SwapOptions): Promise<boolean> {
+  return options.asIs === true || !(await hasSqliteHeader(file));
 }
 
 async function hasSqliteHeader(file: string): Promise<boolean> {

@@ -67,10 +67,12 @@ export class FsWorkerPool {
   private startWorker(): Slot {
     const worker = new Worker(new URL('./fs-tasks.worker.mjs', import.meta.url), { execArgv: [] });
     const slot: Slot = { worker, busy: 0 };
-    worker.unref();
     worker.on('message', (answer: Answer) => this.settle(answer));
     worker.on('error', (error) => this.failAll(slot, error));
     worker.on('exit', (code) => this.failAll(slot, new Error(`file-system worker exited (code ${code})`)));
+    // After the listeners: adding a 'message' listener refs the worker's port again, and a worker never given
+    // a task (the second one, when a snapshot fails on its first listing) would then hold the process open.
+    worker.unref();
     return slot;
   }
 

@@ -1,6 +1,6 @@
 import type { KnownBlock } from '@slack/types';
 import type { BackupManifest } from '../../backup/manifest.ts';
-import type { BackupRow } from '../../commands/types.ts';
+import type { BackupRow, FailedBackup } from '../../commands/types.ts';
 import { formatDuration } from '../../config/duration.ts';
 import type { RepositoryVerification } from '../../procedures/verify-backups.ts';
 import { formatBytes } from '../../domain/format.ts';
@@ -9,7 +9,7 @@ import { escapeInline, escapeMrkdwn } from '../../render/mrkdwn.ts';
 import { fitMessage, type SlackMessage } from './limits.ts';
 
 /** Block Kit for a finished `/dr backup`: what was taken and how it was proven. */
-export function backupTakenBlocks(taken: readonly BackupManifest[]): SlackMessage {
+export function backupTakenBlocks(taken: readonly BackupManifest[], failed: readonly FailedBackup[] = []): SlackMessage {
   const lines = taken.map((m) => {
     const seconds = formatDuration(Date.parse(m.finished_at) - Date.parse(m.started_at));
     const v = m.verification;
@@ -19,12 +19,14 @@ export function backupTakenBlocks(taken: readonly BackupManifest[]): SlackMessag
     }
     if (m.kind === 'storage') {
       const problems = [...(v.checksum_mismatches ?? []).map((p) => `❌ checksum mismatch: \`${escapeMrkdwn(p)}\``), ...(v.missing ?? []).map((p) => `❌ missing: \`${escapeMrkdwn(p)}\``)];
-      return `${v.integrity === 'ok' ? '✅' : '⚠️'} *storage* \`${m.id}\` — ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)} in ${seconds}; copied ${v.copied?.files ?? 0}, reused ${v.copied?.reused ?? 0}${problems.length ? `\n${problems.slice(0, 10).join('\n')}` : ''}`;
+      return `${v.integrity === 'ok' ? '✅' : m.verified ? '⚠️' : '❌'} *storage* \`${m.id}\`${m.verified ? '' : ' *NOT verified* (a document does not match its recorded checksum)'} — ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)} in ${seconds}; copied ${v.copied?.files ?? 0}, reused ${v.copied?.reused ?? 0}${problems.length ? `\n${problems.slice(0, 10).join('\n')}` : ''}`;
     }
     const counts = m.verification.counts ? `, ${m.verification.counts.documents} documents` : '';
     return `✅ *${m.kind}* \`${m.id}\` — ${formatBytes(m.size_bytes)} in ${seconds}, verified (integrity ${m.verification.integrity}${counts}, SHA-256 ${m.files[0]?.sha256.slice(0, 8) ?? '?'} re-read)`;
   });
-  return fitMessage({ text: `Backup finished: ${escapeInline(taken.map((m) => m.id).join(', '))}`, blocks: [{ type: 'section', block_id: BACKUP_BLOCK.result, text: { type: 'mrkdwn', text: lines.join('\n') } }] });
+  for (const f of failed) lines.push(`❌ *${f.kind}* backup FAILED: ${escapeMrkdwn(f.message)}`);
+  const text = `Backup finished: ${escapeInline([...taken.map((m) => m.id), ...failed.map((f) => `${f.kind} FAILED`)].join(', '))}`;
+  return fitMessage({ text, blocks: [{ type: 'section', block_id: BACKUP_BLOCK.result, text: { type: 'mrkdwn', text: lines.join('\n') } }] });
 }
 
 /** Block Kit for `/dr backups`: newest first, with age, size, verification and the retention rules that keep each. */
@@ -32,7 +34,7 @@ export function backupListBlocks(
   rows: readonly BackupRow[],
   now: string,
   violations: readonly string[],
-  extra: { rebuilt?: number; verification?: RepositoryVerification } = {},
+  extra: { rebuilt?: number; verification?: RepositoryVerification; fromRepository?: string } = {},
 ): SlackMessage {
   const lines = rows.slice(0, 40).map((r) => {
     const age = formatDuration(Math.max(0, Date.parse(now) - Date.parse(r.finishedAt)));
@@ -46,6 +48,9 @@ export function backupListBlocks(
   ];
   if (violations.length > 0) {
     blocks.push({ type: 'section', block_id: BACKUP_BLOCK.violations, text: { type: 'mrkdwn', text: violations.map((v) => `⚠️ retention: ${escapeMrkdwn(v)}`).join('\n') } });
+  }
+  if (extra.fromRepository) {
+    blocks.unshift({ type: 'section', text: { type: 'mrkdwn', text: `⚠️ Listed from the repository's manifests. ${escapeMrkdwn(extra.fromRepository)}`.slice(0, 3000) } });
   }
   if (extra.rebuilt !== undefined) {
     blocks.unshift({ type: 'section', block_id: BACKUP_BLOCK.rebuilt, text: { type: 'mrkdwn', text: `Catalog rebuilt from the repository: ${extra.rebuilt} backups.` } });

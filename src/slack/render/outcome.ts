@@ -28,7 +28,7 @@ export function outcomeBlocks(outcome: CommandOutcome): SlackMessage {
     case 'checksums':
       return checksumBlocks(outcome.report);
     case 'backup':
-      return backupTakenBlocks(outcome.taken);
+      return backupTakenBlocks(outcome.taken, outcome.failed);
     case 'alerts':
       return alertListBlocks(outcome.alerts, new Date(outcome.now));
     case 'incident': {
@@ -43,6 +43,6 @@ export function outcomeBlocks(outcome: CommandOutcome): SlackMessage {
     case 'run':
       return runBlocks(outcome.run, new Date());
     case 'backups':
-      return backupListBlocks(outcome.rows, outcome.now, outcome.violations, { ...(outcome.rebuilt === undefined ? {} : { rebuilt: outcome.rebuilt }), ...(outcome.verification ? { verification: outcome.verification } : {}) });
+      return backupListBlocks(outcome.rows, outcome.now, outcome.violations, { ...(outcome.rebuilt === undefined ? {} : { rebuilt: outcome.rebuilt }), ...(outcome.verification ? { verification: outcome.verification } : {}), ...(outcome.fromRepository ? { fromRepository: outcome.fromRepository } : {}) });
   }
 }

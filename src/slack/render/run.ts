@@ -1,7 +1,7 @@
 import type { KnownBlock } from '@slack/types';
 import { formatDuration } from '../../config/duration.ts';
 import type { Run } from '../../domain/run.ts';
-import { RUN_MARK, runFacts, STEP_MARK } from '../../render/plan.ts';
+import { RUN_MARK, runFacts, stepMark } from '../../render/plan.ts';
 import { RUN_BLOCK } from '../ids.ts';
 import { clampPlain, escapeInline, escapeMrkdwn } from '../../render/mrkdwn.ts';
 import { fitMessage, type SlackMessage } from './limits.ts';
@@ -12,7 +12,7 @@ export function runBlocks(run: Run, now: Date): SlackMessage {
   const head = `${RUN_MARK[run.status]} *${escapeInline(run.procedure)}* \`${run.id}\` — ${run.status === 'running' ? `running for ${elapsed}` : `${run.status} after ${elapsed}`}`;
   const steps = run.steps.map((step) => {
     const took = step.startedAt ? ` (${formatDuration(Math.max(0, (step.finishedAt ? Date.parse(step.finishedAt) : now.getTime()) - Date.parse(step.startedAt)))})` : '';
-    return `${STEP_MARK[step.status]} ${escapeInline(step.name)}${took}${step.detail ? ` — ${escapeInline(clampPlain(step.detail, 300))}` : ''}`;
+    return `${stepMark(step)} ${escapeInline(step.name)}${took}${step.detail ? ` — ${escapeInline(clampPlain(step.detail, 300))}` : ''}`;
   });
   const blocks: KnownBlock[] = [
     { type: 'section', block_id: RUN_BLOCK.head, text: { type: 'mrkdwn', text: head } },

@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -107,4 +109,19 @@ describe('FsWorkerPool', () => {
     expect(await readdir(path.join(dir, 'staging'))).toEqual([]);
     await expect(pool.run('hash', { file: path.join(dir, 'f') })).resolves.toMatchObject({ size: 3 });
   });
+
+  it('never holds the process open once its tasks are answered, also when one worker was never used or a task failed', async () => {
+    // In a process of its own: what is measured is whether that process ends by itself.
+    const pool = path.resolve(import.meta.dirname, '../../../src/adapters/storage/fs-worker-pool.ts');
+    for (const dirToList of [dir, path.join(dir, 'no-such-folder')]) {
+      const script = `import { FsWorkerPool } from ${JSON.stringify(pool)}; await new FsWorkerPool({ size: 2 }).run('list', { dir: ${JSON.stringify(dirToList)} }).then(() => console.log('listed'), (e) => console.log(e.code));`;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+      clearTimeout(killer);
+      expect({ code, signal, out: out.trim() }).toEqual({ code: 0, signal: null, out: dirToList === dir ? 'listed' : 'ENOENT' });
+    }
+  }, 60_000);
 });
