@@ -122,8 +122,12 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
     const { documents, mismatches, sizeBytes } = tally;
     const neverStored = tally.listed - tally.vanishedCount - documents.length;
     if (neverStored !== 0) throw new DrError('BACKUP_FAILED', `${neverStored} listed files were never stored`);
-    const missing = tally.missing();
-    const problems = [mismatches.length ? `${mismatches.length} checksum mismatches` : '', missing.length ? `${missing.length} missing files` : ''].filter(Boolean);
+    const { missing, escaping } = tally.notFound();
+    const problems = [
+      mismatches.length ? `${mismatches.length} checksum mismatches` : '',
+      missing.length ? `${missing.length} missing files` : '',
+      escaping.length ? `${escaping.length} file paths outside the uploads folder` : '',
+    ].filter(Boolean);
     const manifest: BackupManifest = {
       format: 1,
       id,
@@ -141,6 +145,7 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
         hashes_rechecked: true,
         checksum_mismatches: mismatches.sort(),
         missing,
+        ...(escaping.length ? { escaping } : {}),
         copied: { files: copiedFiles, bytes: copiedBytes, reused: documents.length - copiedFiles },
       },
       documents: documents.sort((a, b) => (a.path < b.path ? -1 : 1)),
@@ -210,12 +215,18 @@ class DocumentTally {
     this.waiting = [];
   }
 
-  /** Paths the DMS records that the snapshot did not find, sorted. */
-  missing(): string[] {
+  /** Paths the DMS records that the snapshot did not find, and file paths it refused (outside the storage), sorted. */
+  notFound(): { missing: string[]; escaping: string[] } {
     const expected = this.expected ?? new Map<string, RecordedDocument>();
-    if (this.recordedFound === expected.size) return [];
+    if (this.recordedFound === expected.size) return { missing: [], escaping: [] };
     const found = new Set(this.documents.map((d) => d.path));
-    return [...expected.keys()].filter((p) => !found.has(p)).sort();
+    const missing: string[] = [];
+    const escaping: string[] = [];
+    for (const [path, recorded] of expected) {
+      if (recorded.escapes !== undefined) escaping.push(path);
+      else if (!found.has(path)) missing.push(path);
+    }
+    return { missing: missing.sort(), escaping: escaping.sort() };
   }
 
   private make(expected: Map<string, RecordedDocument>, entry: DocumentEntry, sha256: string): void {

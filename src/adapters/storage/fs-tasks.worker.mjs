@@ -3,7 +3,7 @@
 // avoid a thread-pool round trip per call, which for thousands of small files is most of the time.
 // Plain JS: no TypeScript loader needed.
 import { createHash } from 'node:crypto';
-import { closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, realpathSync, renameSync, rmSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort, threadId } from 'node:worker_threads';
 
@@ -70,7 +70,24 @@ function openRegular(file) {
   return fd;
 }
 
-function hash({ file }) {
+// A folder on the way that is a symlink out of the root would carry the read outside it (O_NOFOLLOW guards
+// only the last component). Resolved per call: a folder may be swapped for a link at any time.
+function refuseSymlinkEscape(file, root) {
+  const realRoot = realpathSync.native(root);
+  let realDir;
+  try {
+    realDir = realpathSync.native(path.dirname(file));
+  } catch (error) {
+    if (error?.code === 'ENOENT') return;
+    throw error;
+  }
+  if (realDir !== realRoot && !realDir.startsWith(`${realRoot}/`)) {
+    throw Object.assign(new Error(`path escapes the uploads folder through a symlink: ${path.relative(root, path.dirname(file))}`), { code: 'EESCAPE' });
+  }
+}
+
+function hash({ file, root }) {
+  if (root !== undefined) refuseSymlinkEscape(file, root);
   const fd = openRegular(file);
   try {
     return { ...hashFd(fd), mode: fstatSync(fd).mode };

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type { DocumentEntry, DocumentSource } from '../../ports/dms.ts';
+import { documentFile } from '../../domain/document-paths.ts';
 import { fsWorkers, type FsTasks } from './fs-worker-pool.ts';
 
 // Folders handed to the workers at once: enough that they keep listing while the main thread is busy elsewhere.
@@ -42,9 +43,7 @@ export class LocalDocumentSource implements DocumentSource {
   }
 
   localPath(relative: string): string {
-    const full = path.resolve(this.root, relative);
-    if (!full.startsWith(`${path.resolve(this.root)}${path.sep}`)) throw new Error(`path escapes the uploads folder: ${relative}`);
-    return full;
+    return documentFile(this.root, relative);
   }
 
   async open(relative: string): Promise<NodeJS.ReadableStream> {
