@@ -23,6 +23,8 @@ export const ESCAPES_REASON = 'path escapes the uploads folder';
  * are opened.
  */
 export function mapDocumentPath(filePath: string, layout: DocumentLayout): MappedDocumentPath {
+  // The common case, a plain relative path, costs one regular expression: the DMS table is read whole per snapshot.
+  if (PLAIN_RELATIVE.test(filePath)) return { relative: filePath };
   if (filePath === '' || filePath.includes('\0')) return { escapes: `${ESCAPES_REASON}: empty or not a path` };
   const posix = filePath.replaceAll('\\', '/');
   let relative: string | undefined;
@@ -47,6 +49,9 @@ export function mapDocumentPath(filePath: string, layout: DocumentLayout): Mappe
   if (relative === '.' || relative === '' || relative === '..' || relative.startsWith('../')) return { escapes: `${ESCAPES_REASON}: ${filePath}` };
   return { relative: relative.replace(/\/+$/, '') };
 }
+
+// Relative, no `.` or `..` segment, no empty segment, no backslash or NUL: already in its normal form.
+const PLAIN_RELATIVE = /^(?!\.\.?(?:\/|$))(?:[^/\\\0]+)(?:\/(?!\.\.?(?:\/|$))[^/\\\0]+)*$/;
 
 /** `full` relative to `base` when it lies strictly inside it (both absolute, posix), else undefined. */
 function below(base: string, full: string): string | undefined {

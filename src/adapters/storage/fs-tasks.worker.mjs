@@ -23,7 +23,8 @@ function stagingDirFor(prefix) {
 }
 
 // One folder: its regular files with size and mtime, and its subfolders (symlinks and the rest are skipped).
-function list({ dir, mayVanish }) {
+// With `relative`, file names come back as `relative/name`: joined here, the main thread gets flat strings.
+function list({ dir, mayVanish, relative }) {
   const files = [];
   const dirs = [];
   let entries;
@@ -42,7 +43,7 @@ function list({ dir, mayVanish }) {
       // Deleted between readdir and lstat: not there to back up.
       const stats = lstatSync(prefix + entry.name, { throwIfNoEntry: false });
       if (!stats) continue;
-      files.push([entry.name, stats.size, stats.mtimeMs]);
+      files.push([relative ? `${relative}/${entry.name}` : entry.name, stats.size, stats.mtimeMs]);
     }
   }
   return { files, dirs };

@@ -28,7 +28,7 @@ export class LocalDocumentSource implements DocumentSource {
       while (pending.length > 0 && inFlight.size < FOLDERS_IN_FLIGHT) {
         const relative = pending.pop() as string;
         const k = (key += 1);
-        inFlight.set(k, fsWorkers.run('list', { dir: path.join(this.root, relative), mayVanish: relative !== '' }).then(
+        inFlight.set(k, fsWorkers.run('list', { dir: path.join(this.root, relative), mayVanish: relative !== '', relative }).then(
           (listing) => ({ key: k, relative, listing }),
           (error: unknown) => ({ key: k, relative, error }),
         ));
@@ -38,7 +38,7 @@ export class LocalDocumentSource implements DocumentSource {
       if (!listing) throw error;
       const { files, dirs } = listing;
       for (const name of dirs) pending.push(relative ? `${relative}/${name}` : name);
-      if (files.length > 0) yield files.map(([name, sizeBytes, mtimeMs]) => ({ path: relative ? `${relative}/${name}` : name, sizeBytes, mtimeMs }));
+      if (files.length > 0) yield files.map(([file, sizeBytes, mtimeMs]) => ({ path: file, sizeBytes, mtimeMs }));
     }
   }
 
