@@ -1,3 +1,4 @@
+import { errorText } from './errors.ts';
 import { ESCAPES_REASON } from './document-paths.ts';
 
 /** One document that could not be checked, copied or written, with the reason shared by its group. */
@@ -45,6 +46,15 @@ export function failureReason(error: unknown): string {
   const message = typeof e?.message === 'string' ? e.message : String(error);
   // Unknown errors group by their first clause, without a quoted path in it.
   return message.split(/[:;]/)[0]!.replace(/'[^']*'|"[^"]*"/g, '…').trim().slice(0, 120) || 'unknown error';
+}
+
+// Codes dr-bot gives its own errors so they group; their messages already say what happened.
+const OWN_CODES = new Set(['ECONTENT', 'EESCAPE']);
+
+/** The full text of an error met on one document (its detail beside the grouped reason). */
+export function failureDetail(error: unknown): string {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && OWN_CODES.has(code) ? (error as Error).message : errorText(error);
 }
 
 /** Failures grouped by reason, the largest group first. */

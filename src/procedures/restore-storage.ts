@@ -1,6 +1,6 @@
 import type { BackupManifest } from '../backup/manifest.ts';
 import type { ProgressUpdate } from '../commands/types.ts';
-import { DrError, errorText } from '../domain/errors.ts';
+import { DrError } from '../domain/errors.ts';
 import type { ReadableBackupRepository } from '../ports/backup-repository.ts';
 import type { DocumentChecksums, DocumentHasher, DocumentStore, DocumentWriter, StorageFacts } from '../ports/dms.ts';
 import type { StateStore } from '../ports/state-store.ts';
@@ -10,7 +10,7 @@ import { type RunSpec, runOriginFields } from './engine.ts';
 import { backupPointInTime, chooseBackup, expectedDurationMs, plannedBackup } from './plan-helpers.ts';
 import { mapConcurrent } from '../domain/concurrency.ts';
 import { CONTENT_DIFFERS, verifyChecksums, type ChecksumProblem } from './verify-checksums.ts';
-import { failureLines, failureReason, groupFailures } from '../domain/document-failures.ts';
+import { failureDetail, failureLines, failureReason, groupFailures } from '../domain/document-failures.ts';
 import { ESCAPES_REASON } from '../domain/document-paths.ts';
 
 /** What is wrong with a document in the live storage. */
@@ -133,7 +133,7 @@ export async function writeBackDocuments(
       written += 1;
       bytes += document.sizeBytes;
     } catch (error) {
-      failed.push({ id: document.id, path: document.path, reason: failureReason(error), detail: errorText(error) });
+      failed.push({ id: document.id, path: document.path, reason: failureReason(error), detail: failureDetail(error) });
     }
     done += 1;
     // Failed documents count as done too, so the bar reaches its end.

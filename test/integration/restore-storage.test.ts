@@ -108,7 +108,7 @@ describe('restore storage: local uploads folder from a local repository', () => 
       const report = await writeBackDocuments({ repository, writer, concurrency: 4 }, plan.toRestore);
       expect(report.written).toBe(0);
       expect(report.failed).toEqual([
-        { id: plan.toRestore[0]!.id, path: victim.path, reason: 'the snapshot object does not hold the recorded content', detail: expect.stringMatching(new RegExp(`^ECONTENT: content for ${victim.path} has SHA-256 [0-9a-f]{12}… \\(\\d+ B\\), expected ${victim.sha256.slice(0, 12)}… \\(\\d+ B\\); not written$`)) },
+        { id: plan.toRestore[0]!.id, path: victim.path, reason: 'the snapshot object does not hold the recorded content', detail: expect.stringMatching(new RegExp(`^content for ${victim.path} has SHA-256 [0-9a-f]{12}… \\(\\d+ B\\), expected ${victim.sha256.slice(0, 12)}… \\(\\d+ B\\); not written$`)) },
       ]);
       // Neither the document nor a temp file of it appeared.
       expect((await filesUnder(uploads())).filter((f) => f.startsWith(path.posix.dirname(victim.path)) && f.includes(path.posix.basename(victim.path)))).toEqual([]);

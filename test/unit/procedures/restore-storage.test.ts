@@ -150,7 +150,7 @@ describe('restore storage: plan, then write back only what is missing or damaged
     const report = await writeBackDocuments(writeDeps(), plan.toRestore);
     expect(report).toMatchObject({ written: 1, bytes: 21 });
     expect(report.failed).toEqual([
-      { id: 1, path: 'tenant-1/doc-1.pdf', reason: 'the snapshot object does not hold the recorded content', detail: 'ECONTENT: content for tenant-1/doc-1.pdf does not match; not written' },
+      { id: 1, path: 'tenant-1/doc-1.pdf', reason: 'the snapshot object does not hold the recorded content', detail: 'content for tenant-1/doc-1.pdf does not match; not written' },
       { id: 2, path: 'tenant-2/doc-2.pdf', reason: 'missing', detail: `ENOENT: object ${second!.sha256} is not in the repository memory://backups` },
       { id: 3, path: 'tenant-0/doc-3.pdf', reason: 'no space left on the device', detail: 'ENOSPC: no space left on device, write' },
     ]);
