@@ -4,7 +4,9 @@
 //
 //   1. SQLite: backupDatabase(SqliteDumper → LocalBackupRepository) vs `sqlite3 DB ".backup OUT"`, ratio ≤ 1.2
 //   2. PostgreSQL: backupDatabase(PostgresDumper → LocalBackupRepository) vs `pg_dump -Fc --file`, ratio ≤ 1.1
-//   3. Documents: incremental backupStorage with 1 % of 20,000 files changed vs `rsync -a SRC/ COPY/`, ratio ≤ 1.0
+//   3. Documents: incremental backupStorage with 1 % of 20,000 and of 100,000 files changed vs `rsync -a SRC/ COPY/`,
+//      ratio ≤ 1.0 at each size (it must grow linearly with the number of files); a fresh process per snapshot (as the
+//      CLI runs it) is measured beside it for information
 //   4. Peak memory of the process running a database backup < 200 MB (child process peak RSS, VmHWM)
 //
 // Each of our runs happens in a fresh child process (this file with --child), timed inside it around the
@@ -12,7 +14,7 @@
 // peak of a process that did nothing but that backup. Reference tools run via execFile with argument arrays.
 //
 // Run with `node --import tsx bench/backups.ts`. Knobs (env): BENCH_SQLITE_MB (520), BENCH_PG_MB (300),
-// BENCH_FILES (20000), BENCH_ROUNDS (3), BENCH_ONLY (comma list of sqlite,pg,storage).
+// BENCH_FILES (20000,100000: comma list of sizes), BENCH_ROUNDS (3), BENCH_ONLY (comma list of sqlite,pg,storage).
 import { execFile, fork } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -45,7 +47,7 @@ const SELF = fileURLToPath(import.meta.url);
 
 const SQLITE_MB = intEnv('BENCH_SQLITE_MB', 520);
 const PG_MB = intEnv('BENCH_PG_MB', 300);
-const FILES = intEnv('BENCH_FILES', 20_000);
+const FILE_COUNTS = (process.env.BENCH_FILES ?? '20000,100000').split(',').map((n) => Number(n.trim())).filter((n) => Number.isInteger(n) && n > 0);
 const ROUNDS = intEnv('BENCH_ROUNDS', 3);
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'sqlite,pg,storage').split(',').map((s) => s.trim()));
 const CHANGED_SHARE = 0.01;
@@ -643,10 +645,10 @@ function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-async function benchStorage(root: string, verdicts: Verdict[]): Promise<void> {
+async function benchStorage(root: string, verdicts: Verdict[], FILES: number): Promise<void> {
   const changedCount = Math.max(1, Math.round(FILES * CHANGED_SHARE));
   log(`\n━━ 3. Incremental document snapshot (${FILES} files, ${changedCount} changed) vs rsync -a ━━`);
-  const dir = path.join(root, 'storage');
+  const dir = path.join(root, `storage-${FILES}`);
   const uploads = path.join(dir, 'uploads');
   const copy = path.join(dir, 'rsync-copy');
   const repo = path.join(dir, 'repo');
@@ -725,8 +727,18 @@ async function benchStorage(root: string, verdicts: Verdict[]): Promise<void> {
     ]);
     log(`  ratio = ${ratio.toFixed(2)} (target ≤ ${STORAGE_RATIO_LIMIT}); first full snapshot ratio ${fullRatio.toFixed(2)} (information)`);
     printPhases('breakdown of one incremental snapshot', runs.ours[0]!);
+    // As the CLI runs it: a fresh process that must read the previous manifest from the repository (the bot keeps it).
+    await change();
+    await settleWriteback();
+    const fresh = await runChild({ kind: 'storage', uploads, dms, repo, state });
+    if (fresh.detail.integrity !== 'ok' || fresh.detail.copiedFiles !== changedCount) throw new Error(`fresh-process snapshot copied ${fresh.detail.copiedFiles} files and reported ${fresh.detail.integrity}`);
+    await settleWriteback();
+    const freshRef = await rsync();
+    log(`  in a fresh process (as \`dr backup storage\` runs it, procedure only): ${sec(fresh.ms)}; rsync -a right after ${sec(freshRef)}`);
+    printPhases('breakdown of the fresh-process snapshot', fresh);
     verdicts.push({ name: `Documents ${FILES} files, 1 % changed: backupStorage vs rsync -a`, ours: sec(oursMs), reference: sec(refMs), ratio: ratio.toFixed(2), target: `≤ ${STORAGE_RATIO_LIMIT}`, pass: ratio <= STORAGE_RATIO_LIMIT });
     verdicts.push({ name: '  (info) first full snapshot vs first rsync -a', ours: sec(fullOurs.ms), reference: sec(fullRef), ratio: fullRatio.toFixed(2), target: '', pass: true });
+    verdicts.push({ name: '  (info) incremental in a fresh process, as the CLI', ours: sec(fresh.ms), reference: sec(freshRef), ratio: (fresh.ms / freshRef).toFixed(2), target: '', pass: true });
   } finally {
     session.close();
     dmsDb.close();
@@ -761,12 +773,14 @@ async function main(): Promise<number> {
   const verdicts: Verdict[] = [];
   const memory: ChildReport[] = [];
   const started = performance.now();
-  log(`backup benchmark: SQLite ${SQLITE_MB} MB, PostgreSQL ~${PG_MB} MB, ${FILES} documents, ${ROUNDS} timed rounds each (median), scratch in ${root}`);
+  log(`backup benchmark: SQLite ${SQLITE_MB} MB, PostgreSQL ~${PG_MB} MB, ${FILE_COUNTS.join(' and ')} documents, ${ROUNDS} timed rounds each (median), scratch in ${root}`);
   log('every timed run, ours or the reference, starts after an untimed `sync`: none pays for the writeback of the one before');
   try {
     if (ONLY.has('sqlite')) await benchSqlite(root, verdicts, memory);
     if (ONLY.has('pg')) await benchPostgres(root, verdicts, memory);
-    if (ONLY.has('storage')) await benchStorage(root, verdicts);
+    if (ONLY.has('storage')) {
+      for (const files of FILE_COUNTS) await benchStorage(root, verdicts, files);
+    }
     memoryVerdict(memory, verdicts);
   } finally {
     await rm(root, { recursive: true, force: true });

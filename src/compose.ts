@@ -126,7 +126,7 @@ export async function composeDeps(
     store,
     repository,
     storage: status.storage,
-    checksums: new DatabaseDocumentChecksums(config.database.url),
+    checksums: documentChecksums(config),
     openHasher: () => documentHasher(config),
     writer: documentWriter(config),
     concurrency: hashConcurrency(config),
@@ -249,7 +249,7 @@ export async function composeDeps(
     verifyChecksums: async (progress) => {
       const hasher = documentHasher(config);
       try {
-        return await verifyChecksums({ checksums: new DatabaseDocumentChecksums(config.database.url), hasher, concurrency: hashConcurrency(config), ...(progress ? { progress } : {}) });
+        return await verifyChecksums({ checksums: documentChecksums(config), hasher, concurrency: hashConcurrency(config), ...(progress ? { progress } : {}) });
       } finally {
         await hasher.close();
       }
@@ -291,6 +291,13 @@ function stepProgress(progress: ((update: ProgressUpdate) => void) | undefined):
 
 function s3ClientFor(storage: Extract<Config['storage'], { kind: 's3' }>) {
   return createS3Client({ region: storage.region, endpoint: storage.endpoint, forcePathStyle: storage.force_path_style });
+}
+
+/** `documents.checksum_sha256` by storage path: `file_path` mapped through the storage layout (DESIGN §4 `storage`). */
+function documentChecksums(config: Config): DatabaseDocumentChecksums {
+  const storage = config.storage;
+  const layout = storage.kind === 'local' ? { root: storage.path, ...(storage.path_prefix ? { prefix: storage.path_prefix } : {}) } : {};
+  return new DatabaseDocumentChecksums(config.database.url, layout);
 }
 
 /** Hashes documents where they live: worker threads over a local folder, streams from S3. */
@@ -368,7 +375,7 @@ function backupStorageDeps(config: Config, store: StateStore, repository: Writab
       : new S3DocumentSource(createS3Client({ region: storage.region, endpoint: storage.endpoint, forcePathStyle: storage.force_path_style }), storage.bucket);
   return {
     source,
-    checksums: new DatabaseDocumentChecksums(config.database.url),
+    checksums: documentChecksums(config),
     repository,
     store,
     // As for one-file backups: a snapshot slower than the RTO could not be restored in time either.

@@ -54,6 +54,8 @@ export interface BackupManifest {
     checksum_mismatches?: string[];
     /** Storage snapshots: files the DMS database lists that the storage does not have; config: configured paths that do not exist. */
     missing?: string[];
+    /** Storage snapshots: `documents.file_path` values that map outside the storage (refused, never read). */
+    escaping?: string[];
     /** Config archives: entries read back from the (decrypted) archive. */
     archive_entries?: number;
     /** Set by a later repository check: what no longer matches, exactly. */

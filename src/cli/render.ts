@@ -1,3 +1,4 @@
+import { failureLines, groupFailures } from '../domain/document-failures.ts';
 import type { BackupManifest } from '../backup/manifest.ts';
 import { BACKUP_KINDS } from '../ports/backup-repository.ts';
 import type { CommandOutcome } from '../commands/types.ts';
@@ -36,7 +37,9 @@ export function renderOutcome(outcome: CommandOutcome): string {
       const head = r.problems.length === 0
         ? `✅ All ${r.checked} documents match their recorded SHA-256 (${formatBytes(r.bytes)} in ${formatDuration(r.ms)}).`
         : `❌ ${r.problems.length} of ${r.checked} documents do not match their recorded SHA-256 (${formatBytes(r.bytes)} in ${formatDuration(r.ms)}):`;
-      return `${[head, ...r.problems.map((p) => `   document ${p.id}  ${p.path}  ${p.actual === 'missing' || p.actual.startsWith('unreadable') ? p.actual : `is ${p.actual.slice(0, 12)}…, recorded ${p.expected.slice(0, 12)}…`}`)].join('\n')}\n`;
+      // The causes first, grouped (`12 × permission denied: documents …`), then every document.
+      const causes = failureLines(groupFailures(r.problems)).map((line) => `   ${line}`);
+      return `${[head, ...causes, ...(causes.length ? ['   every document:'] : []), ...r.problems.map((p) => `   document ${p.id}  ${p.path}  ${p.actual === 'missing' || p.actual.startsWith('unreadable') ? p.actual : `is ${p.actual.slice(0, 12)}…, recorded ${p.expected.slice(0, 12)}…`}`)].join('\n')}\n`;
     }
     case 'audit':
       // The CSV alone, so `dr audit 24h > ledger.csv` is the whole export; the summary goes to stderr.
@@ -127,6 +130,7 @@ function backupLines(m: BackupManifest): string[] {
     `${ok ? '✅' : m.verified ? '⚠️' : '❌'} storage snapshot ${m.id}:${m.verified ? '' : ' NOT verified (a document does not match its recorded checksum);'} ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)}; copied ${v.copied?.files ?? 0} (${formatBytes(v.copied?.bytes ?? 0)} new), reused ${v.copied?.reused ?? 0} unchanged; new objects re-read`,
     ...(v.checksum_mismatches ?? []).slice(0, 20).map((p) => `   ❌ checksum mismatch (kept as evidence, not as good): ${p}`),
     ...(v.missing ?? []).slice(0, 20).map((p) => `   ❌ listed in the DMS but missing from storage: ${p}`),
+    ...(v.escaping ?? []).slice(0, 20).map((p) => `   ❌ file path outside the uploads folder (refused): ${p}`),
   ];
 }
 

@@ -53,7 +53,9 @@ const databaseUrl = text.refine((value) => /^(sqlite:|postgres(ql)?:\/\/)/.test(
   error: 'expected sqlite:PATH or postgres://…',
 });
 
-const localStorage = z.object({ kind: z.literal('local'), path: text.default('./uploads') });
+// The uploads folder as the DMS sees it (a container's mount point): absolute, as the DMS stores it in file_path.
+const absolutePath = text.refine((value) => value.startsWith('/') && !value.split('/').includes('..'), { error: 'expected an absolute path (starting with /, without ..)' });
+const localStorage = z.object({ kind: z.literal('local'), path: text.default('./uploads'), path_prefix: absolutePath.optional() });
 const s3Storage = z.object({
   kind: z.literal('s3'),
   bucket: text,

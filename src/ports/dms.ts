@@ -104,9 +104,15 @@ export interface DocumentSource {
 export interface RecordedDocument {
   id: number;
   sha256: string;
+  /** Set when its `file_path` maps outside the storage (see mapDocumentPath): why it is refused. */
+  escapes?: string;
 }
 
-/** What the DMS database says each document's SHA-256 is (`documents.file_path` → id and `checksum_sha256`). */
+/**
+ * What the DMS database says each document's SHA-256 is, keyed by its path in the storage (relative to the
+ * root with `/`, as the listing names files): `documents.file_path` mapped through the storage layout. A
+ * file path the layout refuses stays keyed as the DMS holds it, with `escapes` set; no listed path equals it.
+ */
 export interface DocumentChecksums {
   load(): Promise<Map<string, RecordedDocument>>;
 }
@@ -201,4 +207,6 @@ export interface DocumentWriter {
    * Takes ownership of `content`: it is consumed or destroyed, also on failure.
    */
   write(path: string, content: NodeJS.ReadableStream, expected: ExpectedContent): Promise<void>;
+  /** Makes the storage root when it is gone (an uploads folder lost with its volume); true when it had to. */
+  ensureRoot?(): Promise<boolean>;
 }

@@ -84,24 +84,24 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
     try {
       for await (const batch of deps.source.list()) {
         if (stopped) break;
+        // Started as soon as the workers have folders to list: a SQLite DMS answers synchronously, and this way
+        // its query overlaps their listing (and the previous manifest's read) instead of following them.
+        if (!expectedLoad) {
+          expectedLoad = deps.checksums.load();
+          expectedLoad.then((expected) => tally.checksumsLoaded(expected)).catch(() => {});
+        }
         const previous = await previousLoad;
         for (const entry of batch) {
           tally.listed += 1;
           bytesListed += entry.sizeBytes;
           const before = previous.get(entry.path);
           if (before && before.size_bytes === entry.sizeBytes && before.mtime_ms === entry.mtimeMs) {
-            tally.add(entry, before.sha256);
+            tally.unchanged(before);
             bytesDone += entry.sizeBytes;
             continue;
           }
           // Settled at once: a failed copy stops the rest and is thrown below, never left unhandled.
           copies.push(limit(() => copy(entry)).catch((error: unknown) => void (stopped ??= { error })));
-        }
-        // Started once the workers have folders to list and files to copy: a SQLite DMS answers synchronously,
-        // and this way its query overlaps their work instead of delaying it.
-        if (!expectedLoad) {
-          expectedLoad = deps.checksums.load();
-          expectedLoad.then((expected) => tally.checksumsLoaded(expected)).catch(() => {});
         }
       }
       listingDone = true;
@@ -122,8 +122,12 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
     const { documents, mismatches, sizeBytes } = tally;
     const neverStored = tally.listed - tally.vanishedCount - documents.length;
     if (neverStored !== 0) throw new DrError('BACKUP_FAILED', `${neverStored} listed files were never stored`);
-    const missing = tally.missing();
-    const problems = [mismatches.length ? `${mismatches.length} checksum mismatches` : '', missing.length ? `${missing.length} missing files` : ''].filter(Boolean);
+    const { missing, escaping } = tally.notFound();
+    const problems = [
+      mismatches.length ? `${mismatches.length} checksum mismatches` : '',
+      missing.length ? `${missing.length} missing files` : '',
+      escaping.length ? `${escaping.length} file paths outside the uploads folder` : '',
+    ].filter(Boolean);
     const manifest: BackupManifest = {
       format: 1,
       id,
@@ -142,6 +146,7 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
         hashes_rechecked: true,
         checksum_mismatches: mismatches.sort(),
         missing,
+        ...(escaping.length ? { escaping } : {}),
         copied: { files: copiedFiles, bytes: copiedBytes, reused: documents.length - copiedFiles },
       },
       documents: documents.sort((a, b) => (a.path < b.path ? -1 : 1)),
@@ -168,7 +173,7 @@ let lastSnapshot: { repository: string; id: string; documents: Map<string, Snaps
 
 function rememberSnapshot(deps: BackupStorageDeps, manifest: BackupManifest): void {
   const documents = manifest.documents ?? [];
-  lastSnapshot = documents.length <= REMEMBERED_DOCUMENTS_MAX ? { repository: deps.repository.location, id: manifest.id, documents: new Map(documents.map((d) => [d.path, d])) } : undefined;
+  lastSnapshot = documents.length <= REMEMBERED_DOCUMENTS_MAX ? { repository: deps.repository.location, id: manifest.id, documents: byPath(documents) } : undefined;
 }
 
 async function previousDocuments(deps: BackupStorageDeps): Promise<Map<string, SnapshotDocument>> {
@@ -178,7 +183,14 @@ async function previousDocuments(deps: BackupStorageDeps): Promise<Map<string, S
   if (!latest) return new Map();
   if (lastSnapshot?.id === latest.id && lastSnapshot.repository === deps.repository.location) return lastSnapshot.documents;
   const manifest = (await deps.repository.readManifest(latest.id)) as BackupManifest;
-  return new Map((manifest.documents ?? []).map((d) => [d.path, d]));
+  return byPath(manifest.documents ?? []);
+}
+
+// A loop, not `new Map(list.map(…))`: no pair array per document.
+function byPath(documents: readonly SnapshotDocument[]): Map<string, SnapshotDocument> {
+  const map = new Map<string, SnapshotDocument>();
+  for (const document of documents) map.set(document.path, document);
+  return map;
 }
 
 /**
@@ -192,13 +204,22 @@ class DocumentTally {
   listed = 0;
   vanishedCount = 0;
   private expected: Map<string, RecordedDocument> | undefined;
-  private waiting: Array<{ entry: DocumentEntry; sha256: string }> = [];
+  // Until the checksums arrive: documents this run made, and documents taken over from the previous snapshot.
+  private waiting: { own: SnapshotDocument[]; reused: SnapshotDocument[] } = { own: [], reused: [] };
   // Documents the DMS knows: when every one it lists was found, none is missing and no scan is needed.
   private recordedFound = 0;
 
+  /** A file copied (or found stored) by this run. */
   add(entry: DocumentEntry, sha256: string): void {
-    if (this.expected) this.make(this.expected, entry, sha256);
-    else this.waiting.push({ entry, sha256 });
+    this.take({ path: entry.path, size_bytes: entry.sizeBytes, mtime_ms: entry.mtimeMs, sha256, checksum: 'unknown' }, false);
+  }
+
+  /**
+   * A file the previous snapshot vouches for: its document is taken over as it is when the DMS verdict is the
+   * same (nearly always), so an unchanged file costs this run no object and no new path string.
+   */
+  unchanged(before: SnapshotDocument): void {
+    this.take(before, true);
   }
 
   vanished(): void {
@@ -208,24 +229,43 @@ class DocumentTally {
   checksumsLoaded(expected: Map<string, RecordedDocument>): void {
     if (this.expected) return;
     this.expected = expected;
-    for (const { entry, sha256 } of this.waiting) this.make(expected, entry, sha256);
-    this.waiting = [];
+    for (const document of this.waiting.own) this.make(expected, document, false);
+    for (const document of this.waiting.reused) this.make(expected, document, true);
+    this.waiting = { own: [], reused: [] };
   }
 
-  /** Paths the DMS records that the snapshot did not find, sorted. */
-  missing(): string[] {
+  /** Paths the DMS records that the snapshot did not find, and file paths it refused (outside the storage), sorted. */
+  notFound(): { missing: string[]; escaping: string[] } {
     const expected = this.expected ?? new Map<string, RecordedDocument>();
-    if (this.recordedFound === expected.size) return [];
+    if (this.recordedFound === expected.size) return { missing: [], escaping: [] };
     const found = new Set(this.documents.map((d) => d.path));
-    return [...expected.keys()].filter((p) => !found.has(p)).sort();
+    const missing: string[] = [];
+    const escaping: string[] = [];
+    for (const [path, recorded] of expected) {
+      if (recorded.escapes !== undefined) escaping.push(path);
+      else if (!found.has(path)) missing.push(path);
+    }
+    return { missing: missing.sort(), escaping: escaping.sort() };
   }
 
-  private make(expected: Map<string, RecordedDocument>, entry: DocumentEntry, sha256: string): void {
-    const want = expected.get(entry.path)?.sha256;
-    const checksum = want === undefined ? 'unknown' : want === sha256 ? 'ok' : 'mismatch';
+  private take(document: SnapshotDocument, reusable: boolean): void {
+    if (this.expected) this.make(this.expected, document, reusable);
+    else (reusable ? this.waiting.reused : this.waiting.own).push(document);
+  }
+
+  private make(expected: Map<string, RecordedDocument>, document: SnapshotDocument, reusable: boolean): void {
+    const want = expected.get(document.path)?.sha256;
+    const checksum = want === undefined ? 'unknown' : want === document.sha256 ? 'ok' : 'mismatch';
     if (want !== undefined) this.recordedFound += 1;
-    if (checksum === 'mismatch') this.mismatches.push(entry.path);
-    this.documents.push({ path: entry.path, size_bytes: entry.sizeBytes, mtime_ms: entry.mtimeMs, sha256, checksum });
-    this.sizeBytes += entry.sizeBytes;
+    if (checksum === 'mismatch') this.mismatches.push(document.path);
+    if (!reusable) {
+      // Made by this run: completed in place.
+      document.checksum = checksum;
+      this.documents.push(document);
+    } else {
+      // The previous manifest's document is shared with the remembered snapshot: taken as it is, or copied.
+      this.documents.push(document.checksum === checksum ? document : { ...document, checksum });
+    }
+    this.sizeBytes += document.size_bytes;
   }
 }

@@ -135,14 +135,14 @@ export function drillRun(deps: DrillDeps, origin: { actor: string }): RunSpec<Dr
         if (snapshot.kind !== 'storage' || !Array.isArray(snapshot.documents)) throw new DrError('RESTORE_FAILED', `${id}'s manifest in the repository lists no documents`);
         ctx.documentsDir = await mkdtemp(path.join(deps.scratchRoot, 'dr-drill-documents-'));
         // Every document as if all were lost: the writer checks each byte against the snapshot's SHA-256.
-        const toRestore = snapshot.documents.map((d, i): DocumentToRestore => ({ id: i + 1, path: d.path, sha256: d.sha256, sizeBytes: d.size_bytes, problem: 'missing' }));
+        const toRestore = snapshot.documents.map((d, i): DocumentToRestore => ({ id: i + 1, path: d.path, sha256: d.sha256, sizeBytes: d.size_bytes, problem: 'missing', snapshotId: id }));
         const report = await writeBackDocuments(
           { repository: deps.repository, writer: deps.scratchWriter(ctx.documentsDir), concurrency: deps.concurrency, ...(deps.progress ? { progress: deps.progress } : {}) },
           toRestore,
         );
         ctx.documents = { count: report.written, bytes: report.bytes };
         if (report.failed.length > 0) {
-          const named = report.failed.slice(0, 10).map((f) => `${f.path} (${f.reason.slice(0, 200)})`).join('; ');
+          const named = report.failed.slice(0, 10).map((f) => `${f.path} (${f.detail.slice(0, 200)})`).join('; ');
           const more = report.failed.length > 10 ? ` and ${report.failed.length - 10} more` : '';
           throw new DrError('RESTORE_FAILED', `${report.failed.length} of ${toRestore.length} documents of ${id} could not be read back intact: ${named}${more}`);
         }

@@ -1,6 +1,8 @@
 import type { ProgressUpdate } from '../commands/types.ts';
 import type { DocumentChecksums, DocumentHasher } from '../ports/dms.ts';
 import { mapConcurrent } from '../domain/concurrency.ts';
+import { failureReason } from '../domain/document-failures.ts';
+import { ESCAPES_REASON } from '../domain/document-paths.ts';
 
 /** A document whose content is not what the DMS recorded, or that is gone. */
 export interface ChecksumProblem {
@@ -9,7 +11,12 @@ export interface ChecksumProblem {
   expected: string;
   /** The SHA-256 found, or `missing` / the read error. */
   actual: string;
+  /** Path-free, shared by every document with the same problem (failures are grouped by it). */
+  reason: string;
 }
+
+/** The reason of a document whose bytes are there but are not the recorded ones. */
+export const CONTENT_DIFFERS = 'content differs from the recorded SHA-256';
 
 /** What `verify checksums` found. */
 export interface ChecksumReport {
@@ -30,12 +37,15 @@ export async function verifyChecksums(
   let checked = 0;
   await mapConcurrent(documents, deps.concurrency, async ([path, recorded]) => {
     try {
+      // A file path outside the storage is never opened: it is reported, with the path the DMS holds.
+      if (recorded.escapes !== undefined) throw Object.assign(new Error(recorded.escapes), { code: 'EESCAPE' });
       const found = await deps.hasher.hash(path);
       bytes += found.sizeBytes;
-      if (found.sha256 !== recorded.sha256) problems.push({ id: recorded.id, path, expected: recorded.sha256, actual: found.sha256 });
+      if (found.sha256 !== recorded.sha256) problems.push({ id: recorded.id, path, expected: recorded.sha256, actual: found.sha256, reason: CONTENT_DIFFERS });
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      problems.push({ id: recorded.id, path, expected: recorded.sha256, actual: code === 'ENOENT' || code === 'NoSuchKey' ? 'missing' : `unreadable (${code ?? (error as Error).message})` });
+      const reason = failureReason(error);
+      const actual = reason === 'missing' ? 'missing' : reason === ESCAPES_REASON ? `unreadable (${(error as Error).message})` : `unreadable (${reason})`;
+      problems.push({ id: recorded.id, path, expected: recorded.sha256, actual, reason });
     }
     checked += 1;
     deps.progress?.({ step: `verify checksums (${checked} of ${documents.length} documents)`, bytesDone: bytes });

@@ -3,6 +3,7 @@ import { formatBytes } from '../domain/format.ts';
 import type { Plan } from '../domain/plan.ts';
 import type { Run, StepRecord } from '../domain/run.ts';
 import type { AlertRecord } from '../domain/alert.ts';
+import { failureLines, type FailureGroup } from '../domain/document-failures.ts';
 
 /** The facts of a plan as label/value pairs, the same wording in Slack and on a terminal. */
 export function planFacts(plan: Plan, now: Date): Array<[string, string]> {
@@ -36,9 +37,18 @@ export function runFacts(run: Run): Array<[string, string]> {
     const verdict = s.withinRto === true ? 'within the target' : run.status === 'succeeded' ? 'OVER the target' : 'not achieved: the drill failed';
     facts.push(['Measured RTO', `${formatDuration(s.rtoMs)} (target ${formatDuration(s.rtoTargetMs)}) — ${verdict}`]);
   }
+  if (s.recreatedRoot === true) facts.push(['Uploads folder', 'did not exist: created it, then wrote the documents back']);
   if (typeof s.written === 'number') facts.push(['Documents written back', `${s.written} (${formatBytes(Number(s.writtenBytes ?? 0))})`]);
-  if (Array.isArray(s.unrecoverable)) facts.push(['Not in the snapshot (lost)', `documents ${s.unrecoverable.slice(0, 50).join(', ')}`]);
-  if (Array.isArray(s.mismatches)) facts.push(['Still not matching', `documents ${s.mismatches.slice(0, 50).join(', ')}`]);
+  const from = s.restoredFrom as Array<{ snapshot: string; count: number; ids: number[] }> | undefined;
+  if (Array.isArray(from)) facts.push(['Taken from', failureLines(from.map((g) => ({ ...g, reason: g.snapshot }))).join('; ')]);
+  // Grouped by reason (`12 × permission denied: documents …`): one line per cause, whatever the count.
+  const groups = (value: unknown) => (Array.isArray(value) && value.every((g) => typeof g === 'object' && g !== null && 'reason' in g) ? failureLines(value as FailureGroup[]).join('; ') : undefined);
+  const failed = groups(s.writeBackFailed);
+  if (failed) facts.push(['Not written back', failed]);
+  const lost = groups(s.unrecoverable);
+  if (lost) facts.push(['Cannot be restored (lost)', lost]);
+  const mismatches = groups(s.mismatches);
+  if (mismatches) facts.push(['Still not matching', mismatches]);
   const kept = s.kept as { location: string } | undefined;
   if (kept) facts.push(['Kept for undo', kept.location]);
   // Secrets are only ever shown as fingerprints (first 8 hex of SHA-256), old → new.

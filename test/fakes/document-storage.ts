@@ -50,7 +50,7 @@ export class MemoryDms implements DocumentChecksums, DocumentHasher, DocumentWri
       await new Promise((resolve) => setImmediate(resolve));
       if (this.failWrites.has(path)) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
       const bytes = Buffer.concat(chunks);
-      if (sha256Of(bytes) !== expected.sha256 || bytes.length !== expected.sizeBytes) throw new Error(`content for ${path} does not match; not written`);
+      if (sha256Of(bytes) !== expected.sha256 || bytes.length !== expected.sizeBytes) throw Object.assign(new Error(`content for ${path} does not match; not written`), { code: 'ECONTENT' });
       this.files.set(path, bytes);
       this.writes.push(path);
     } finally {

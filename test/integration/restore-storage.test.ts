@@ -78,7 +78,7 @@ describe('restore storage: local uploads folder from a local repository', () => 
     for (const file of damaged) await writeFile(path.join(uploads(), file), flipByte(await readFile(path.join(uploads(), file))));
     const before = new Map(await Promise.all(files.filter((f) => !deleted.includes(f)).map(async (f) => [f, await stat(path.join(uploads(), f))] as const)));
 
-    const plan = await planStorageRepair(checkDeps(), manifest);
+    const plan = await planStorageRepair(checkDeps(), [manifest]);
     expect(plan.checked).toBe(40);
     expect(plan.unrecoverable).toEqual([]);
     expect(plan.toRestore.map((d) => d.path).sort()).toEqual([...deleted, ...damaged].sort());
@@ -103,12 +103,12 @@ describe('restore storage: local uploads folder from a local repository', () => 
     const intact = await readFile(object);
     await writeFile(object, flipByte(intact));
     try {
-      const plan = await planStorageRepair(checkDeps(), manifest);
+      const plan = await planStorageRepair(checkDeps(), [manifest]);
       expect(plan.toRestore.map((d) => d.path)).toEqual([victim.path]);
       const report = await writeBackDocuments({ repository, writer, concurrency: 4 }, plan.toRestore);
       expect(report.written).toBe(0);
       expect(report.failed).toEqual([
-        { id: plan.toRestore[0]!.id, path: victim.path, reason: expect.stringMatching(new RegExp(`^content for ${victim.path} has SHA-256 [0-9a-f]{12}… \\(\\d+ B\\), expected ${victim.sha256.slice(0, 12)}… \\(\\d+ B\\); not written$`)) },
+        { id: plan.toRestore[0]!.id, path: victim.path, reason: 'the snapshot object does not hold the recorded content', detail: expect.stringMatching(new RegExp(`^content for ${victim.path} has SHA-256 [0-9a-f]{12}… \\(\\d+ B\\), expected ${victim.sha256.slice(0, 12)}… \\(\\d+ B\\); not written$`)) },
       ]);
       // Neither the document nor a temp file of it appeared.
       expect((await filesUnder(uploads())).filter((f) => f.startsWith(path.posix.dirname(victim.path)) && f.includes(path.posix.basename(victim.path)))).toEqual([]);
@@ -234,7 +234,7 @@ describe('restore storage: S3 primary bucket from an S3 repository (s3rver)', ()
     // s3rver's LastModified has one-second resolution: a rewrite must land in a later second to be seen.
     await new Promise((resolve) => setTimeout(resolve, 1_100));
 
-    const plan = await planStorageRepair(checkDeps(), manifest);
+    const plan = await planStorageRepair(checkDeps(), [manifest]);
     expect(plan.unrecoverable).toEqual([]);
     expect(plan.toRestore.map((d) => d.path).sort()).toEqual([...deleted, ...damaged].sort());
     const report = await writeBackDocuments({ repository, writer, concurrency: 4 }, plan.toRestore);
@@ -256,11 +256,11 @@ describe('restore storage: S3 primary bucket from an S3 repository (s3rver)', ()
     const intact = await bodyOf('dr-backups', objectKey);
     await client.send(new PutObjectCommand({ Bucket: 'dr-backups', Key: objectKey, Body: flipByte(intact) }));
     try {
-      const plan = await planStorageRepair(checkDeps(), manifest);
+      const plan = await planStorageRepair(checkDeps(), [manifest]);
       expect(plan.toRestore.map((d) => d.path)).toEqual([victim.path]);
       const report = await writeBackDocuments({ repository, writer, concurrency: 4 }, plan.toRestore);
       expect(report.written).toBe(0);
-      expect(report.failed).toEqual([{ id: plan.toRestore[0]!.id, path: victim.path, reason: expect.stringMatching(/has SHA-256 [0-9a-f]{12}… \(\d+ B\), expected .*; not written$/) }]);
+      expect(report.failed).toEqual([{ id: plan.toRestore[0]!.id, path: victim.path, reason: 'the snapshot object does not hold the recorded content', detail: expect.stringMatching(/has SHA-256 [0-9a-f]{12}… \(\d+ B\), expected .*; not written$/) }]);
       expect(await exists(PRIMARY, victim.path)).toBe(false);
     } finally {
       await client.send(new PutObjectCommand({ Bucket: 'dr-backups', Key: objectKey, Body: intact }));

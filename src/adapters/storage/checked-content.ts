@@ -27,8 +27,9 @@ async function* passChecked(content: NodeJS.ReadableStream, expected: ExpectedCo
   }
 }
 
+// ECONTENT: the reason a write-back failed is the bytes it was given, not the storage.
 function mismatch(label: string, what: string): Error {
-  return new Error(`content for ${label} ${what}; not written`);
+  return Object.assign(new Error(`content for ${label} ${what}; not written`), { code: 'ECONTENT' });
 }
 
 /** Frees a stream that will not be read to its end (its file handle or socket). */

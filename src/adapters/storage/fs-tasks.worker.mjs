@@ -3,7 +3,7 @@
 // avoid a thread-pool round trip per call, which for thousands of small files is most of the time.
 // Plain JS: no TypeScript loader needed.
 import { createHash } from 'node:crypto';
-import { closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, realpathSync, renameSync, rmSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort, threadId } from 'node:worker_threads';
 
@@ -23,7 +23,8 @@ function stagingDirFor(prefix) {
 }
 
 // One folder: its regular files with size and mtime, and its subfolders (symlinks and the rest are skipped).
-function list({ dir, mayVanish }) {
+// With `relative`, file names come back as `relative/name`: joined here, the main thread gets flat strings.
+function list({ dir, mayVanish, relative }) {
   const files = [];
   const dirs = [];
   let entries;
@@ -42,7 +43,7 @@ function list({ dir, mayVanish }) {
       // Deleted between readdir and lstat: not there to back up.
       const stats = lstatSync(prefix + entry.name, { throwIfNoEntry: false });
       if (!stats) continue;
-      files.push([entry.name, stats.size, stats.mtimeMs]);
+      files.push([relative ? `${relative}/${entry.name}` : entry.name, stats.size, stats.mtimeMs]);
     }
   }
   return { files, dirs };
@@ -70,7 +71,24 @@ function openRegular(file) {
   return fd;
 }
 
-function hash({ file }) {
+// A folder on the way that is a symlink out of the root would carry the read outside it (O_NOFOLLOW guards
+// only the last component). Resolved per call: a folder may be swapped for a link at any time.
+function refuseSymlinkEscape(file, root) {
+  const realRoot = realpathSync.native(root);
+  let realDir;
+  try {
+    realDir = realpathSync.native(path.dirname(file));
+  } catch (error) {
+    if (error?.code === 'ENOENT') return;
+    throw error;
+  }
+  if (realDir !== realRoot && !realDir.startsWith(`${realRoot}/`)) {
+    throw Object.assign(new Error(`path escapes the uploads folder through a symlink: ${path.relative(root, path.dirname(file))}`), { code: 'EESCAPE' });
+  }
+}
+
+function hash({ file, root }) {
+  if (root !== undefined) refuseSymlinkEscape(file, root);
   const fd = openRegular(file);
   try {
     return { ...hashFd(fd), mode: fstatSync(fd).mode };

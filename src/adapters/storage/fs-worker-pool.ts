@@ -4,8 +4,10 @@ import type { PutObjectResult } from '../../ports/backup-repository.ts';
 
 /** What the file-system workers can do (see fs-tasks.worker.mjs). */
 export interface FsTasks {
-  list: { args: { dir: string; mayVanish?: boolean }; result: { files: Array<[name: string, size: number, mtimeMs: number]>; dirs: string[] } };
-  hash: { args: { file: string }; result: { sha256: string; size: number; mode: number } };
+  /** With `relative`, each file's name comes back as `relative/name`. */
+  list: { args: { dir: string; mayVanish?: boolean; relative?: string }; result: { files: Array<[name: string, size: number, mtimeMs: number]>; dirs: string[] } };
+  /** With `root`, a file whose folder resolves (through symlinks) outside it is refused (EESCAPE). */
+  hash: { args: { file: string; root?: string }; result: { sha256: string; size: number; mode: number } };
   /** `stagingDir` is a prefix: each worker stages in `<prefix>-w<thread id>`. */
   put: { args: { file: string; objectsDir: string; stagingDir: string }; result: PutObjectResult };
 }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { documentFile } from '../../domain/document-paths.ts';
 import type { DocumentHasher } from '../../ports/dms.ts';
 import { fsWorkers } from './fs-worker-pool.ts';
 
@@ -6,10 +7,9 @@ import { fsWorkers } from './fs-worker-pool.ts';
 export class LocalDocumentHasher implements DocumentHasher {
   constructor(private readonly root: string) {}
 
-  async hash(relative: string): Promise<{ sha256: string; sizeBytes: number }> {
-    const full = path.resolve(this.root, relative);
-    if (!full.startsWith(`${path.resolve(this.root)}${path.sep}`)) throw new Error(`path escapes the uploads folder: ${relative}`);
-    const { sha256, size } = await fsWorkers.run('hash', { file: full });
+  async hash(storagePath: string): Promise<{ sha256: string; sizeBytes: number }> {
+    // The worker refuses a file reached through a symlinked folder that leads out of the root.
+    const { sha256, size } = await fsWorkers.run('hash', { file: documentFile(this.root, storagePath), root: path.resolve(this.root) });
     return { sha256, sizeBytes: size };
   }
 

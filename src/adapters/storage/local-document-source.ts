@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type { DocumentEntry, DocumentSource } from '../../ports/dms.ts';
+import { documentFile } from '../../domain/document-paths.ts';
 import { fsWorkers, type FsTasks } from './fs-worker-pool.ts';
 
 // Folders handed to the workers at once: enough that they keep listing while the main thread is busy elsewhere.
@@ -27,7 +28,7 @@ export class LocalDocumentSource implements DocumentSource {
       while (pending.length > 0 && inFlight.size < FOLDERS_IN_FLIGHT) {
         const relative = pending.pop() as string;
         const k = (key += 1);
-        inFlight.set(k, fsWorkers.run('list', { dir: path.join(this.root, relative), mayVanish: relative !== '' }).then(
+        inFlight.set(k, fsWorkers.run('list', { dir: path.join(this.root, relative), mayVanish: relative !== '', relative }).then(
           (listing) => ({ key: k, relative, listing }),
           (error: unknown) => ({ key: k, relative, error }),
         ));
@@ -37,14 +38,12 @@ export class LocalDocumentSource implements DocumentSource {
       if (!listing) throw error;
       const { files, dirs } = listing;
       for (const name of dirs) pending.push(relative ? `${relative}/${name}` : name);
-      if (files.length > 0) yield files.map(([name, sizeBytes, mtimeMs]) => ({ path: relative ? `${relative}/${name}` : name, sizeBytes, mtimeMs }));
+      if (files.length > 0) yield files.map(([file, sizeBytes, mtimeMs]) => ({ path: file, sizeBytes, mtimeMs }));
     }
   }
 
   localPath(relative: string): string {
-    const full = path.resolve(this.root, relative);
-    if (!full.startsWith(`${path.resolve(this.root)}${path.sep}`)) throw new Error(`path escapes the uploads folder: ${relative}`);
-    return full;
+    return documentFile(this.root, relative);
   }
 
   async open(relative: string): Promise<NodeJS.ReadableStream> {

@@ -13,7 +13,8 @@ export class LocalDocumentStore implements DocumentStore {
 
   async probe(signal: AbortSignal): Promise<StorageFacts> {
     const fs = await statfs(this.root).catch((error: NodeJS.ErrnoException) => {
-      throw error.code === 'ENOENT' ? new Error(`uploads folder ${this.root} does not exist`) : error;
+      // The next step is said here, where the fact is known: a restore recreates the folder and fills it.
+      throw error.code === 'ENOENT' ? Object.assign(new Error(`uploads folder ${this.root} does not exist: \`restore storage\` recreates it and writes every document back`), { code: 'ENOENT' }) : error;
     });
     // Same arithmetic as df: blocks reserved for root count as neither used nor available.
     const used = (fs.blocks - fs.bfree) * fs.bsize;

@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { chmod, mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { documentFile, PathEscapeError } from '../../domain/document-paths.ts';
 import type { DocumentWriter, ExpectedContent } from '../../ports/dms.ts';
 import { fsyncDir, fsyncFile } from '../repository/local-backup-repository.ts';
 import { checkedContent, releaseContent } from './checked-content.ts';
@@ -38,14 +39,17 @@ export class LocalDocumentWriter implements DocumentWriter {
     }
   }
 
+  /** Makes the uploads folder when it is gone (a lost volume); true when it had to. */
+  async ensureRoot(): Promise<boolean> {
+    const made = await mkdir(this.root, { recursive: true });
+    if (made === undefined) return false;
+    await fsyncDir(path.dirname(made));
+    return true;
+  }
+
   // Paths come from the DMS database, which a breach may have edited: nothing may land outside the root.
   private confined(relative: string): string {
-    const root = path.resolve(this.root);
-    const full = path.resolve(root, relative);
-    if (relative === '' || path.isAbsolute(relative) || !full.startsWith(`${root}${path.sep}`)) {
-      throw new Error(`path escapes the uploads folder: ${relative}`);
-    }
-    return full;
+    return documentFile(this.root, relative);
   }
 
   // A symlinked folder inside the root would carry the write outside it; checked before mkdir creates anything.
@@ -58,7 +62,7 @@ export class LocalDocumentWriter implements DocumentWriter {
       });
       if (real === undefined) continue;
       const realRoot = await realpath(root);
-      if (real !== realRoot && !real.startsWith(`${realRoot}${path.sep}`)) throw new Error(`path escapes the uploads folder through a symlink: ${path.relative(root, probe)}`);
+      if (real !== realRoot && !real.startsWith(`${realRoot}${path.sep}`)) throw new PathEscapeError(`path escapes the uploads folder through a symlink: ${path.relative(root, probe)}`);
       return;
     }
   }

@@ -18,7 +18,7 @@ export function backupTakenBlocks(taken: readonly BackupManifest[], failed: read
       return `${m.encryption ? '✅' : '⚠️'} *config* \`${m.id}\` — ${formatBytes(m.size_bytes)}, ${v.archive_entries ?? 0} entries read back, ${sealed}`;
     }
     if (m.kind === 'storage') {
-      const problems = [...(v.checksum_mismatches ?? []).map((p) => `❌ checksum mismatch: \`${escapeMrkdwn(p)}\``), ...(v.missing ?? []).map((p) => `❌ missing: \`${escapeMrkdwn(p)}\``)];
+      const problems = [...(v.checksum_mismatches ?? []).map((p) => `❌ checksum mismatch: \`${escapeMrkdwn(p)}\``), ...(v.missing ?? []).map((p) => `❌ missing: \`${escapeMrkdwn(p)}\``), ...(v.escaping ?? []).map((p) => `❌ file path outside the uploads folder (refused): \`${escapeMrkdwn(p)}\``)];
       return `${v.integrity === 'ok' ? '✅' : m.verified ? '⚠️' : '❌'} *storage* \`${m.id}\`${m.verified ? '' : ' *NOT verified* (a document does not match its recorded checksum)'} — ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)} in ${seconds}; copied ${v.copied?.files ?? 0}, reused ${v.copied?.reused ?? 0}${problems.length ? `\n${problems.slice(0, 10).join('\n')}` : ''}`;
     }
     const counts = m.verification.counts ? `, ${m.verification.counts.documents} documents` : '';
