@@ -1,3 +1,4 @@
+import { rebuiltLine } from '../render/rebuilt.ts';
 import type { BackupManifest } from '../backup/manifest.ts';
 import type { CommandOutcome } from '../commands/types.ts';
 import type { DrError } from '../domain/errors.ts';
@@ -64,7 +65,7 @@ export function renderOutcome(outcome: CommandOutcome): string {
         return `${r.id.padEnd(34)} ${`${age} ago`.padEnd(14)} ${formatBytes(r.sizeBytes).padStart(10)}  ${r.verified ? 'verified  ' : 'UNVERIFIED'}  ${r.keptBy.join(', ') || (r.verified ? 'not kept (pruned next)' : 'kept as evidence (not counted by retention)')}`;
       });
       const violations = outcome.violations.map((v) => `⚠️ retention: ${v}`);
-      const rebuilt = outcome.rebuilt === undefined ? [] : [`Catalog rebuilt from the repository: ${outcome.rebuilt} backups.`, ''];
+      const rebuilt = outcome.rebuilt === undefined ? [] : [rebuiltLine(outcome.rebuilt), ''];
       const v = outcome.verification;
       const verified = v
         ? [
@@ -118,7 +119,8 @@ function backupLines(m: BackupManifest): string[] {
   if (m.kind !== 'storage') return [`✅ ${m.kind} backup ${m.id}: ${formatBytes(m.size_bytes)}, verified (integrity ${v.integrity}, SHA-256 ${m.files[0]?.sha256.slice(0, 8) ?? '?'} re-read)`];
   const ok = v.integrity === 'ok';
   return [
-    `${ok ? '✅' : '⚠️'} storage snapshot ${m.id}: ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)}; copied ${v.copied?.files ?? 0} (${formatBytes(v.copied?.bytes ?? 0)} new), reused ${v.copied?.reused ?? 0} unchanged; new objects re-read`,
+    `${ok ? '✅' : '⚠️'} storage snapshot ${m.id}: ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)}; copied ${v.copied?.files ?? 0} (${formatBytes(v.copied?.bytes ?? 0)} new), reused ${v.copied?.reused ?? 0} unchanged; new objects checked`,
+    ...(v.full_because ? [`   ⚠️ taken in full: ${v.full_because}`] : []),
     ...(v.checksum_mismatches ?? []).slice(0, 20).map((p) => `   ❌ checksum mismatch (kept as evidence, not as good): ${p}`),
     ...(v.missing ?? []).slice(0, 20).map((p) => `   ❌ listed in the DMS but missing from storage: ${p}`),
   ];
@@ -146,3 +148,4 @@ export function exitCodeOf(outcome: CommandOutcome): number {
 export function auditSummary(outcome: Extract<CommandOutcome, { kind: 'audit' }>): string {
   return `dr: ${outcome.rowCount} audit_ledger rows from ${outcome.from} to ${outcome.until}\n`;
 }
+

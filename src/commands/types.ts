@@ -6,7 +6,7 @@ import type { StatusReport } from '../domain/status.ts';
 import type { BackupManifest } from '../backup/manifest.ts';
 import type { RetentionReason } from '../backup/retention.ts';
 import type { BackupKind } from '../ports/backup-repository.ts';
-import type { RepositoryVerification } from '../procedures/verify-backups.ts';
+import type { CatalogRebuild, RepositoryVerification } from '../procedures/verify-backups.ts';
 import type { PruneResult } from '../procedures/prune-backups.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { AuditLedger } from '../ports/dms.ts';
@@ -61,7 +61,7 @@ export interface CommandDeps {
   /** Re-reads stored backups against their manifests, marking damaged ones unverified. */
   verifyBackups: (kind?: BackupKind) => Promise<RepositoryVerification>;
   /** Re-creates the catalog from the repository's manifests; returns how many backups it holds. */
-  rebuildCatalog: () => Promise<number>;
+  rebuildCatalog: () => Promise<CatalogRebuild>;
   /** The DMS's own audit ledger. */
   auditLedger: AuditLedger;
   /** Hashes every document and compares it with the database. */
@@ -125,7 +125,7 @@ export type CommandOutcome =
   | { kind: 'run'; run: Run }
   | { kind: 'checksums'; report: ChecksumReport }
   | { kind: 'audit'; from: string; until: string; rowCount: number; csv: string }
-  | { kind: 'backups'; rows: BackupRow[]; now: string; violations: string[]; rebuilt?: number; verification?: RepositoryVerification };
+  | { kind: 'backups'; rows: BackupRow[]; now: string; violations: string[]; rebuilt?: CatalogRebuild; verification?: RepositoryVerification };
 
 /** What parsing may consult besides the words: the config (e.g. which secrets exist), so a refusal can come in the ack. */
 export interface ParseContext {

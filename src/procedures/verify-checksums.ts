@@ -1,6 +1,7 @@
 import type { ProgressUpdate } from '../commands/types.ts';
 import type { DocumentChecksums, DocumentHasher } from '../ports/dms.ts';
 import { mapConcurrent } from '../domain/concurrency.ts';
+import { isStoreUnavailable } from '../domain/errors.ts';
 
 /** A document whose content is not what the DMS recorded, or that is gone. */
 export interface ChecksumProblem {
@@ -19,7 +20,10 @@ export interface ChecksumReport {
   ms: number;
 }
 
-/** Hashes every document the DMS lists and compares it with `documents.checksum_sha256` (runbook §3.2, all of them, not 100). */
+/**
+ * Hashes every document the DMS lists and compares it with `documents.checksum_sha256` (runbook §3.2, all of
+ * them, not 100). A problem of the whole store stops it with that one error (STORE_UNAVAILABLE).
+ */
 export async function verifyChecksums(
   deps: { checksums: DocumentChecksums; hasher: DocumentHasher; concurrency: number; progress?: (update: ProgressUpdate) => void },
 ): Promise<ChecksumReport> {
@@ -34,8 +38,10 @@ export async function verifyChecksums(
       bytes += found.sizeBytes;
       if (found.sha256 !== recorded.sha256) problems.push({ id: recorded.id, path, expected: recorded.sha256, actual: found.sha256 });
     } catch (error) {
+      // The whole store failing (a bucket gone, credentials refused, no answer) is one error, not N damaged documents.
+      if (isStoreUnavailable(error)) throw error;
       const code = (error as NodeJS.ErrnoException).code;
-      problems.push({ id: recorded.id, path, expected: recorded.sha256, actual: code === 'ENOENT' || code === 'NoSuchKey' ? 'missing' : `unreadable (${code ?? (error as Error).message})` });
+      problems.push({ id: recorded.id, path, expected: recorded.sha256, actual: code === 'ENOENT' ? 'missing' : `unreadable (${code ?? (error as Error).message})` });
     }
     checked += 1;
     deps.progress?.({ step: `verify checksums (${checked} of ${documents.length} documents)`, bytesDone: bytes });

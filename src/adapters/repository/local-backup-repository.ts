@@ -197,6 +197,11 @@ export class LocalBackupRepository implements WritableBackupRepository {
     return JSON.parse(await readFile(path.join(this.root, MANIFEST_DIR, `${id}.json`), 'utf8')) as unknown;
   }
 
+  async hasManifest(id: string): Promise<boolean> {
+    if (!/^[a-z]+-\d{8}T\d{6}Z-[0-9a-f]{4}$/.test(id)) throw new Error(`not a backup id: ${id}`);
+    return exists(path.join(this.root, MANIFEST_DIR, `${id}.json`));
+  }
+
   async openObject(sha256: string): Promise<NodeJS.ReadableStream> {
     // Opened now, not when first read: a missing object fails here, before anything is written from it.
     const handle = await open(this.objectPath(sha256), 'r').catch((error: unknown) => {
