@@ -35,11 +35,22 @@ const OBJECTS_DIR = 'objects';
 const SINGLE_PUT_MAX_BYTES = 8 * 1024 * 1024;
 
 
+/** Content read once and hashed: in memory when small, else in a staged file. */
+interface Taken {
+  sha256: string;
+  md5: string;
+  sizeBytes: number;
+  bytes?: Buffer;
+  staged?: string;
+}
+
 /** A backup repository under an S3 bucket/prefix (AWS or S3-compatible). */
 export class S3BackupRepository implements WritableBackupRepository {
   readonly commitMovesFile = false;
 
   private readonly place: S3Place;
+  // Objects being stored now, by SHA-256: resolves to whether that succeeded.
+  private readonly inFlight = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly client: S3Client,
@@ -176,48 +187,65 @@ export class S3BackupRepository implements WritableBackupRepository {
   async putObject(content: ObjectContent, known?: (sha256: string) => KnownObject | undefined): Promise<PutObjectResult> {
     const taken = await this.take(await content.open());
     try {
-      const { sha256, md5, sizeBytes } = taken;
-      const key = this.objectKey(sha256);
-      const already = known?.(sha256);
-      if (already === 'referenced') return { sha256, sizeBytes, stored: false };
-      if (already === 'present') {
-        // Copy onto itself: a fresh LastModified keeps a running sweep from taking it.
-        const touched = await this.send(new CopyObjectCommand({ Bucket: this.bucket, Key: key, CopySource: `${this.bucket}/${key}`, MetadataDirective: 'REPLACE' }), 'CopyObject', key).then(
-          () => true,
-          (error: unknown) => {
-            // Gone since it was listed: stored again below.
-            if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-            throw error;
-          },
-        );
-        if (touched) return { sha256, sizeBytes, stored: false };
+      const { sha256, sizeBytes } = taken;
+      // Two files with the same content in one snapshot: the second waits for the first's requests and sends none.
+      const first = this.inFlight.get(sha256);
+      if (first && (await first)) return { sha256, sizeBytes, stored: false };
+      let settle!: (stored: boolean) => void;
+      const storing = new Promise<boolean>((resolve) => (settle = resolve));
+      this.inFlight.set(sha256, storing);
+      let result: PutObjectResult | undefined;
+      try {
+        result = await this.storeTaken(taken, known);
+        return result;
+      } finally {
+        if (this.inFlight.get(sha256) === storing) this.inFlight.delete(sha256);
+        settle(result !== undefined && (!result.stored || result.readBackSha256 === sha256));
       }
-      if (taken.bytes) {
-        const answer = await this.send<PutObjectCommandOutput>(
-          new PutObjectCommand({
-            Bucket: this.bucket,
-            Key: key,
-            Body: taken.bytes,
-            ContentLength: sizeBytes,
-            ContentMD5: Buffer.from(md5, 'hex').toString('base64'),
-            ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
-          }),
-          'PutObject',
-          key,
-        );
-        const confirmed = confirmedSha256(answer, sha256, md5);
-        if (confirmed === sha256) return { sha256, sizeBytes, stored: true, readBackSha256: sha256, verifiedBy: answer.ChecksumSHA256 ? 'store-checksum' : 'etag' };
-      } else {
-        await this.uploadFile(taken.staged!, sizeBytes, key, key);
-      }
-      // Not confirmed by the answer (an ETag that is no MD5, one that differs), or sent in parts: read back.
-      const readBackSha256 = await this.hashKey(key, key);
-      // Stored wrong: not left under its name, where the next snapshot would take it for good.
-      if (readBackSha256 !== sha256) await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => {});
-      return { sha256, sizeBytes, stored: true, readBackSha256, verifiedBy: 'read-back' };
     } finally {
       if (taken.staged) await rm(taken.staged, { force: true });
     }
+  }
+
+  private async storeTaken(taken: Taken, known?: (sha256: string) => KnownObject | undefined): Promise<PutObjectResult> {
+    const { sha256, md5, sizeBytes } = taken;
+    const key = this.objectKey(sha256);
+    const already = known?.(sha256);
+    if (already === 'referenced') return { sha256, sizeBytes, stored: false };
+    if (already === 'present') {
+      // Copy onto itself: a fresh LastModified keeps a running sweep from taking it.
+      const touched = await this.send(new CopyObjectCommand({ Bucket: this.bucket, Key: key, CopySource: `${this.bucket}/${key}`, MetadataDirective: 'REPLACE' }), 'CopyObject', key).then(
+        () => true,
+        (error: unknown) => {
+          // Gone since it was listed: stored again below.
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+          throw error;
+        },
+      );
+      if (touched) return { sha256, sizeBytes, stored: false };
+    }
+    if (taken.bytes) {
+      const answer = await this.send<PutObjectCommandOutput>(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: taken.bytes,
+          ContentLength: sizeBytes,
+          ContentMD5: Buffer.from(md5, 'hex').toString('base64'),
+          ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
+        }),
+        'PutObject',
+        key,
+      );
+      if (confirmedSha256(answer, sha256, md5) === sha256) return { sha256, sizeBytes, stored: true, readBackSha256: sha256, verifiedBy: answer.ChecksumSHA256 ? 'store-checksum' : 'etag' };
+    } else {
+      await this.uploadFile(taken.staged!, sizeBytes, key, key);
+    }
+    // Not confirmed by the answer (an ETag that is no MD5, one that differs), or sent in parts: read back.
+    const readBackSha256 = await this.hashKey(key, key);
+    // Stored wrong: not left under its name, where the next snapshot would take it for good.
+    if (readBackSha256 !== sha256) await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => {});
+    return { sha256, sizeBytes, stored: true, readBackSha256, verifiedBy: 'read-back' };
   }
 
   /** Every object the repository holds: listed in pages of a thousand, where a HEAD per object costs a round trip each. */
@@ -312,7 +340,7 @@ export class S3BackupRepository implements WritableBackupRepository {
    * Reads content once, hashing it (SHA-256 and MD5): kept in memory up to SINGLE_PUT_MAX_BYTES, so a small
    * object goes up with no local copy (and a retried PUT can send it again); past that, spilled to a staged file.
    */
-  private async take(content: NodeJS.ReadableStream): Promise<{ sha256: string; md5: string; sizeBytes: number; bytes?: Buffer; staged?: string }> {
+  private async take(content: NodeJS.ReadableStream): Promise<Taken> {
     const sha = createHash('sha256');
     const md5 = createHash('md5');
     const chunks: Buffer[] = [];
