@@ -85,7 +85,8 @@ export function s3Failure(error: unknown, place: S3Place, action: string, key?: 
   const why = detail(error, action);
   switch (problem) {
     case 'missing':
-      return Object.assign(new Error(`${key ?? 'the object'} is not in the ${bucket} (${place.location}; ${why})`), { code: 'ENOENT', cause: error });
+      // The location names the bucket, and the role says which: `… is not in the repository s3://dr-backups/alphha`.
+      return Object.assign(new Error(`${key ?? 'the object'} is not in the ${place.role === 'repository' ? 'repository' : 'documents bucket'} ${place.location}`), { code: 'ENOENT', cause: error });
     case 'no-such-bucket':
       return new DrError('STORE_UNAVAILABLE', `The ${bucket} does not exist (${place.location}; ${why.includes('NoSuchBucket') ? why : `${why}, NoSuchBucket`}).`, { cause: error });
     case 'access-denied':

@@ -35,7 +35,8 @@ describe('s3Failure', () => {
   it('turns a missing object into ENOENT naming the key and the bucket with its role', () => {
     const error = s3Failure(sdk('NoSuchKey', 404), documents, 'GetObject', 'tenant-1/doc-1.pdf');
     expect(error).toMatchObject({ code: 'ENOENT' });
-    expect(error.message).toBe('tenant-1/doc-1.pdf is not in the documents bucket "alphha-docs" (s3://alphha-docs; GetObject: NoSuchKey, HTTP 404)');
+    expect(error.message).toBe('tenant-1/doc-1.pdf is not in the documents bucket s3://alphha-docs');
+    expect(s3Failure(sdk('NoSuchKey', 404), repository, 'GetObject', 'manifests/x.json').message).toBe('manifests/x.json is not in the repository s3://dr-backups/alphha');
     expect(isStoreUnavailable(error)).toBe(false);
   });
 
