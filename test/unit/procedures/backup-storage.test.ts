@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { LocalBackupRepository } from '../../../src/adapters/repository/local-backup-repository.ts';
+import type { WritableBackupRepository } from '../../../src/ports/backup-repository.ts';
 import type { DocumentSource } from '../../../src/ports/dms.ts';
 import { backupStorage } from '../../../src/procedures/backup-storage.ts';
 import { MemoryDms } from '../../fakes/document-storage.ts';
@@ -190,7 +191,8 @@ describe('backupStorage', () => {
     const real = new LocalBackupRepository(root);
     const asked: Array<string | undefined> = [];
     let listed = 0;
-    const repository = repositoryWith(root, {
+    // A local repository that lists its objects as a remote one does (a folder has no need to).
+    const overrides: Partial<WritableBackupRepository> = {
       putObject: async (content, known) => {
         const result = await real.putObject(content);
         asked.push(known?.(result.sha256));
@@ -200,7 +202,8 @@ describe('backupStorage', () => {
         listed += 1;
         return new Set([sha256('content 0')]);
       },
-    });
+    };
+    const repository = repositoryWith(root, overrides as Partial<LocalBackupRepository>);
     const deps = { checksums: dms, repository, store: temp.store, timeoutMs: 10_000, now: () => new Date(), botVersion: 'test' };
     await backupStorage({ ...deps, source: stallingSource(dms, 'never') });
     // No previous snapshot: the repository's objects were listed once; content 0 is there, the rest unknown.
