@@ -90,7 +90,7 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
       for await (const batch of deps.source.list()) {
         if (stopped) break;
         const { documents: previous, referenced, present } = await previousLoad;
-        known ??= (sha256) => (referenced.has(sha256) || storedNow.has(sha256) ? 'referenced' : present.has(sha256) ? 'present' : undefined);
+        known ??= (sha256) => (referenced().has(sha256) || storedNow.has(sha256) ? 'referenced' : present.has(sha256) ? 'present' : undefined);
         for (const entry of batch) {
           tally.listed += 1;
           bytesListed += entry.sizeBytes;
@@ -181,8 +181,8 @@ function rememberSnapshot(deps: BackupStorageDeps, manifest: BackupManifest): vo
 interface PreviousSnapshot {
   /** Its documents by path: an unchanged file (same size and mtime) is taken from here without being read. */
   documents: Map<string, SnapshotDocument>;
-  /** The objects it names: there already, and kept from sweeps while it is the newest snapshot. */
-  referenced: Set<string>;
+  /** The objects it names: there already, and kept from sweeps while it is the newest snapshot (made when first asked). */
+  referenced: () => Set<string>;
   /** Without a previous snapshot: the objects the repository holds anyway (where it can list them), reused, not sent again. */
   present: Set<string>;
   /** Why a catalogued previous snapshot could not be used. */
@@ -215,9 +215,15 @@ async function previousSnapshot(deps: BackupStorageDeps, signal: AbortSignal): P
       await deps.store.recordBackup({ ...latest, verified: false, verification: { ...latest.verification, damaged: ['manifest missing from the repository'] } });
     }
   }
-  if (documents) return { documents, referenced: new Set([...documents.values()].map((d) => d.sha256)), present: new Set(), ...(fullBecause ? { fullBecause } : {}) };
+  if (documents) {
+    const named = documents;
+    // Only a repository that asks about objects remotely asks this (a local one never does): built then, once.
+    let referenced: Set<string> | undefined;
+    return { documents, referenced: () => (referenced ??= new Set([...named.values()].map((d) => d.sha256))), present: new Set() };
+  }
   const present = (await deps.repository.presentObjects?.(signal)) ?? new Set<string>();
-  return { documents: new Map(), referenced: new Set(), present, ...(fullBecause ? { fullBecause } : {}) };
+  const none = new Set<string>();
+  return { documents: new Map(), referenced: () => none, present, ...(fullBecause ? { fullBecause } : {}) };
 }
 
 /**
