@@ -5,6 +5,7 @@ import { SqliteDmsDatabase } from './adapters/dms/sqlite-database.ts';
 import { LocalBackupRepository } from './adapters/repository/local-backup-repository.ts';
 import { S3BackupRepository } from './adapters/repository/s3-backup-repository.ts';
 import { createS3Client, parseS3Url } from './adapters/s3/client.ts';
+import type { S3Place } from './adapters/s3/errors.ts';
 import { openStateStore } from './adapters/state/kysely-store.ts';
 import { unavailableStateStore } from './adapters/state/unavailable-store.ts';
 import { LocalDocumentStore } from './adapters/storage/local-document-store.ts';
@@ -289,8 +290,18 @@ function stepProgress(progress: ((update: ProgressUpdate) => void) | undefined):
   };
 }
 
-function s3ClientFor(storage: Extract<Config['storage'], { kind: 's3' }>) {
-  return createS3Client({ region: storage.region, endpoint: storage.endpoint, forcePathStyle: storage.force_path_style });
+/** The client for the S3 documents bucket, bounded like every S3 request (backups.s3_timeout, s3_attempts). */
+function s3ClientFor(config: Config, storage: Extract<Config['storage'], { kind: 's3' }>) {
+  return createS3Client({ region: storage.region, endpoint: storage.endpoint, forcePathStyle: storage.force_path_style, ...s3Limits(config) });
+}
+
+function s3Limits(config: Config): { idleTimeoutMs: number; maxAttempts: number } {
+  return { idleTimeoutMs: config.backups.s3_timeout, maxAttempts: config.backups.s3_attempts };
+}
+
+/** Where the S3 documents bucket is, for messages that name it. */
+function documentsPlace(config: Config, storage: Extract<Config['storage'], { kind: 's3' }>): S3Place {
+  return { bucket: storage.bucket, role: 'documents', location: `s3://${storage.bucket}`, endpoint: storage.endpoint, timeoutMs: config.backups.s3_timeout };
 }
 
 /** `documents.checksum_sha256` by storage path: `file_path` mapped through the storage layout (DESIGN §4 `storage`). */
@@ -303,7 +314,7 @@ function documentChecksums(config: Config): DatabaseDocumentChecksums {
 /** Hashes documents where they live: worker threads over a local folder, streams from S3. */
 function documentHasher(config: Config): DocumentHasher {
   const storage = config.storage;
-  return storage.kind === 'local' ? new LocalDocumentHasher(storage.path) : new StreamingDocumentHasher(new S3DocumentSource(s3ClientFor(storage), storage.bucket));
+  return storage.kind === 'local' ? new LocalDocumentHasher(storage.path) : new StreamingDocumentHasher(new S3DocumentSource(s3ClientFor(config, storage), documentsPlace(config, storage)));
 }
 
 // A few files queued per worker keeps every core busy without holding the whole list in flight.
@@ -314,7 +325,7 @@ function hashConcurrency(config: Config): number {
 /** Writes documents back where the DMS keeps them. */
 function documentWriter(config: Config): DocumentWriter {
   const storage = config.storage;
-  return storage.kind === 'local' ? new LocalDocumentWriter(storage.path) : new S3DocumentWriter(s3ClientFor(storage), storage.bucket);
+  return storage.kind === 'local' ? new LocalDocumentWriter(storage.path) : new S3DocumentWriter(s3ClientFor(config, storage), documentsPlace(config, storage));
 }
 
 function databaseRestorer(config: Config): DatabaseRestorer {
@@ -372,7 +383,7 @@ function backupStorageDeps(config: Config, store: StateStore, repository: Writab
   const source =
     storage.kind === 'local'
       ? new LocalDocumentSource(storage.path)
-      : new S3DocumentSource(createS3Client({ region: storage.region, endpoint: storage.endpoint, forcePathStyle: storage.force_path_style }), storage.bucket);
+      : new S3DocumentSource(s3ClientFor(config, storage), documentsPlace(config, storage));
   return {
     source,
     checksums: documentChecksums(config),
@@ -394,16 +405,15 @@ function dmsDatabase(config: Config): DmsDatabase {
 function documentStore(config: Config): DocumentStore {
   const storage = config.storage;
   if (storage.kind === 'local') return new LocalDocumentStore(storage.path, config.probes.timeout / 2);
-  const client = createS3Client({ region: storage.region, endpoint: storage.endpoint, forcePathStyle: storage.force_path_style });
-  return new S3DocumentStore(client, storage.bucket, storage.region);
+  return new S3DocumentStore(s3ClientFor(config, storage), documentsPlace(config, storage), storage.region);
 }
 
 function backupRepository(config: Config): WritableBackupRepository {
   const repository = config.backups.repository;
   if (!repository.startsWith('s3://')) return new LocalBackupRepository(repository);
   const { bucket, prefix } = parseS3Url(repository);
-  const client = createS3Client({ region: config.backups.region ?? 'us-east-1', endpoint: config.backups.endpoint });
-  return new S3BackupRepository(client, bucket, prefix);
+  const client = createS3Client({ region: config.backups.region ?? 'us-east-1', endpoint: config.backups.endpoint, ...s3Limits(config) });
+  return new S3BackupRepository(client, bucket, prefix, { endpoint: config.backups.endpoint, timeoutMs: config.backups.s3_timeout });
 }
 
 /** Drops the scratch database an interrupted restore, verify or drill was filling (a no-op when there is none). */

@@ -62,6 +62,8 @@ export interface BackupManifest {
     damaged?: string[];
     /** Storage snapshots: how much of the work the previous snapshot saved. */
     copied?: { files: number; bytes: number; reused: number };
+    /** Storage snapshots: why this one was taken in full though a previous one was catalogued (its manifest was gone). */
+    full_because?: string;
     /** Database backups: the newest restore test (`verify backup`, runbook §4.1). */
     restore_test?: RestoreTest;
   };

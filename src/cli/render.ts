@@ -1,4 +1,5 @@
 import { failureLines, groupFailures } from '../domain/document-failures.ts';
+import { rebuiltLine } from '../render/rebuilt.ts';
 import type { BackupManifest } from '../backup/manifest.ts';
 import { BACKUP_KINDS } from '../ports/backup-repository.ts';
 import type { CommandOutcome } from '../commands/types.ts';
@@ -72,7 +73,7 @@ export function renderOutcome(outcome: CommandOutcome): string {
         return `${r.id.padEnd(34)} ${`${age} ago`.padEnd(14)} ${formatBytes(r.sizeBytes).padStart(10)}  ${r.verified ? 'verified  ' : 'UNVERIFIED'}  ${r.keptBy.join(', ') || (r.verified ? 'not kept (pruned next)' : 'kept as evidence (not counted by retention)')}`;
       });
       const violations = outcome.violations.map((v) => `⚠️ retention: ${v}`);
-      const rebuilt = outcome.rebuilt === undefined ? [] : [`Catalog rebuilt from the repository: ${outcome.rebuilt} backups.`, ''];
+      const rebuilt = outcome.rebuilt === undefined ? [] : [rebuiltLine(outcome.rebuilt), ''];
       const v = outcome.verification;
       const verified = v
         ? [
@@ -127,7 +128,8 @@ function backupLines(m: BackupManifest): string[] {
   if (m.kind !== 'storage') return [`✅ ${m.kind} backup ${m.id}: ${formatBytes(m.size_bytes)}, verified (integrity ${v.integrity}, SHA-256 ${m.files[0]?.sha256.slice(0, 8) ?? '?'} re-read)`];
   const ok = v.integrity === 'ok';
   return [
-    `${ok ? '✅' : m.verified ? '⚠️' : '❌'} storage snapshot ${m.id}:${m.verified ? '' : ' NOT verified (a document does not match its recorded checksum);'} ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)}; copied ${v.copied?.files ?? 0} (${formatBytes(v.copied?.bytes ?? 0)} new), reused ${v.copied?.reused ?? 0} unchanged; new objects re-read`,
+    `${ok ? '✅' : m.verified ? '⚠️' : '❌'} storage snapshot ${m.id}:${m.verified ? '' : ' NOT verified (a document does not match its recorded checksum);'} ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)}; copied ${v.copied?.files ?? 0} (${formatBytes(v.copied?.bytes ?? 0)} new), reused ${v.copied?.reused ?? 0} unchanged; new objects checked`,
+    ...(v.full_because ? [`   ⚠️ taken in full: ${v.full_because}`] : []),
     ...(v.checksum_mismatches ?? []).slice(0, 20).map((p) => `   ❌ checksum mismatch (kept as evidence, not as good): ${p}`),
     ...(v.missing ?? []).slice(0, 20).map((p) => `   ❌ listed in the DMS but missing from storage: ${p}`),
     ...(v.escaping ?? []).slice(0, 20).map((p) => `   ❌ file path outside the uploads folder (refused): ${p}`),
@@ -157,3 +159,4 @@ export function exitCodeOf(outcome: CommandOutcome): number {
 export function auditSummary(outcome: Extract<CommandOutcome, { kind: 'audit' }>): string {
   return `dr: ${outcome.rowCount} audit_ledger rows from ${outcome.from} to ${outcome.until}\n`;
 }
+

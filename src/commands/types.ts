@@ -6,7 +6,7 @@ import type { StatusReport } from '../domain/status.ts';
 import type { BackupManifest } from '../backup/manifest.ts';
 import type { RetentionReason } from '../backup/retention.ts';
 import type { BackupKind } from '../ports/backup-repository.ts';
-import type { RepositoryVerification } from '../procedures/verify-backups.ts';
+import type { CatalogRebuild, RepositoryVerification } from '../procedures/verify-backups.ts';
 import type { PruneResult } from '../procedures/prune-backups.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { AuditLedger } from '../ports/dms.ts';
@@ -62,7 +62,7 @@ export interface CommandDeps {
   /** Re-reads stored backups against their manifests, marking damaged ones unverified. */
   verifyBackups: (kind?: BackupKind) => Promise<RepositoryVerification>;
   /** Re-creates the catalog from the repository's manifests; returns how many backups it holds. */
-  rebuildCatalog: () => Promise<number>;
+  rebuildCatalog: () => Promise<CatalogRebuild>;
   /** The DMS's own audit ledger. */
   auditLedger: AuditLedger;
   /** Hashes every document and compares it with the database. */
@@ -140,7 +140,7 @@ export type CommandOutcome =
       rows: BackupRow[];
       now: string;
       violations: string[];
-      rebuilt?: number;
+      rebuilt?: CatalogRebuild;
       verification?: RepositoryVerification;
       /** Set when the catalog was empty and the rows are the repository's own manifests: what to do about it. */
       fromRepository?: string;

@@ -91,6 +91,9 @@ export const configFileSchema = z
         repository: text.default('./backups'),
         region: text.optional(),
         endpoint: httpUrl.optional(),
+        // Every S3 request (the repository, and an S3 documents bucket): how long one try may sit silent, how many tries.
+        s3_timeout: duration.prefault('30s'),
+        s3_attempts: positiveInt.max(5, { error: 'expected a positive integer up to 5' }).default(2),
         config_paths: stringList.default(['.env', 'docker-compose.yml', 'backend/alembic/', 'nginx/']),
         schedule: z
           .object({

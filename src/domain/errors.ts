@@ -10,6 +10,7 @@ export type DrErrorCode =
   | 'PROBE_FAILED'
   | 'BACKUP_FAILED'
   | 'BACKUP_NOT_FOUND'
+  | 'STORE_UNAVAILABLE'
   | 'RESTORE_FAILED'
   | 'GATE_REFUSED'
   | 'NOTHING_TO_UNDO'
@@ -46,4 +47,13 @@ export function errorText(error: unknown): string {
     return typeof code === 'string' && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
   }
   return String(error);
+}
+
+/**
+ * Whether a failure is the whole store's (a bucket that is gone, refused credentials, a store that does not
+ * answer) rather than one object's: a run that meets one stops there, with one error, instead of failing
+ * every document in turn.
+ */
+export function isStoreUnavailable(error: unknown): boolean {
+  return error instanceof DrError && error.code === 'STORE_UNAVAILABLE';
 }

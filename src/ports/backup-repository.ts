@@ -55,10 +55,20 @@ export interface ReadableBackupRepository extends BackupRepository {
 }
 
 /**
- * What storing one object did; an object this call stored was read back at once, and `readBackSha256` is what
- * that read found (an object that read back wrong is removed again).
+ * What storing one object did. An object this call stored was checked at once, and `readBackSha256` is the
+ * SHA-256 that check found: read back, or confirmed by the store itself (`verifiedBy`), which checked the bytes
+ * against the checksum sent with them. An object found wrong is removed again.
  */
-export type PutObjectResult = { sha256: string; sizeBytes: number } & ({ stored: true; readBackSha256: string } | { stored: false });
+export type PutObjectResult = { sha256: string; sizeBytes: number } & (
+  | { stored: true; readBackSha256: string; verifiedBy?: 'read-back' | 'store-checksum' | 'etag' }
+  | { stored: false }
+);
+
+/**
+ * What a snapshot already knows of an object: `referenced` by the newest snapshot kept (or stored by this one),
+ * so it is there and no sweep takes it; `present` in the repository's listing but referenced by none.
+ */
+export type KnownObject = 'referenced' | 'present';
 
 /** A repository backups can be written into. */
 export interface WritableBackupRepository extends ReadableBackupRepository {
@@ -88,8 +98,19 @@ export interface WritableBackupRepository extends ReadableBackupRepository {
   discard(pathOrKey: string): Promise<void>;
   /** Removes staging leftovers of interrupted backups; returns how many. */
   cleanStaging(): Promise<number>;
-  /** Stores content as a content-addressed object, hashing while it copies, and reads what it stored back; an object already there is not stored twice. */
-  putObject(content: ObjectContent): Promise<PutObjectResult>;
+  /**
+   * Stores content as a content-addressed object, hashing while it copies, and checks what it stored; an object
+   * already there is not stored twice. `known` says what the snapshot knows of an object by its SHA-256, so a
+   * remote store need not be asked (a local one may ignore it: asking it costs a stat).
+   */
+  putObject(content: ObjectContent, known?: (sha256: string) => KnownObject | undefined): Promise<PutObjectResult>;
+  /**
+   * Every object stored, where asking per object would cost a round trip each (S3): read once when a snapshot
+   * has no previous one to go by, so objects already there are reused, not sent again. Absent for a local folder.
+   */
+  presentObjects?(signal: AbortSignal): Promise<Set<string>>;
+  /** Whether a backup's manifest is still in the repository (it may have been removed or wiped since it was catalogued). */
+  hasManifest(id: string): Promise<boolean>;
   /** SHA-256 of an object as read back now (verification). */
   hashObject(sha256: string): Promise<string>;
   /**

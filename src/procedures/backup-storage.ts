@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { newBackupId, snapshotObjectsProven, type BackupManifest, type SnapshotDocument } from '../backup/manifest.ts';
 import { DrError, errorText } from '../domain/errors.ts';
-import type { PutObjectResult, WritableBackupRepository } from '../ports/backup-repository.ts';
+import type { KnownObject, PutObjectResult, WritableBackupRepository } from '../ports/backup-repository.ts';
 import type { DocumentChecksums, DocumentEntry, DocumentSource, RecordedDocument } from '../ports/dms.ts';
 import type { StateStore } from '../ports/state-store.ts';
 import type { ProgressUpdate } from '../commands/types.ts';
@@ -40,7 +40,7 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
   try {
     // The listing runs while the previous snapshot loads (a local source lists on worker threads), and changed
     // files are stored as they are found; the DMS checksums load while those copies run.
-    const previousLoad = previousDocuments(deps);
+    const previousLoad = previousSnapshot(deps, signal);
     previousLoad.catch(() => {});
     let expectedLoad: ReturnType<DocumentChecksums['load']> | undefined;
     const limit = createLimiter(deps.concurrency ?? 8);
@@ -55,14 +55,18 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
     let copiedBytes = 0;
     // Every object this run's copies ended in, stored now or found there: all are flushed before the manifest.
     const copiedObjects: string[] = [];
+    // What is known of an object without asking the repository: a remote one then sends one request per new object.
+    const storedNow = new Set<string>();
+    let known: ((sha256: string) => KnownObject | undefined) | undefined;
     let listingDone = false;
+    let fullBecause: string | undefined;
     const report = () => deps.progress?.({ step: 'storage snapshot', bytesDone, ...(listingDone ? { bytesTotal: bytesListed } : {}) });
     const copy = async (entry: DocumentEntry): Promise<void> => {
       if (stopped) return;
       const localPath = deps.source.localPath?.(entry.path);
       let object: PutObjectResult;
       try {
-        object = await deps.repository.putObject({ open: () => deps.source.open(entry.path), ...(localPath === undefined ? {} : { localPath }) });
+        object = await deps.repository.putObject({ open: () => deps.source.open(entry.path), ...(localPath === undefined ? {} : { localPath }) }, known);
       } catch (error) {
         // Deleted since it was listed: the snapshot holds what is there, and the DMS check names it missing.
         if ((error as NodeJS.ErrnoException).code === 'ENOENT' && localPath !== undefined) return tally.vanished();
@@ -77,6 +81,7 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
         copiedBytes += object.sizeBytes;
       }
       copiedObjects.push(object.sha256);
+      storedNow.add(object.sha256);
       tally.add(entry, object.sha256);
       bytesDone += entry.sizeBytes;
       report();
@@ -90,7 +95,8 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
           expectedLoad = deps.checksums.load();
           expectedLoad.then((expected) => tally.checksumsLoaded(expected)).catch(() => {});
         }
-        const previous = await previousLoad;
+        const { documents: previous, referenced, present } = await previousLoad;
+        known ??= (sha256) => (referenced().has(sha256) || storedNow.has(sha256) ? 'referenced' : present.has(sha256) ? 'present' : undefined);
         for (const entry of batch) {
           tally.listed += 1;
           bytesListed += entry.sizeBytes;
@@ -105,7 +111,7 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
         }
       }
       listingDone = true;
-      await previousLoad;
+      fullBecause = (await previousLoad).fullBecause;
       tally.checksumsLoaded(await (expectedLoad ?? deps.checksums.load()));
     } catch (error) {
       stopped ??= { error };
@@ -148,6 +154,7 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
         missing,
         ...(escaping.length ? { escaping } : {}),
         copied: { files: copiedFiles, bytes: copiedBytes, reused: documents.length - copiedFiles },
+        ...(fullBecause ? { full_because: fullBecause } : {}),
       },
       documents: documents.sort((a, b) => (a.path < b.path ? -1 : 1)),
     };
@@ -176,14 +183,53 @@ function rememberSnapshot(deps: BackupStorageDeps, manifest: BackupManifest): vo
   lastSnapshot = documents.length <= REMEMBERED_DOCUMENTS_MAX ? { repository: deps.repository.location, id: manifest.id, documents: byPath(documents) } : undefined;
 }
 
-async function previousDocuments(deps: BackupStorageDeps): Promise<Map<string, SnapshotDocument>> {
-  // Only a snapshot whose objects were last found intact may vouch for files it is not re-reading (one left
-  // unverified by a document mismatch still had every object read back).
+/** What the previous snapshot tells the next one. */
+interface PreviousSnapshot {
+  /** Its documents by path: an unchanged file (same size and mtime) is taken from here without being read. */
+  documents: Map<string, SnapshotDocument>;
+  /** The objects it names: there already, and kept from sweeps while it is the newest snapshot (made when first asked). */
+  referenced: () => Set<string>;
+  /** Without a previous snapshot: the objects the repository holds anyway (where it can list them), reused, not sent again. */
+  present: Set<string>;
+  /** Why a catalogued previous snapshot could not be used. */
+  fullBecause?: string;
+}
+
+async function previousSnapshot(deps: BackupStorageDeps, signal: AbortSignal): Promise<PreviousSnapshot> {
+  // Only a snapshot whose objects were last found intact may vouch for files it is not re-reading.
   const latest = (await deps.store.listCatalog({ kind: 'storage', limit: 50 })).find(snapshotObjectsProven);
-  if (!latest) return new Map();
-  if (lastSnapshot?.id === latest.id && lastSnapshot.repository === deps.repository.location) return lastSnapshot.documents;
-  const manifest = (await deps.repository.readManifest(latest.id)) as BackupManifest;
-  return byPath(manifest.documents ?? []);
+  let documents: Map<string, SnapshotDocument> | undefined;
+  let fullBecause: string | undefined;
+  if (latest) {
+    // The one this process took last is in memory, but its manifest must still be there: a wiped repository, or
+    // a new prefix with the old state, would otherwise make the new snapshot name objects that are gone.
+    const remembered = lastSnapshot?.id === latest.id && lastSnapshot.repository === deps.repository.location ? lastSnapshot.documents : undefined;
+    try {
+      if (remembered) {
+        if (await deps.repository.hasManifest(latest.id)) documents = remembered;
+      } else {
+        const manifest = (await deps.repository.readManifest(latest.id)) as BackupManifest;
+        documents = byPath(manifest.documents ?? []);
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    if (!documents) {
+      // Gone from the repository: no backup any more. Said so in the catalog, so no restore is offered from it.
+      fullBecause = `the manifest of the previous snapshot ${latest.id} is gone from the repository`;
+      lastSnapshot = undefined;
+      await deps.store.recordBackup({ ...latest, verified: false, verification: { ...latest.verification, damaged: ['manifest missing from the repository'] } });
+    }
+  }
+  if (documents) {
+    const named = documents;
+    // Only a repository that asks about objects remotely asks this (a local one never does): built then, once.
+    let referenced: Set<string> | undefined;
+    return { documents, referenced: () => (referenced ??= new Set([...named.values()].map((d) => d.sha256))), present: new Set() };
+  }
+  const present = (await deps.repository.presentObjects?.(signal)) ?? new Set<string>();
+  const none = new Set<string>();
+  return { documents: new Map(), referenced: () => none, present, ...(fullBecause ? { fullBecause } : {}) };
 }
 
 // A loop, not `new Map(list.map(…))`: no pair array per document.

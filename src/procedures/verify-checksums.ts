@@ -3,6 +3,7 @@ import type { DocumentChecksums, DocumentHasher } from '../ports/dms.ts';
 import { mapConcurrent } from '../domain/concurrency.ts';
 import { failureReason } from '../domain/document-failures.ts';
 import { ESCAPES_REASON } from '../domain/document-paths.ts';
+import { isStoreUnavailable } from '../domain/errors.ts';
 
 /** A document whose content is not what the DMS recorded, or that is gone. */
 export interface ChecksumProblem {
@@ -26,7 +27,10 @@ export interface ChecksumReport {
   ms: number;
 }
 
-/** Hashes every document the DMS lists and compares it with `documents.checksum_sha256` (runbook §3.2, all of them, not 100). */
+/**
+ * Hashes every document the DMS lists and compares it with `documents.checksum_sha256` (runbook §3.2, all of
+ * them, not 100). A problem of the whole store stops it with that one error (STORE_UNAVAILABLE).
+ */
 export async function verifyChecksums(
   deps: { checksums: DocumentChecksums; hasher: DocumentHasher; concurrency: number; progress?: (update: ProgressUpdate) => void },
 ): Promise<ChecksumReport> {
@@ -43,6 +47,8 @@ export async function verifyChecksums(
       bytes += found.sizeBytes;
       if (found.sha256 !== recorded.sha256) problems.push({ id: recorded.id, path, expected: recorded.sha256, actual: found.sha256, reason: CONTENT_DIFFERS });
     } catch (error) {
+      // The whole store failing (a bucket gone, credentials refused, no answer) is one error, not N damaged documents.
+      if (isStoreUnavailable(error)) throw error;
       const reason = failureReason(error);
       const actual = reason === 'missing' ? 'missing' : reason === ESCAPES_REASON ? `unreadable (${(error as Error).message})` : `unreadable (${reason})`;
       problems.push({ id: recorded.id, path, expected: recorded.sha256, actual, reason });

@@ -87,10 +87,10 @@ describe('backups into an S3 repository (s3rver over HTTP)', () => {
     // One file was changed on disk (and uploaded changed): it no longer matches the DMS's checksum.
     expect(stdout).toMatch(/storage snapshot storage-\S+: 100 files/);
     expect(stdout).toContain(`checksum mismatch (kept as evidence, not as good): ${path.relative(sandbox.uploadsDir, path.join(files[0]!.parentPath, files[0]!.name))}`);
-    // /dr status probes the bucket with HeadBucket, and says plainly when it does not exist.
+    // /dr status probes the bucket with HeadBucket, and says plainly when it does not exist, and which bucket it is.
     expect((await dr(['status'], { ...env, DR_CONFIG: primary })).stdout).toMatch(/✅ Document storage\s+bucket alphha-primary reachable/);
     await writeFile(primary, (await readFile(primary, 'utf8')).replace('bucket: alphha-primary', 'bucket: no-such-bucket'));
-    expect((await dr(['status'], { ...env, DR_CONFIG: primary })).stdout).toMatch(/❌ Document storage\s+HeadBucket no-such-bucket failed: no such bucket/);
+    expect((await dr(['status'], { ...env, DR_CONFIG: primary })).stdout).toMatch(/❌ Document storage\s+The documents bucket "no-such-bucket" does not exist/);
   });
 
   it('fails a multipart upload the store refuses while the producer is still writing, instead of leaving it blocked', async () => {

@@ -10,7 +10,7 @@ import { sha256OfFile } from '../../backup/file-hash.ts';
 import { MANIFEST_DIR, summarizeManifest } from '../../backup/manifest.ts';
 import { mapConcurrent } from '../../domain/concurrency.ts';
 import { processAlive, THIS_PROCESS } from '../process-owner.ts';
-import type { BackupSummary, LocalBackupFile, ObjectContent, PutObjectResult, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
+import type { BackupSummary, KnownObject, LocalBackupFile, ObjectContent, PutObjectResult, StoredFile, WritableBackupRepository } from '../../ports/backup-repository.ts';
 import { fsWorkers } from '../storage/fs-worker-pool.ts';
 
 const execFileAsync = promisify(execFile);
@@ -141,7 +141,8 @@ export class LocalBackupRepository implements WritableBackupRepository {
     return removeAbandonedStaging(path.join(this.root, STAGING_DIR));
   }
 
-  async putObject(content: ObjectContent): Promise<PutObjectResult> {
+  // What the snapshot knows of an object is not needed here: asking the folder costs a stat, not a round trip.
+  async putObject(content: ObjectContent, _known?: (sha256: string) => KnownObject | undefined): Promise<PutObjectResult> {
     if (content.localPath !== undefined) return fsWorkers.run('put', { file: content.localPath, objectsDir: path.join(this.root, OBJECTS_DIR), stagingDir: this.objectStaging });
     const staged = await this.stage('object');
     try {
@@ -195,6 +196,11 @@ export class LocalBackupRepository implements WritableBackupRepository {
   async readManifest(id: string): Promise<unknown> {
     if (!/^[a-z]+-\d{8}T\d{6}Z-[0-9a-f]{4}$/.test(id)) throw new Error(`not a backup id: ${id}`);
     return JSON.parse(await readFile(path.join(this.root, MANIFEST_DIR, `${id}.json`), 'utf8')) as unknown;
+  }
+
+  async hasManifest(id: string): Promise<boolean> {
+    if (!/^[a-z]+-\d{8}T\d{6}Z-[0-9a-f]{4}$/.test(id)) throw new Error(`not a backup id: ${id}`);
+    return exists(path.join(this.root, MANIFEST_DIR, `${id}.json`));
   }
 
   async openObject(sha256: string): Promise<NodeJS.ReadableStream> {

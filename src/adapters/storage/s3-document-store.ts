@@ -1,23 +1,26 @@
 import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DocumentStore, StorageFacts } from '../../ports/dms.ts';
+import { documentsPlace, s3Failure, type S3Place } from '../s3/errors.ts';
 
 /** The DMS primary bucket; the probe is a HeadBucket. */
 export class S3DocumentStore implements DocumentStore {
-  constructor(private readonly client: S3Client, private readonly bucket: string, private readonly region: string) {}
+  private readonly place: S3Place;
+
+  constructor(private readonly client: S3Client, bucket: string | S3Place, private readonly region: string) {
+    this.place = documentsPlace(bucket);
+  }
 
   get location(): string {
-    return `s3://${this.bucket}`;
+    return this.place.location;
   }
 
   async probe(signal: AbortSignal): Promise<StorageFacts> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+      await this.client.send(new HeadBucketCommand({ Bucket: this.place.bucket }), { abortSignal: signal });
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      const name = (error as Error).name;
-      throw new Error(`HeadBucket ${this.bucket} failed: ${status === 404 ? 'no such bucket' : status === 403 ? 'access denied' : `${name}${status ? ` (HTTP ${status})` : ''}`}`);
+      throw s3Failure(error, this.place, 'HeadBucket');
     }
-    return { kind: 's3', bucket: this.bucket, region: this.region };
+    return { kind: 's3', bucket: this.place.bucket, region: this.region };
   }
 }

@@ -2,6 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { DocumentWriter, ExpectedContent } from '../../ports/dms.ts';
 import { checkedContent, releaseContent } from './checked-content.ts';
+import { documentsPlace, s3Failure, type S3Place } from '../s3/errors.ts';
 
 /**
  * Writes documents back into the DMS primary bucket. An object appears whole or not at all: a small one is
@@ -9,10 +10,14 @@ import { checkedContent, releaseContent } from './checked-content.ts';
  * aborted, never completed, when the check fails at the end.
  */
 export class S3DocumentWriter implements DocumentWriter {
-  constructor(private readonly client: S3Client, private readonly bucket: string) {}
+  private readonly place: S3Place;
+
+  constructor(private readonly client: S3Client, bucket: string | S3Place) {
+    this.place = documentsPlace(bucket);
+  }
 
   get location(): string {
-    return `s3://${this.bucket}`;
+    return this.place.location;
   }
 
   async write(key: string, content: NodeJS.ReadableStream, expected: ExpectedContent): Promise<void> {
@@ -21,11 +26,16 @@ export class S3DocumentWriter implements DocumentWriter {
       if (key === '') throw new Error('empty document key');
       const body = checkedContent(content, expected, key);
       body.once('error', (error) => (refused = error));
-      await new Upload({ client: this.client, params: { Bucket: this.bucket, Key: key, Body: body, ContentLength: expected.sizeBytes } }).done();
+      await new Upload({ client: this.client, params: { Bucket: this.place.bucket, Key: key, Body: body, ContentLength: expected.sizeBytes } }).done();
     } catch (error) {
       releaseContent(content);
       // Wrong bytes are the reason to report, even when aborting the multipart upload failed as well.
-      throw refused ?? error;
+      throw refused ?? (isSdkError(error) ? s3Failure(error, this.place, 'upload', key) : error);
     }
   }
+}
+
+// Errors of the store carry the SDK's metadata; the checked stream's own errors (wrong bytes) do not.
+function isSdkError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && ('$metadata' in error || (error as Error).name === 'TimeoutError');
 }

@@ -2,7 +2,8 @@ import type { KnownBlock } from '@slack/types';
 import type { BackupManifest } from '../../backup/manifest.ts';
 import type { BackupRow, FailedBackup } from '../../commands/types.ts';
 import { formatDuration } from '../../config/duration.ts';
-import type { RepositoryVerification } from '../../procedures/verify-backups.ts';
+import type { CatalogRebuild, RepositoryVerification } from '../../procedures/verify-backups.ts';
+import { rebuiltLine } from '../../render/rebuilt.ts';
 import { formatBytes } from '../../domain/format.ts';
 import { BACKUP_BLOCK } from '../ids.ts';
 import { escapeInline, escapeMrkdwn } from '../../render/mrkdwn.ts';
@@ -19,7 +20,7 @@ export function backupTakenBlocks(taken: readonly BackupManifest[], failed: read
     }
     if (m.kind === 'storage') {
       const problems = [...(v.checksum_mismatches ?? []).map((p) => `❌ checksum mismatch: \`${escapeMrkdwn(p)}\``), ...(v.missing ?? []).map((p) => `❌ missing: \`${escapeMrkdwn(p)}\``), ...(v.escaping ?? []).map((p) => `❌ file path outside the uploads folder (refused): \`${escapeMrkdwn(p)}\``)];
-      return `${v.integrity === 'ok' ? '✅' : m.verified ? '⚠️' : '❌'} *storage* \`${m.id}\`${m.verified ? '' : ' *NOT verified* (a document does not match its recorded checksum)'} — ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)} in ${seconds}; copied ${v.copied?.files ?? 0}, reused ${v.copied?.reused ?? 0}${problems.length ? `\n${problems.slice(0, 10).join('\n')}` : ''}`;
+      return `${v.integrity === 'ok' ? '✅' : m.verified ? '⚠️' : '❌'} *storage* \`${m.id}\`${m.verified ? '' : ' *NOT verified* (a document does not match its recorded checksum)'} — ${m.documents?.length ?? 0} files, ${formatBytes(m.size_bytes)} in ${seconds}; copied ${v.copied?.files ?? 0}, reused ${v.copied?.reused ?? 0}${v.full_because ? `\n⚠️ taken in full: ${v.full_because}` : ''}${problems.length ? `\n${problems.slice(0, 10).join('\n')}` : ''}`;
     }
     const counts = m.verification.counts ? `, ${m.verification.counts.documents} documents` : '';
     return `✅ *${m.kind}* \`${m.id}\` — ${formatBytes(m.size_bytes)} in ${seconds}, verified (integrity ${m.verification.integrity}${counts}, SHA-256 ${m.files[0]?.sha256.slice(0, 8) ?? '?'} re-read)`;
@@ -34,7 +35,7 @@ export function backupListBlocks(
   rows: readonly BackupRow[],
   now: string,
   violations: readonly string[],
-  extra: { rebuilt?: number; verification?: RepositoryVerification; fromRepository?: string } = {},
+  extra: { rebuilt?: CatalogRebuild; verification?: RepositoryVerification; fromRepository?: string } = {},
 ): SlackMessage {
   const lines = rows.slice(0, 40).map((r) => {
     const age = formatDuration(Math.max(0, Date.parse(now) - Date.parse(r.finishedAt)));
@@ -53,7 +54,7 @@ export function backupListBlocks(
     blocks.unshift({ type: 'section', text: { type: 'mrkdwn', text: `⚠️ Listed from the repository's manifests. ${escapeMrkdwn(extra.fromRepository)}`.slice(0, 3000) } });
   }
   if (extra.rebuilt !== undefined) {
-    blocks.unshift({ type: 'section', block_id: BACKUP_BLOCK.rebuilt, text: { type: 'mrkdwn', text: `Catalog rebuilt from the repository: ${extra.rebuilt} backups.` } });
+    blocks.unshift({ type: 'section', block_id: BACKUP_BLOCK.rebuilt, text: { type: 'mrkdwn', text: rebuiltLine(extra.rebuilt) } });
   }
   const v = extra.verification;
   if (v) {

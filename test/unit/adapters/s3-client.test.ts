@@ -31,14 +31,31 @@ describe('createS3Client', () => {
     await new Promise((resolve) => silent.close(resolve));
   });
 
-  it('fails a request the store never answers instead of waiting for ever', async () => {
-    const client = createS3Client({ region: 'us-east-1', endpoint, idleTimeoutMs: 300 });
+  it('fails a request the store never answers instead of waiting for ever, and does not wait it out again for the next', async () => {
+    const client = createS3Client({ region: 'us-east-1', endpoint, idleTimeoutMs: 300, maxAttempts: 2 });
+    const before = sockets.length;
     const started = Date.now();
     await expect(client.send(new HeadBucketCommand({ Bucket: 'backups' }))).rejects.toMatchObject({ name: 'TimeoutError' });
+    // Two attempts, 300 ms of silence each.
+    expect(sockets.length - before).toBe(2);
+    const firstFailed = Date.now();
+    // The next request of the same step, within the timeout: failed at once, never sent.
     await expect(client.send(new PutObjectCommand({ Bucket: 'backups', Key: 'x', Body: 'bytes' }))).rejects.toMatchObject({ name: 'TimeoutError' });
-    // Two attempts each, 300 ms of silence per attempt.
-    expect(Date.now() - started).toBeLessThan(10_000);
-    expect(sockets.length).toBe(4);
+    expect(Date.now() - firstFailed).toBeLessThan(150);
+    expect(sockets.length - before).toBe(2);
+    expect(firstFailed - started).toBeLessThan(10_000);
+    // Past the window the store is asked again: a store that recovered is used again.
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    await expect(client.send(new PutObjectCommand({ Bucket: 'backups', Key: 'x', Body: 'bytes' }))).rejects.toMatchObject({ name: 'TimeoutError' });
+    expect(sockets.length - before).toBe(4);
+    client.destroy();
+  });
+
+  it('takes its attempts from the settings: one attempt, one connection', async () => {
+    const client = createS3Client({ region: 'us-east-1', endpoint, idleTimeoutMs: 300, maxAttempts: 1 });
+    const before = sockets.length;
+    await expect(client.send(new HeadBucketCommand({ Bucket: 'backups' }))).rejects.toMatchObject({ name: 'TimeoutError' });
+    expect(sockets.length - before).toBe(1);
     client.destroy();
   });
 });

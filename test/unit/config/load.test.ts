@@ -347,6 +347,14 @@ describe('${VAR} interpolation', () => {
 });
 
 describe('validation messages name the key', () => {
+  it('S3 request bounds: 30 s and 2 tries by default, a bad value named', () => {
+    expect(load('').backups).toMatchObject({ s3_timeout: 30_000, s3_attempts: 2 });
+    expect(load('backups:\n  s3_timeout: 10s\n  s3_attempts: 3\n').backups).toMatchObject({ s3_timeout: 10_000, s3_attempts: 3 });
+    expect(problems('backups:\n  s3_attempts: 9\n  s3_timeout: soon\n')).toEqual(
+      expect.arrayContaining(['backups.s3_attempts: expected a positive integer up to 5, got 9', expect.stringMatching(/^backups\.s3_timeout: expected a duration such as 15m or 4h/)]),
+    );
+  });
+
   it('a wrong type', () => {
     expect(problems('backups:\n  retention:\n    daily: seven\n')).toContain(
       'backups.retention.daily: expected a positive integer, got "seven"',

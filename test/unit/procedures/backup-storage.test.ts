@@ -1,9 +1,10 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { LocalBackupRepository } from '../../../src/adapters/repository/local-backup-repository.ts';
+import type { WritableBackupRepository } from '../../../src/ports/backup-repository.ts';
 import type { DocumentSource } from '../../../src/ports/dms.ts';
 import { backupStorage } from '../../../src/procedures/backup-storage.ts';
 import { MemoryDms } from '../../fakes/document-storage.ts';
@@ -156,5 +157,64 @@ describe('backupStorage', () => {
     expect(source.opened).toEqual(['tenant-1/doc-0.pdf', 'tenant-1/doc-1.pdf']);
     expect(await readdir(path.join(temp.dir, 'repo', 'manifests')).catch(() => [])).toEqual([]);
     expect(await temp.store.listCatalog()).toEqual([]);
+  });
+
+  it('takes a snapshot in full when the previous one’s manifest is gone, whether it was in memory or not, and marks that one unverified', async () => {
+    const dms = new MemoryDms();
+    for (let i = 0; i < 6; i += 1) dms.add(i, `tenant-1/doc-${i}.pdf`, `content ${i}`);
+    const root = path.join(temp.dir, 'repo');
+    const repository = new LocalBackupRepository(root);
+    const snapshot = () => backupStorage({ source: stallingSource(dms, 'never'), checksums: dms, repository, store: temp.store, timeoutMs: 10_000, now: () => new Date(), botVersion: 'test' });
+    const first = await snapshot();
+    // This process remembers the first snapshot; its manifest is removed (a wiped repository, another prefix).
+    await rm(path.join(root, 'manifests', `${first.id}.json`));
+    const second = await snapshot();
+    expect(second.verification.full_because).toBe(`the manifest of the previous snapshot ${first.id} is gone from the repository`);
+    // Every file was read again and checked (nothing vouched for by a snapshot that is gone).
+    expect(second.verification.copied).toMatchObject({ files: 6, reused: 0 });
+    expect(second.documents?.every((d) => d.checksum === 'ok')).toBe(true);
+    const catalog = await temp.store.listCatalog({ kind: 'storage' });
+    expect(catalog.find((m) => m.id === first.id)).toMatchObject({ verified: false, verification: { damaged: ['manifest missing from the repository'] } });
+    // Not from memory: the catalogued snapshot is read from the repository, and it is gone too.
+    await rm(path.join(root, 'manifests', `${second.id}.json`));
+    await temp.store.recordBackup({ ...second, documents: undefined });
+    // Another process (nothing in memory) sees the same repository.
+    const other = new LocalBackupRepository(root);
+    const third = await backupStorage({ source: stallingSource(dms, 'never'), checksums: dms, repository: Object.create(other, { location: { value: `${root} (another process)` } }) as LocalBackupRepository, store: temp.store, timeoutMs: 10_000, now: () => new Date(), botVersion: 'test' });
+    expect(third.verification.full_because).toContain(second.id);
+  });
+
+  it('tells the repository which objects the previous snapshot names, or lists what is there when there is none', async () => {
+    const dms = new MemoryDms();
+    for (let i = 0; i < 4; i += 1) dms.add(i, `tenant-1/doc-${i}.pdf`, `content ${i}`);
+    const root = path.join(temp.dir, 'repo');
+    const real = new LocalBackupRepository(root);
+    const asked: Array<string | undefined> = [];
+    let listed = 0;
+    // A local repository that lists its objects as a remote one does (a folder has no need to).
+    const overrides: Partial<WritableBackupRepository> = {
+      putObject: async (content, known) => {
+        const result = await real.putObject(content);
+        asked.push(known?.(result.sha256));
+        return result;
+      },
+      presentObjects: async () => {
+        listed += 1;
+        return new Set([sha256('content 0')]);
+      },
+    };
+    const repository = repositoryWith(root, overrides as Partial<LocalBackupRepository>);
+    const deps = { checksums: dms, repository, store: temp.store, timeoutMs: 10_000, now: () => new Date(), botVersion: 'test' };
+    await backupStorage({ ...deps, source: stallingSource(dms, 'never') });
+    // No previous snapshot: the repository's objects were listed once; content 0 is there, the rest unknown.
+    expect(listed).toBe(1);
+    expect(asked.sort()).toEqual(['present', undefined, undefined, undefined].sort());
+    asked.length = 0;
+    // A new file whose content the previous snapshot names, and one whose content is new.
+    dms.add(10, 'tenant-2/copy.pdf', 'content 1');
+    dms.add(11, 'tenant-2/new.pdf', 'new content');
+    await backupStorage({ ...deps, source: stallingSource(dms, 'never') });
+    expect(listed).toBe(1);
+    expect(asked.sort()).toEqual(['referenced', undefined].sort());
   });
 });
