@@ -14,6 +14,9 @@ const IDLE_TIMEOUT_MS = 60_000;
 
 /** An S3 client that streams plain bodies: S3-compatible stores mangle aws-chunked uploads (STACK-NOTES). */
 export function createS3Client(settings: S3Settings): S3Client {
+  // The SDK warns on every process start under Node 20 (its future releases need 22): noise on every CLI
+  // call, in the middle of an operator's output. Node 20 is this project's supported runtime.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
     region: settings.region,
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
