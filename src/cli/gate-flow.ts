@@ -11,6 +11,8 @@ import { renderError, renderRun } from './render.ts';
 export interface TerminalConfirmation {
   confirmName: string | undefined;
   breakGlass: boolean;
+  /** With --json the caller prints one document (plan + what became of it); nothing else goes to `out`. */
+  json: boolean;
   input: NodeJS.ReadableStream & { isTTY?: boolean };
   out: NodeJS.WritableStream;
   err: NodeJS.WritableStream;
@@ -21,15 +23,19 @@ export interface TerminalConfirmation {
 /**
  * The terminal side of a gate (DESIGN.md §5): the typed name (asked on a terminal, or `--confirm NAME`),
  * then approvals — which only `--break-glass` skips, loudly — then the run, its steps printed as they go.
- * Resolves to the exit code.
+ * Results go to `out` (the run's checklist), refusals and step lines to `err`. Resolves to the exit code and
+ * a JSON-able account of what happened, for `--json`.
  */
-export async function confirmAndRunOnTerminal(deps: DispatchDeps, gate: Gate, who: GateActor, io: TerminalConfirmation): Promise<number> {
+export async function confirmAndRunOnTerminal(deps: DispatchDeps, gate: Gate, who: GateActor, io: TerminalConfirmation): Promise<GateEnding> {
+  const refuse = (error: DrError, code = 2): GateEnding => {
+    io.err.write(renderError(error, false));
+    return { code, document: { outcome: 'refused', error: { code: error.code, message: error.userMessage } } };
+  };
   let name = io.confirmName;
   if (name === undefined) {
     if (!io.input.isTTY) {
       await rejectGate(deps.gates, gate.id, who).catch(() => {});
-      io.out.write(renderError(new DrError('GATE_REFUSED', `Not a terminal, so nothing can be typed: pass --confirm ${deps.config.system.name} to confirm. The plan was cancelled; nothing was run.`), false));
-      return 2;
+      return refuse(new DrError('GATE_REFUSED', `Not a terminal, so nothing can be typed: pass --confirm ${deps.config.system.name} to confirm. The plan was cancelled; nothing was run.`));
     }
     const prompt = createInterface({ input: io.input, output: io.err, terminal: true });
     name = await prompt.question(`Type ${deps.config.system.name} to confirm: `);
@@ -43,16 +49,15 @@ export async function confirmAndRunOnTerminal(deps: DispatchDeps, gate: Gate, wh
   try {
     progress = await confirmGate(deps.gates, gate.id, who, name, { breakGlass: io.breakGlass });
   } catch (error) {
-    io.out.write(renderError(toDrError(error), false));
-    return 2;
+    return refuse(toDrError(error));
   }
   if (progress.kind === 'awaiting_approval') {
-    io.out.write(`Confirmed. This plan needs ${gate.approvalsNeeded} approval(s) from slack.roles.approvers, which a terminal cannot give. Nothing was run. When Slack is down and waiting is worse, run it again with --break-glass (audited and announced).\n`);
-    return 3;
+    const text = `Confirmed. This plan needs ${gate.approvalsNeeded} approval(s) from slack.roles.approvers, which a terminal cannot give. Nothing was run. When Slack is down and waiting is worse, run it again with --break-glass (audited and announced).`;
+    if (!io.json) io.out.write(`${text}\n`);
+    return { code: 3, document: { outcome: 'awaiting_approval', approvalsNeeded: gate.approvalsNeeded, message: text } };
   }
   if (progress.kind === 'void') {
-    io.out.write(`The plan changed before it ran (now: ${progress.newPlan.title}, hash ${progress.newPlan.hash.slice(0, 12)}); nothing was run. Run the command again to see the new plan.\n`);
-    return 2;
+    return refuse(new DrError('GATE_REFUSED', `The plan changed before it ran (now: ${progress.newPlan.title}, hash ${progress.newPlan.hash.slice(0, 12)}); nothing was run. Run the command again to see the new plan.`));
   }
   const shown = new Set<string>();
   const run = await runGate({ engine: deps.engine, gated: deps.gated, gates: deps.gates, incidents: deps.incidents }, progress.gate, { actor: who.actor, channel: who.channel }, (state) => {
@@ -63,6 +68,12 @@ export async function confirmAndRunOnTerminal(deps: DispatchDeps, gate: Gate, wh
       io.err.write(`${stepMark(step)} ${step.name}${step.detail ? ` — ${step.detail}` : ''}\n`);
     }
   });
-  io.out.write(renderRun(run));
-  return run.status === 'succeeded' ? 0 : 1;
+  if (!io.json) io.out.write(renderRun(run));
+  return { code: run.status === 'succeeded' ? 0 : 1, document: { outcome: 'ran', run } };
+}
+
+/** What became of a plan at the terminal: the exit code, and the same as a JSON-able document. */
+export interface GateEnding {
+  code: number;
+  document: { outcome: 'refused' | 'awaiting_approval' | 'ran'; [key: string]: unknown };
 }

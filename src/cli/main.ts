@@ -1,77 +1,72 @@
 import { userInfo } from 'node:os';
 import { Command, CommanderError } from 'commander';
-import { executeCommand } from '../commands/dispatch.ts';
-import { composeDeps } from '../compose.ts';
-import { loadConfig } from '../config/load.ts';
-import { DrError, errorText, toDrError } from '../domain/errors.ts';
-import { createLogger } from '../observability/logger.ts';
-import { auditSummary, exitCodeOf, renderError, renderOutcome } from './render.ts';
-import { confirmAndRunOnTerminal } from './gate-flow.ts';
-import { announceInSlack } from '../slack/announce.ts';
+import { DrError } from '../domain/errors.ts';
+import { BOT_VERSION } from '../version.ts';
+import { commandHelp, completionScript, helpText, isHelpRequest } from './help.ts';
+import { done, fail, type CliStreams } from './output.ts';
 
-/** `dr …` in a terminal: the same commands, parser and procedures as Slack, for when Slack is down. Resolves to the exit code. */
+/** Flags that belong to a /dr command itself (`history --verify`, `backups --rebuild`). */
+const KNOWN_COMMAND_FLAGS = new Set(['--verify', '--rebuild']);
+
+/** Flags the CLI itself takes; everything else belongs to the /dr command. */
+interface GlobalOptions {
+  json?: boolean;
+  confirm?: string;
+  breakGlass?: boolean;
+  config?: string;
+  version?: boolean;
+}
+
+/**
+ * `dr …` in a terminal: the same commands, parser and procedures as Slack, for when Slack is down.
+ * Resolves to the exit code: 0 ok, 1 done but something is wrong, 2 refused or failed, 3 waiting for approvals.
+ */
 export async function runCli(argv: readonly string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  const io: CliStreams = { out, err };
   const program = new Command('dr')
-    .description('dr-bot break-glass CLI: the /dr commands without Slack')
-    .argument('[command...]', 'a /dr command, e.g. status, help, history 20 --verify')
-    .option('--json', 'print the result as JSON')
-    .option('--confirm <name>', 'confirm a destructive plan by its system name instead of typing it')
-    .option('--break-glass', 'skip the approvals of a destructive plan (audited and announced)')
+    .argument('[command...]')
+    .option('--json')
+    .option('--confirm <name>')
+    .option('--break-glass')
+    .option('--config <path>')
+    .option('-V, --version')
     .allowUnknownOption(true)
     .helpOption(false)
-    .exitOverride();
+    .exitOverride()
+    .configureOutput({ writeOut: () => {}, writeErr: () => {} });
   let words: string[];
-  let json: boolean;
-  let options: { json?: boolean; confirm?: string; breakGlass?: boolean };
+  let options: GlobalOptions;
   try {
     program.parse(argv, { from: 'user' });
-    options = program.opts();
-    json = Boolean(options.json);
-    words = program.args.filter((word) => word !== '--json');
+    options = program.opts<GlobalOptions>();
+    words = program.args;
   } catch (error) {
     if (!(error instanceof CommanderError)) throw error;
-    out.write(renderError(new DrError('COMMAND_MALFORMED', error.message, { hint: 'help' }), false));
-    return 2;
+    const json = argv.includes('--json');
+    return fail(io, json, new DrError('COMMAND_MALFORMED', `${error.message.replace(/^error: /, '')}. Nothing was run.`, { hint: 'help' }));
   }
-  // `dr -h` and `dr --help` mean what they mean everywhere else.
-  if (words.length === 1 && ['-h', '--help'].includes(words[0]!)) words = ['help'];
+  const json = Boolean(options.json);
 
-  let deps;
-  try {
-    // Logs stay quiet here: the terminal gets readable lines, not JSON.
-    deps = await composeDeps(loadConfig(), createLogger(process.env.LOG_LEVEL ?? 'silent'), { tolerateStateFailure: true });
-  } catch (error) {
-    out.write(renderError(toDrError(error), json));
-    return 2;
+  // Answers that need neither configuration nor state, so they work on any machine and cost nothing.
+  if (options.version) return done(io, json, { version: BOT_VERSION }, `dr ${BOT_VERSION}\n`);
+  if (words.length === 0 || (words.length === 1 && ['help', '-h', '--help'].includes(words[0]!))) return done(io, json, { help: helpText() }, helpText());
+  if (words[0] === 'completion') {
+    const script = completionScript(words[1]);
+    if (script === undefined) return fail(io, json, new DrError('COMMAND_MALFORMED', '`completion` needs `bash` or `zsh`, e.g. `dr completion bash >> ~/.bashrc`. Nothing was run.'));
+    io.out.write(script);
+    return 0;
   }
-  try {
-    const stateProblem = await deps.store.ping().then(() => undefined, (error: unknown) => errorText(error));
-    if (stateProblem) err.write(`dr: warning: ${stateProblem}; this command runs but is not recorded in the audit log\n`);
-    const who = { source: 'cli' as const, actor: userInfo().username, channel: 'terminal' };
-    const { result } = await executeCommand(deps, { ...who, text: words.join(' ') });
-    if (result instanceof DrError) {
-      out.write(renderError(result, json));
-      return 2;
-    }
-    if (result.kind === 'plan') {
-      out.write(json ? `${JSON.stringify(result, null, 2)}\n` : renderOutcome(result));
-      const config = deps.config;
-      return await confirmAndRunOnTerminal(deps, result.gate, who, {
-        confirmName: options.confirm,
-        breakGlass: Boolean(options.breakGlass),
-        input: process.stdin,
-        out,
-        err,
-        announce: async (text) => {
-          err.write(`dr: ${text}\n`);
-          await announceInSlack(config, text);
-        },
-      });
-    }
-    out.write(json ? `${JSON.stringify(result, null, 2)}\n` : renderOutcome(result));
-    if (result.kind === 'audit' && !json) err.write(auditSummary(result));
-    return exitCodeOf(result);
-  } finally {
-    await deps.store.close();
+  if (isHelpRequest(words)) {
+    const help = commandHelp(words.filter((w) => !w.startsWith('-')));
+    if (help instanceof DrError) return fail(io, json, help);
+    return done(io, json, { help }, help);
   }
+  const stray = words.find((w) => /^-/.test(w) && !KNOWN_COMMAND_FLAGS.has(w));
+  if (stray) return fail(io, json, new DrError('COMMAND_MALFORMED', `Unknown option \`${stray.slice(0, 40)}\`. Nothing was run.`, { hint: 'help' }));
+
+  if (options.config !== undefined) process.env.DR_CONFIG = options.config;
+  const { runConfigured } = await import('./run-command.ts');
+  return runConfigured(words, { json, confirmName: options.confirm, breakGlass: Boolean(options.breakGlass), actor: userInfo().username }, io);
 }
+
+

@@ -1,4 +1,4 @@
-import { closest } from 'fastest-levenshtein';
+import { closest, distance } from 'fastest-levenshtein';
 import { DrError } from '../domain/errors.ts';
 import { COMMANDS } from './registry.ts';
 import type { CommandDefinition, ParseContext } from './types.ts';
@@ -33,14 +33,24 @@ export function parseCommand(text: string, context?: ParseContext): ParsedComman
 function unknownCommand(first: string, second: string | undefined): DrError {
   const family = COMMANDS.filter((c) => c.name.startsWith(`${first} `));
   if (family.length > 0) {
-    // `restore foo`: the first word is right, the second is not.
+    // `restore foo`: the first word is right, the second is not. A destructive guess only for a near-miss.
     const names = family.map((c) => c.name);
     const guess = second ? closest(`${first} ${second}`, names) : names[0]!;
-    return new DrError('COMMAND_MALFORMED', `\`${first}\` needs one of: ${family.map((c) => c.name.split(' ')[1]).join(', ')}. Nothing was run.`, { hint: guess });
+    const risky = family.some((c) => c.risk === 'destructive');
+    const near = second !== undefined && distance(second, guess.split(' ')[1]!) <= 2;
+    return new DrError('COMMAND_MALFORMED', `\`${first}\` needs one of: ${family.map((c) => c.name.split(' ')[1]).join(', ')}. Nothing was run.`, { hint: risky && !near ? 'help' : guess });
   }
-  const names = [...new Set(COMMANDS.map((c) => c.name.split(' ')[0]!))];
-  const guess = closest(first, names);
-  return new DrError('COMMAND_UNKNOWN', `\`${printable(first)}\` is not a /dr command. Nothing was run.`, { hint: COMMANDS.find((c) => c.name.startsWith(guess))?.usage ?? guess });
+  return new DrError('COMMAND_UNKNOWN', `\`${printable(first)}\` is not a /dr command. Nothing was run.`, { hint: suggestionFor(first) });
+}
+
+/** The command a typo most likely meant; a destructive one only when the typo is a near-miss of its name. */
+function suggestionFor(word: string): string {
+  const usageOf = (name: string) => COMMANDS.find((c) => c.name.startsWith(name))?.usage ?? name;
+  const firstWords = (risky: boolean) => [...new Set(COMMANDS.filter((c) => (c.risk === 'destructive') === risky).map((c) => c.name.split(' ')[0]!))];
+  const safe = closest(word, firstWords(false));
+  const destructive = closest(word, firstWords(true));
+  const nearMiss = distance(word, destructive) <= 2 && distance(word, destructive) < distance(word, safe);
+  return usageOf(nearMiss ? destructive : safe);
 }
 
 // Echoing user text back: keep it short and free of Slack mention/markup syntax.

@@ -8,6 +8,13 @@ export function createLogger(level: string, destination: NodeJS.WritableStream =
   return pino({ level, base: { app: 'dr-bot' }, redact: { paths: REDACT, censor: '[redacted]' } }, destination as pino.DestinationStream);
 }
 
+/** A logger that appends JSON lines to `file` (mode 0600): the CLI's log, so stderr stays for people. */
+export function createFileLogger(level: string, file: string): { logger: Logger; close: () => void } {
+  const destination = pino.destination({ dest: file, sync: true, mkdir: false, mode: 0o600 });
+  const logger = pino({ level, base: { app: 'dr-bot', cli: true }, redact: { paths: REDACT, censor: '[redacted]' } }, destination);
+  return { logger, close: () => destination.end() };
+}
+
 /** Bolt's and the Web API's logger interface, backed by pino. */
 export interface SlackLogger {
   debug(...msg: unknown[]): void;

@@ -61,12 +61,28 @@ export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
     probe('pagerduty', 'PagerDuty', async () => judgePagerDuty(deps)),
     ...(deps.outbox ? [probe('outbox', 'Alert delivery', (signal) => judgeOutboxNow(deps, signal))] : []),
   ]);
+  const judged = withDmsViewOfDatabase(probes);
   return {
     system: deps.systemName,
     at: deps.now().toISOString(),
-    overall: worstState(probes.map((p) => p.state)),
-    probes,
+    overall: worstState(judged.map((p) => p.state)),
+    probes: judged,
   };
+}
+
+/**
+ * The DMS's own view of its database (the health endpoint's `database` component) counts too (DESIGN §7:
+ * "or health says database down"): the bot reading the file or connecting itself does not prove the DMS can.
+ */
+function withDmsViewOfDatabase(probes: ProbeResult[]): ProbeResult[] {
+  const health = probes.find((p) => p.id === 'health');
+  const reported = health?.details.find((d) => /^(database|db):/i.test(d));
+  if (!reported || componentState(reported.replace(/^[^:]+:\s*/, '').split(' ')[0] ?? '') !== 'fail') return probes;
+  return probes.map((p) =>
+    p.id === 'database' && p.state !== 'fail'
+      ? { ...p, state: 'fail', summary: `the DMS reports its database down (${reported}); the bot's own check: ${p.summary}` }
+      : p,
+  );
 }
 
 // Filesystem probes keep running after their deadline; one guard per deps object remembers them across calls.

@@ -41,10 +41,10 @@ describe('restore db from a terminal', () => {
     const before = await sha256(livePath);
     const noName = await dr(['restore', 'db', 'latest'], env);
     expect(noName.code).toBe(2);
-    expect(noName.stdout).toContain('pass --confirm alphha-sandbox');
+    expect(noName.stderr).toContain('pass --confirm alphha-sandbox');
     const wrong = await dr(['restore', 'db', 'latest', '--confirm', 'alphha-prod'], env);
     expect(wrong.code).toBe(2);
-    expect(wrong.stdout).toContain('not the system name');
+    expect(wrong.stderr).toContain('not the system name');
     expect(await sha256(livePath)).toBe(before);
   });
 

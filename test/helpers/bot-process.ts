@@ -1,9 +1,8 @@
-// The bot as its own process (`node --import tsx src/main.ts`), as it runs in production: for tests that
+// The bot as its own process (`node dist/main.js`, what `npm start` runs), as it runs in production: for tests that
 // need its environment at start-up (NODE_EXTRA_CA_CERTS) or that kill it with SIGKILL.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { TEST_SIGNING_SECRET } from './bot.ts';
-import { tsxLoaderUrl } from '../../sandbox/sandbox.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -21,7 +20,7 @@ export interface BotProcess {
 
 /** Starts the bot with `env` (on top of PATH and HOME) and waits for "dr-bot listening". */
 export async function startBotProcess(env: Record<string, string>, cwd: string): Promise<BotProcess> {
-  const child = spawn(process.execPath, ['--import', tsxLoaderUrl(), path.join(ROOT, 'src/main.ts')], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist/main.js')], {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', SLACK_BOT_TOKEN: 'xoxb-test-token', SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -117,9 +117,9 @@ describe('database backup (SQLite, local repository)', () => {
   it('fails cleanly when the database cannot be copied: nothing stored, nothing catalogued', async () => {
     const before = await manifests();
     const broken = { ...env, DR_CONFIG: await configWithDatabase(sandbox, '/nonexistent/alphha.db') };
-    const { code, stdout } = await dr(['backup', 'db'], broken);
+    const { code, stderr } = await dr(['backup', 'db'], broken);
     expect(code).toBe(2);
-    expect(stdout).toMatch(/SQLite backup of \/nonexistent\/alphha.db failed: /);
+    expect(stderr).toMatch(/SQLite backup of \/nonexistent\/alphha.db failed: /);
     expect(await manifests()).toEqual(before);
     expect(await staging()).toEqual([]);
   });
@@ -389,10 +389,10 @@ describe.skipIf(!(await postgresAvailable()))('database backup (PostgreSQL, pg_d
     const { writeFile } = await import('node:fs/promises');
     await writeFile(broken, original.replace(/url: postgres:\/\/(.*)\/[^/\s]+$/m, 'url: postgres://$1/no_such_database_here'));
     const before = await readdir(path.join(sandbox.dir, 'backups', 'manifests'));
-    const { code, stdout } = await dr(['backup', 'db'], { ...env, DR_CONFIG: broken });
+    const { code, stderr } = await dr(['backup', 'db'], { ...env, DR_CONFIG: broken });
     expect(code).toBe(2);
-    expect(stdout).toMatch(/no_such_database_here/);
-    expect(stdout).toMatch(/does not exist/);
+    expect(stderr).toMatch(/no_such_database_here/);
+    expect(stderr).toMatch(/does not exist/);
     expect(await readdir(path.join(sandbox.dir, 'backups', 'manifests'))).toEqual(before);
     expect(await readdir(path.join(sandbox.dir, 'backups', '.staging'))).toEqual([]);
   });

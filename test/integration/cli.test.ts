@@ -53,10 +53,11 @@ describe('dr CLI', () => {
   });
 
   it('exits 2 for an unknown command, naming the closest one, and runs nothing', async () => {
-    const { code, stdout } = await dr(['stauts'], env);
+    const { code, stdout, stderr } = await dr(['stauts'], env);
     expect(code).toBe(2);
-    expect(stdout).toContain('`stauts` is not a /dr command. Nothing was run.');
-    expect(stdout).toContain('Did you mean `status`?');
+    expect(stdout).toBe('');
+    expect(stderr).toContain('`stauts` is not a /dr command. Nothing was run.');
+    expect(stderr).toContain('Did you mean `status`?');
   });
 
   it('records every command in the hash-chained history, which verifies', async () => {

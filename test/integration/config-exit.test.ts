@@ -1,4 +1,4 @@
-// The real processes refuse to start on a bad configuration: `npm start` (src/main.ts) and `npx dr`
+// The real processes refuse to start on a bad configuration: `npm start` (dist/main.js) and `npx dr`
 // (bin/dr.mjs) exit non-zero and name the key or the missing variable.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -57,9 +57,9 @@ function run(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 20_000): Promis
   });
 }
 
-const startBot = (env: NodeJS.ProcessEnv) => run(['--import', 'tsx', 'src/main.ts'], env);
+const startBot = (env: NodeJS.ProcessEnv) => run(['dist/main.js'], env);
 
-describe('npm start (src/main.ts)', () => {
+describe('npm start (dist/main.js)', () => {
   it('exits non-zero on an invalid dr.yml and names the key', async () => {
     const { env } = setup(BAD_CONFIG);
     const exit = await startBot(env);
@@ -89,11 +89,12 @@ describe('npm start (src/main.ts)', () => {
 });
 
 describe('npx dr (bin/dr.mjs)', () => {
-  it('`dr status` with an invalid dr.yml exits 2 and names the key on stdout', async () => {
+  it('`dr status` with an invalid dr.yml exits 2 and names the key on stderr', async () => {
     const { env } = setup(BAD_CONFIG);
     const exit = await run(['bin/dr.mjs', 'status'], env);
     expect(exit.code).toBe(2);
-    expect(exit.stdout).toContain('backups.retention.daily');
-    expect(exit.stdout).toContain('expected a positive integer, got "seven"');
+    expect(exit.stdout).toBe('');
+    expect(exit.stderr).toContain('backups.retention.daily');
+    expect(exit.stderr).toContain('expected a positive integer, got "seven"');
   });
 });

@@ -27,6 +27,9 @@ const CONNECT_TIMEOUT_MS = 10_000;
  * step of several requests against a hung store fails in about `maxAttempts × idleTimeoutMs`, not a multiple.
  */
 export function createS3Client(settings: S3Settings): S3Client {
+  // The SDK warns on every process start under Node 20 (its future releases need 22): noise on every CLI
+  // call, in the middle of an operator's output. Node 20 is this project's supported runtime.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const idleTimeoutMs = settings.idleTimeoutMs ?? S3_IDLE_TIMEOUT_MS;
   const client = new S3Client({
     region: settings.region,

@@ -51,6 +51,26 @@ describe('collectStatus', () => {
     expect(report.probes.find((p) => p.id === 'backups')!.summary).toBe('RPO exposure 30 min (target 1 h)');
   });
 
+  it('fails the database line when the DMS itself reports its database down, even though the bot can read it', async () => {
+    const deps = fakeStatusDeps({
+      backups: { value: [backup('db', '2026-11-26T11:30:00Z')] },
+      health: { value: { httpStatus: 503, status: 'unhealthy', components: { database: { status: 'unhealthy', detail: 'connection refused' }, storage: { status: 'healthy' } } } },
+    });
+    const report = await collectStatus(deps);
+    const database = report.probes.find((p) => p.id === 'database')!;
+    expect(database.state).toBe('fail');
+    expect(database.summary).toMatch(/^the DMS reports its database down \(database: unhealthy \(connection refused\)\); the bot's own check: .*integrity ok/);
+    expect(report.overall).toBe('fail');
+  });
+
+  it('keeps the database line ok when the DMS reports only another component down', async () => {
+    const deps = fakeStatusDeps({
+      backups: { value: [backup('db', '2026-11-26T11:30:00Z')] },
+      health: { value: { httpStatus: 200, status: 'degraded', components: { database: { status: 'healthy' }, storage: { status: 'degraded' } } } },
+    });
+    expect((await collectStatus(deps)).probes.find((p) => p.id === 'database')!.state).toBe('ok');
+  });
+
   it('says plainly when there are no backups yet', async () => {
     const report = await collectStatus(fakeStatusDeps());
     const backups = report.probes.find((p) => p.id === 'backups')!;
