@@ -144,8 +144,8 @@ describe('dr rotate-secrets from a terminal', () => {
     const before = await readFile(sandbox.envFile);
     const result = await dr(['rotate-secrets', 'A=B', '--confirm', 'alphha-sandbox', '--break-glass'], env);
     expect(result.code).toBe(2);
-    expect(result.stdout).toContain('is not a key name');
-    expect(result.stdout).toContain('SECRET_KEY, ENCRYPTION_KEY');
+    expect(result.stderr).toContain('is not a key name');
+    expect(result.stderr).toContain('SECRET_KEY, ENCRYPTION_KEY');
     expect((await readFile(sandbox.envFile)).equals(before)).toBe(true);
   });
 

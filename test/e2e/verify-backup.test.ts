@@ -111,17 +111,17 @@ describe.each([
     // Unverified, it is no longer what `latest` means, nor offered for a restore.
     const again = await dr(['verify', 'backup', backup.id], env);
     expect(again.code).toBe(2);
-    expect(again.stdout).toContain(`${backup.id} is not verified`);
+    expect(again.stderr).toContain(`${backup.id} is not verified`);
   });
 
   it.skipIf(skip)('refuses an unknown id with exit 2 and runs nothing', async () => {
     const before = (await verifyRuns()).length;
-    const { code, stdout } = await dr(['verify', 'backup', 'db-20200101T000000Z-abcd'], env);
+    const { code, stderr } = await dr(['verify', 'backup', 'db-20200101T000000Z-abcd'], env);
     expect(code).toBe(2);
-    expect(stdout).toContain('There is no backup db-20200101T000000Z-abcd. Nothing was run.');
+    expect(stderr).toContain('There is no backup db-20200101T000000Z-abcd. Nothing was run.');
     const storage = await dr(['verify', 'backup', 'storage-20200101T000000Z-abcd'], env);
     expect(storage.code).toBe(2);
-    expect(storage.stdout).toContain('is not a database backup');
+    expect(storage.stderr).toContain('is not a database backup');
     expect(await verifyRuns()).toHaveLength(before);
   });
 });

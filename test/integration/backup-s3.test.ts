@@ -140,13 +140,13 @@ describe('backups into an S3 repository (s3rver over HTTP)', () => {
     const state = path.join(sandbox.dir, 'dr-state-missing.db');
     const staging = path.join(tmpdir(), 'dr-bot-staging', 'no-such-bucket');
     for (const kind of ['db', 'config', 'storage']) {
-      const { code, stdout } = await dr(['backup', kind], { ...env, DR_CONFIG: elsewhere, DR_STATE: state });
+      const { code, stderr } = await dr(['backup', kind], { ...env, DR_CONFIG: elsewhere, DR_STATE: state });
       expect(code).toBe(2);
-      expect(stdout).toMatch(/NoSuchBucket|specified bucket does not exist/);
+      expect(stderr).toMatch(/NoSuchBucket|specified bucket does not exist/);
       expect(await readdir(staging).catch(() => [])).toEqual([]);
     }
     const listing = await dr(['backups'], { ...env, DR_CONFIG: elsewhere, DR_STATE: state });
-    expect(listing.stdout).toContain('No backups catalogued yet.');
+    expect(listing.stderr).toContain('No backups catalogued yet.');
   });
 });
 
@@ -210,9 +210,9 @@ describe.skipIf(!(await postgresAvailable()))('a PostgreSQL dump into an S3 repo
     const elsewhere = path.join(sandbox.dir, 'dr-pg-missing.yml');
     await writeFile(elsewhere, (await readFile(sandbox.configPath, 'utf8')).replace('s3://dr-pg-backups/alphha', 's3://no-such-bucket/alphha'));
     const state = path.join(sandbox.dir, 'dr-state-missing.db');
-    const { code, stdout } = await dr(['backup', 'db'], { ...env, DR_CONFIG: elsewhere, DR_STATE: state });
+    const { code, stderr } = await dr(['backup', 'db'], { ...env, DR_CONFIG: elsewhere, DR_STATE: state });
     expect(code).toBe(2);
-    expect(stdout).toMatch(/NoSuchBucket|specified bucket does not exist/);
-    expect((await dr(['backups'], { ...env, DR_CONFIG: elsewhere, DR_STATE: state })).stdout).toContain('No backups catalogued yet.');
+    expect(stderr).toMatch(/NoSuchBucket|specified bucket does not exist/);
+    expect((await dr(['backups'], { ...env, DR_CONFIG: elsewhere, DR_STATE: state })).stderr).toContain('No backups catalogued yet.');
   });
 });

@@ -30,10 +30,10 @@ describe('every failing command ends by itself, with its exit code', { timeout: 
     afterAll(() => rename(`${sandbox.uploadsDir}.gone`, sandbox.uploadsDir));
 
     it('backup storage: the error, exit 2', async () => {
-      const { code, stdout } = await failing(['backup', 'storage'], env);
+      const { code, stderr } = await failing(['backup', 'storage'], env);
       expect(code).toBe(2);
-      expect(stdout).toContain('document snapshot failed');
-      expect(stdout).toContain(sandbox.uploadsDir);
+      expect(stderr).toContain('document snapshot failed');
+      expect(stderr).toContain(sandbox.uploadsDir);
     });
 
     it('backup all: takes every kind, reports each, exit 1', async () => {
@@ -60,9 +60,9 @@ describe('every failing command ends by itself, with its exit code', { timeout: 
     });
 
     it('restore storage: no snapshot to restore from, exit 2', async () => {
-      const { code, stdout } = await failing(['restore', 'storage', 'latest', '--confirm', 'alphha-sandbox', '--break-glass'], env);
+      const { code, stderr } = await failing(['restore', 'storage', 'latest', '--confirm', 'alphha-sandbox', '--break-glass'], env);
       expect(code).toBe(2);
-      expect(stdout).toContain('no verified storage backup');
+      expect(stderr).toContain('no verified storage backup');
     });
   });
 
@@ -72,9 +72,9 @@ describe('every failing command ends by itself, with its exit code', { timeout: 
     afterAll(() => rename(`${live()}.gone`, live()));
 
     it('backup db: the error, exit 2', async () => {
-      const { code, stdout } = await failing(['backup', 'db'], env);
+      const { code, stderr } = await failing(['backup', 'db'], env);
       expect(code).toBe(2);
-      expect(stdout).toMatch(/^dr: .+/);
+      expect(stderr).toMatch(/^dr: .+/);
     });
 
     it('status: degraded, exit 1', async () => {
@@ -90,9 +90,9 @@ describe('every failing command ends by itself, with its exit code', { timeout: 
     });
 
     it('restore undo: nothing to undo, exit 2', async () => {
-      const { code, stdout } = await failing(['restore', 'undo', '--confirm', 'alphha-sandbox', '--break-glass'], env);
+      const { code, stderr } = await failing(['restore', 'undo', '--confirm', 'alphha-sandbox', '--break-glass'], env);
       expect(code).toBe(2);
-      expect(stdout).toContain('nothing to undo');
+      expect(stderr).toContain('nothing to undo');
     });
   });
 });

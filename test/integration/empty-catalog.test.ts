@@ -20,25 +20,25 @@ describe('an empty catalog over a repository that holds backups', { timeout: 180
   afterAll(async () => sandbox?.destroy());
 
   it('restore db says the repository holds backups and how to bring the catalog back, never "take one"', async () => {
-    const { code, stdout } = await dr(['restore', 'db', 'latest', '--confirm', 'alphha-sandbox', '--break-glass'], fresh);
+    const { code, stderr } = await dr(['restore', 'db', 'latest', '--confirm', 'alphha-sandbox', '--break-glass'], fresh);
     expect(code).toBe(2);
-    expect(stdout).toContain(`the repository ${sandbox.manifest.backupsDir} holds 1 backup (newest: ${dbBackup}`);
-    expect(stdout).toContain('DR_STATE points at another file');
-    expect(stdout).toContain('`dr backups --rebuild`');
-    expect(stdout).toContain('Nothing was run.');
-    expect(stdout).not.toContain('take one');
+    expect(stderr).toContain(`the repository ${sandbox.manifest.backupsDir} holds 1 backup (newest: ${dbBackup}`);
+    expect(stderr).toContain('DR_STATE points at another file');
+    expect(stderr).toContain('`dr backups --rebuild`');
+    expect(stderr).toContain('Nothing was run.');
+    expect(stderr).not.toContain('take one');
   });
 
   it('restore storage, with no snapshot in the repository either, still says to take one', async () => {
-    const { code, stdout } = await dr(['restore', 'storage', 'latest', '--confirm', 'alphha-sandbox', '--break-glass'], fresh);
+    const { code, stderr } = await dr(['restore', 'storage', 'latest', '--confirm', 'alphha-sandbox', '--break-glass'], fresh);
     expect(code).toBe(2);
-    expect(stdout).toContain('take one with `/dr backup storage`');
+    expect(stderr).toContain('take one with `/dr backup storage`');
   });
 
   it('restore all names the repository too', async () => {
-    const { code, stdout } = await dr(['restore', 'all', '--confirm', 'alphha-sandbox', '--break-glass'], fresh);
+    const { code, stderr } = await dr(['restore', 'all', '--confirm', 'alphha-sandbox', '--break-glass'], fresh);
     expect(code).toBe(2);
-    expect(stdout).toContain('`dr backups --rebuild`');
+    expect(stderr).toContain('`dr backups --rebuild`');
   });
 
   it('backups lists the repository manifests, says where they come from, and changes nothing', async () => {

@@ -100,14 +100,14 @@ describe.skipIf(!(await awsCliAvailable()))('S3 on s3rver, checked and broken by
     const wrong = { ...env, AWS_ACCESS_KEY_ID: 'NOT-A-KEY' };
     const backup = await dr(['backup', 'storage'], wrong);
     expect(backup.code).toBe(2);
-    expect(backup.stdout).toMatch(/repository bucket "dr-backups" refused the credentials \(s3:\/\/dr-backups\/alphha; .*InvalidAccessKeyId/);
+    expect(backup.stderr).toMatch(/repository bucket "dr-backups" refused the credentials \(s3:\/\/dr-backups\/alphha; .*InvalidAccessKeyId/);
     const status = await dr(['status'], wrong);
     expect(status.stdout).toContain('repository bucket "dr-backups"');
     expect(status.stdout).not.toMatch(/UnknownError/);
     // One error, exit 2: the check stops, and no backup is marked damaged for the store's refusal.
     const verify = await dr(['backups', 'storage', '--verify'], wrong);
     expect(verify.code).toBe(2);
-    expect(verify.stdout.trim().split('\n')).toHaveLength(1);
+    expect(verify.stderr.trim().split('\n')).toHaveLength(1);
     expect((await dr(['backups', 'storage'], env)).stdout).not.toMatch(/not verified|❌/);
   }, TEST_MS);
 
@@ -177,17 +177,17 @@ describe.skipIf(!(await awsCliAvailable()))('S3 on s3rver, checked and broken by
 
     const refused = await dr(['verify', 'checksums'], { ...docsEnv, AWS_ACCESS_KEY_ID: 'NOT-A-KEY' });
     expect(refused.code).toBe(2);
-    expect(refused.stdout.trim().split('\n')).toHaveLength(1);
-    expect(refused.stdout).toMatch(/documents bucket "alphha-docs" refused the credentials/);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/documents bucket "alphha-docs" refused the credentials/);
 
     await aws(s3, ['s3', 'rb', '--force', `s3://${DOCS}`]);
     const noBucket = await dr(['verify', 'checksums'], docsEnv);
     expect(noBucket.code).toBe(2);
-    expect(noBucket.stdout).toMatch(/The documents bucket "alphha-docs" does not exist/);
+    expect(noBucket.stderr).toMatch(/The documents bucket "alphha-docs" does not exist/);
     expect((await dr(['status'], docsEnv)).stdout).toMatch(/❌ Document storage\s+The documents bucket "alphha-docs" does not exist/);
     const backup = await dr(['backup', 'storage'], docsEnv);
     expect(backup.code).toBe(2);
-    expect(backup.stdout).toMatch(/The documents bucket "alphha-docs" does not exist/);
+    expect(backup.stderr).toMatch(/The documents bucket "alphha-docs" does not exist/);
   }, TEST_MS);
 });
 
@@ -221,10 +221,10 @@ describe('a hung S3 store', () => {
     expect((await dr(['help'], { ...sandboxEnv(sandbox), ...creds })).code).toBe(0);
     const start = Date.now() - started;
     started = Date.now();
-    const { code, stdout } = await dr(['backup', 'storage'], { ...sandboxEnv(sandbox), ...creds });
+    const { code, stderr } = await dr(['backup', 'storage'], { ...sandboxEnv(sandbox), ...creds });
     const elapsed = Date.now() - started - start;
     expect(code).toBe(2);
-    expect(stdout).toMatch(/The repository bucket "dr-backups" did not answer within 3 s \(s3:\/\/dr-backups\/alphha at http:\/\/127\.0\.0\.1:\d+; ListObjectsV2; backups\.s3_timeout\)/);
+    expect(stderr).toMatch(/The repository bucket "dr-backups" did not answer within 3 s \(s3:\/\/dr-backups\/alphha at http:\/\/127\.0\.0\.1:\d+; ListObjectsV2; backups\.s3_timeout\)/);
     // 2 attempts of 3 s (and a retry's back-off), and no further request waits it out again.
     expect(elapsed + start).toBeGreaterThanOrEqual(6_000);
     expect(elapsed).toBeLessThan(6_000 + 5_000);
@@ -237,10 +237,10 @@ describe('a hung S3 store', () => {
     expect((await dr(['help'], env)).code).toBe(0);
     const start = Date.now() - started;
     started = Date.now();
-    const { code, stdout } = await dr(['verify', 'checksums'], env);
+    const { code, stderr } = await dr(['verify', 'checksums'], env);
     expect(code).toBe(2);
-    expect(stdout.trim().split('\n')).toHaveLength(1);
-    expect(stdout).toMatch(/The documents bucket "alphha-docs" did not answer within 3 s/);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/The documents bucket "alphha-docs" did not answer within 3 s/);
     // Sixteen documents asked at once wait 2 × 3 s together; none after them waits again.
     expect(Date.now() - started - start).toBeLessThan(6_000 + 5_000);
   }, TEST_MS);
