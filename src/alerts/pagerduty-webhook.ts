@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import type { AlertRecord, OutboxInput } from '../domain/alert.ts';
+import { pagerDedupKey, type AlertRecord, type OutboxInput } from '../domain/alert.ts';
 import { DrError } from '../domain/errors.ts';
 import { escapeMrkdwn } from '../render/mrkdwn.ts';
 import type { AlertIntakeDeps } from './ingest-signals.ts';
-import { acknowledge, alertChannels } from './router.ts';
+import { acknowledge, alertChannels, type AlertChange } from './router.ts';
 
 /** A PagerDuty webhook (v3) event about an incident, reduced to what the bot acts on. */
 export interface PagerDutyIncidentEvent {
@@ -66,9 +66,10 @@ export function parsePagerDutyWebhook(body: unknown): PagerDutyIncidentEvent {
 }
 
 /**
- * Applies a verified PagerDuty event to the alert it is about (DESIGN.md §4): found by `incident_key` (the
- * dedup_key it was triggered with, the alert's fingerprint), or by the PagerDuty incident id remembered from an
- * earlier event. `incident.acknowledged` acknowledges a firing alert as "<agent> in PagerDuty" — the same
+ * Applies a verified PagerDuty event to the alerts it is about (DESIGN.md §4): found by `incident_key` (the
+ * dedup_key it was triggered with: the alert's fingerprint, or for an Alertmanager group paged as one incident
+ * the group's key, which stands for every open alert of the group), or by the PagerDuty incident id remembered
+ * from an earlier event. `incident.acknowledged` acknowledges a firing alert as "<agent> in PagerDuty" — the same
  * transition as Slack's button, so its messages are edited through the outbox and reminders and escalation stop —
  * without echoing an acknowledge back to PagerDuty. `incident.resolved` adds a note to the alert's thread; the
  * alert itself stays open until its source resolves it. An event from before the alert's current firing began is
@@ -76,30 +77,36 @@ export function parsePagerDutyWebhook(body: unknown): PagerDutyIncidentEvent {
  */
 export async function takeInPagerDutyEvent(deps: AlertIntakeDeps, event: PagerDutyIncidentEvent): Promise<PagerDutyEventOutcome> {
   if (!HANDLED.has(event.type)) return 'ignored';
-  const fingerprint = await findAlert(deps, event);
-  if (!fingerprint) return 'unknown_incident';
+  const fingerprints = await findAlerts(deps, event);
+  if (fingerprints.length === 0) return 'unknown_incident';
   let outcome = 'unchanged' as PagerDutyEventOutcome;
   const now = deps.now().toISOString();
-  await deps.store.changeAlerts([fingerprint], (existing) => {
-    const found = existing.get(fingerprint);
-    if (!found || found.state === 'resolved') return [];
-    if (event.occurredAt && event.occurredAt < found.firingSince) return [];
-    const alert: AlertRecord = event.incidentId && found.pagerdutyIncidentId !== event.incidentId ? { ...found, pagerdutyIncidentId: event.incidentId } : found;
-    const agent = event.agent ?? 'someone';
-    if (event.type === 'incident.acknowledged') {
-      const change = acknowledge(alert, `${agent} in PagerDuty`, deps.routing, now, { fromPagerDuty: true });
-      if (change) {
-        outcome = 'acknowledged';
-        return [change];
+  await deps.store.changeAlerts(fingerprints, (existing) => {
+    const changes: AlertChange[] = [];
+    for (const fingerprint of fingerprints) {
+      const found = existing.get(fingerprint);
+      if (!found || found.state === 'resolved') continue;
+      if (event.occurredAt && event.occurredAt < found.firingSince) continue;
+      const alert: AlertRecord = event.incidentId && found.pagerdutyIncidentId !== event.incidentId ? { ...found, pagerdutyIncidentId: event.incidentId } : found;
+      const agent = event.agent ?? 'someone';
+      if (event.type === 'incident.acknowledged') {
+        const change = acknowledge(alert, `${agent} in PagerDuty`, deps.routing, now, { fromPagerDuty: true });
+        if (change) {
+          outcome = 'acknowledged';
+          changes.push(change);
+          continue;
+        }
+      } else if (event.type === 'incident.resolved') {
+        outcome = 'noted';
+        const text = `☑️ Resolved in PagerDuty by ${escapeMrkdwn(agent)}. This alert stays open here until its source (${escapeMrkdwn(alert.source)}) reports it resolved.`;
+        const outbox: OutboxInput[] = alertChannels(alert, deps.routing).map((channel) => ({ target: 'slack', orderKey: `slack:${channel}:${alert.fingerprint}`, payload: { kind: 'slack_alert_note', fingerprint: alert.fingerprint, channel, text } }));
+        changes.push({ record: alert, outbox });
+        continue;
       }
-    } else if (event.type === 'incident.resolved') {
-      outcome = 'noted';
-      const text = `☑️ Resolved in PagerDuty by ${escapeMrkdwn(agent)}. This alert stays open here until its source (${escapeMrkdwn(alert.source)}) reports it resolved.`;
-      const outbox: OutboxInput[] = alertChannels(alert, deps.routing).map((channel) => ({ target: 'slack', orderKey: `slack:${channel}:${alert.fingerprint}`, payload: { kind: 'slack_alert_note', fingerprint: alert.fingerprint, channel, text } }));
-      return [{ record: alert, outbox }];
+      // Nothing to show, but the incident id is worth keeping for later events that lack the key.
+      if (alert !== found) changes.push({ record: alert, outbox: [] });
     }
-    // Nothing to show, but the incident id is worth keeping for later events that lack the key.
-    return alert === found ? [] : [{ record: alert, outbox: [] }];
+    return changes;
   });
   if (outcome === 'acknowledged' || outcome === 'noted') deps.kick?.();
   return outcome;
@@ -108,12 +115,15 @@ export async function takeInPagerDutyEvent(deps: AlertIntakeDeps, event: PagerDu
 // How many open alerts are searched for a remembered PagerDuty incident id (only when an event lacks its key).
 const OPEN_ALERT_SCAN = 10_000;
 
-async function findAlert(deps: AlertIntakeDeps, event: PagerDutyIncidentEvent): Promise<string | undefined> {
+async function findAlerts(deps: AlertIntakeDeps, event: PagerDutyIncidentEvent): Promise<string[]> {
   if (event.incidentKey) {
     const [byKey] = await deps.store.getAlerts([event.incidentKey]);
-    if (byKey) return byKey.fingerprint;
+    if (byKey) return [byKey.fingerprint];
   }
-  if (!event.incidentId) return undefined;
+  if (!event.incidentKey && !event.incidentId) return [];
   const open = await deps.store.listAlerts({ states: ['firing', 'acknowledged'], limit: OPEN_ALERT_SCAN });
-  return open.find((alert) => alert.pagerdutyIncidentId === event.incidentId)?.fingerprint;
+  // An Alertmanager group pages as one incident whose key is the group's: every open alert of the group.
+  const grouped = event.incidentKey ? open.filter((alert) => alert.group !== undefined && pagerDedupKey(alert) === event.incidentKey) : [];
+  if (grouped.length > 0) return grouped.map((alert) => alert.fingerprint);
+  return open.filter((alert) => event.incidentId !== undefined && alert.pagerdutyIncidentId === event.incidentId).map((alert) => alert.fingerprint);
 }

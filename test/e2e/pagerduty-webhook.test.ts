@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { remindAndEscalate } from '../../src/alerts/escalation.ts';
-import type { AlertRecord } from '../../src/domain/alert.ts';
+import { pagerDedupKey, type AlertRecord } from '../../src/domain/alert.ts';
 import { startPagerDutyFake, type PagerDutyFake } from '../fakes/pagerduty-fake.ts';
 import { pagingInto, startTestBot, type TestBot } from '../helpers/bot.ts';
 import { incidentEvent, pagerDutySignature, sendPagerDutyWebhook } from '../helpers/pagerduty-webhooks.ts';
@@ -117,6 +117,25 @@ describe('POST /webhooks/pagerduty (PagerDuty webhooks v3)', () => {
     await fetch(`${t.bot.url}/alerts`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ alert: 'health_endpoint_down', severity: 'critical', status: 'resolved', summary: 'back' }) });
     expect((await t.bot.deps.store.getAlerts([alert.fingerprint]))[0]!.state).toBe('resolved');
     expect((await send(t, incidentEvent('incident.resolved', { incidentKey: alert.fingerprint }))).body.outcome).toBe('unchanged');
+  }, 60_000);
+
+  it('acknowledges every open alert of an Alertmanager group paged as one incident, found by the group’s key', async () => {
+    const groupKey = '{}:{alertname="disk_full_group"}';
+    const webhook = {
+      version: '4', groupKey, status: 'firing', receiver: 'dr-bot', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://alertmanager.example:9093', truncatedAlerts: 0,
+      alerts: ['a1', 'b2', 'c3'].map((id) => ({ status: 'firing', labels: { alertname: 'disk_full_group', severity: 'critical', instance: id }, annotations: { summary: `disk full on ${id}` }, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z', generatorURL: '', fingerprint: `feed${id}0000000000`.slice(0, 16) })),
+    };
+    const accepted = await fetch(`${t.bot.url}/alerts/alertmanager`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(webhook) });
+    expect(accepted.status).toBe(202);
+    const members = (await t.bot.deps.store.listAlerts()).filter((a) => a.alert === 'disk_full_group');
+    expect(members).toHaveLength(3);
+    const key = pagerDedupKey(members[0]!);
+    expect(members.every((m) => pagerDedupKey(m) === key && key !== m.fingerprint)).toBe(true);
+    await pagerduty.waitFor((e) => e.action === 'trigger' && e.dedupKey === key, 15_000);
+    const answer = await send(t, incidentEvent('incident.acknowledged', { incidentKey: key, agent: 'Ana' }));
+    expect(answer.body.outcome).toBe('acknowledged');
+    const after = await t.bot.deps.store.getAlerts(members.map((m) => m.fingerprint));
+    expect(after.map((a) => [a.state, a.acknowledgedBy])).toEqual(members.map(() => ['acknowledged', 'Ana in PagerDuty']));
   }, 60_000);
 
   it('matches by the PagerDuty incident id it remembered when an event lacks incident_key, and ignores events older than the current firing', async () => {
