@@ -28,7 +28,7 @@ describe('dr CLI conventions', () => {
 
   it('prints the version, on its own and as JSON, without reading any configuration', async () => {
     const plain = await dr(['--version'], { DR_CONFIG: '/nonexistent/dr.yml' });
-    expect(plain).toEqual({ code: 0, stdout: `dr ${BOT_VERSION}\n`, stderr: '' });
+    expect(plain).toMatchObject({ code: 0, stdout: `dr ${BOT_VERSION}\n`, stderr: '' });
     expect(oneDocument((await dr(['-V', '--json'], {})).stdout)).toEqual({ version: BOT_VERSION });
   });
 
