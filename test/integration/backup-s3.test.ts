@@ -83,9 +83,10 @@ describe('backups into an S3 repository (s3rver over HTTP)', () => {
     const original = await readFile(sandbox.configPath, 'utf8');
     await writeFile(primary, original.replace(/storage:\n\s+kind: local\n\s+path: .*\n/, `storage:\n  kind: s3\n  bucket: alphha-primary\n  region: us-east-1\n  endpoint: ${s3.endpoint}\n  force_path_style: true\n`));
     const { code, stdout } = await dr(['backup', 'storage'], { ...env, DR_CONFIG: primary });
-    expect(code).toBe(0);
-    // One file was changed on disk (and uploaded changed): it no longer matches the DMS's checksum.
-    expect(stdout).toMatch(/storage snapshot storage-\S+: 100 files/);
+    // One file was changed on disk (and uploaded changed): it no longer matches the DMS's checksum, so the
+    // snapshot is kept but not verified, and the command exits 1.
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/storage snapshot storage-\S+: NOT verified [^;]*; 100 files/);
     expect(stdout).toContain(`checksum mismatch (kept as evidence, not as good): ${path.relative(sandbox.uploadsDir, path.join(files[0]!.parentPath, files[0]!.name))}`);
     // /dr status probes the bucket with HeadBucket, and says plainly when it does not exist, and which bucket it is.
     const reachable = await dr(['status'], { ...env, DR_CONFIG: primary });
@@ -146,7 +147,7 @@ describe('backups into an S3 repository (s3rver over HTTP)', () => {
       expect(await readdir(staging).catch(() => [])).toEqual([]);
     }
     const listing = await dr(['backups'], { ...env, DR_CONFIG: elsewhere, DR_STATE: state });
-    expect(listing.stderr).toContain('No backups catalogued yet.');
+    expect(listing.stdout).toContain('No backups catalogued yet.');
   });
 });
 
@@ -213,6 +214,6 @@ describe.skipIf(!(await postgresAvailable()))('a PostgreSQL dump into an S3 repo
     const { code, stderr } = await dr(['backup', 'db'], { ...env, DR_CONFIG: elsewhere, DR_STATE: state });
     expect(code).toBe(2);
     expect(stderr).toMatch(/NoSuchBucket|specified bucket does not exist/);
-    expect((await dr(['backups'], { ...env, DR_CONFIG: elsewhere, DR_STATE: state })).stderr).toContain('No backups catalogued yet.');
+    expect((await dr(['backups'], { ...env, DR_CONFIG: elsewhere, DR_STATE: state })).stdout).toContain('No backups catalogued yet.');
   });
 });
