@@ -136,7 +136,8 @@ describe('repository verification and catalog rebuild', () => {
 
   it('rebuilds the catalog from the manifests after the bot’s state is lost', async () => {
     const lost = { ...env, DR_STATE: path.join(sandbox.dir, 'fresh-state.db') };
-    expect((await dr(['backups'], lost)).stdout).toContain('No backups catalogued yet.');
+    // An empty catalog lists the repository's manifests instead, and says how to bring the catalog back.
+    expect((await dr(['backups'], lost)).stdout).toMatch(/^⚠️ Listed from the repository's manifests\..*--rebuild/m);
     const { code, stdout } = await dr(['backups', '--rebuild'], lost);
     expect(code).toBe(0);
     expect(stdout).toContain('Catalog rebuilt from the repository: 3 backups.');
