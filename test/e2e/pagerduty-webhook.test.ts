@@ -119,6 +119,19 @@ describe('POST /webhooks/pagerduty (PagerDuty webhooks v3)', () => {
     expect((await send(t, incidentEvent('incident.resolved', { incidentKey: alert.fingerprint }))).body.outcome).toBe('unchanged');
   }, 60_000);
 
+  it('matches by the PagerDuty incident id it remembered when an event lacks incident_key, and ignores events older than the current firing', async () => {
+    const alert = await firing(t, pagerduty, 'storage_capacity');
+    // An acknowledgement from before this firing began is about an earlier incident.
+    const stale = await send(t, incidentEvent('incident.acknowledged', { incidentKey: alert.fingerprint, occurredAt: new Date(Date.parse(alert.firingSince) - 60_000).toISOString() }));
+    expect(stale.body.outcome).toBe('unchanged');
+    // incident.triggered names PagerDuty's id for the key; a later event carries only the id.
+    expect((await send(t, incidentEvent('incident.triggered', { incidentKey: alert.fingerprint, incidentId: 'PSTORAGE1' }))).body.outcome).toBe('unchanged');
+    expect((await t.bot.deps.store.getAlerts([alert.fingerprint]))[0]).toMatchObject({ state: 'firing', pagerdutyIncidentId: 'PSTORAGE1' });
+    const byId = await send(t, incidentEvent('incident.acknowledged', { incidentId: 'PSTORAGE1', agent: 'Kim' }));
+    expect(byId.body.outcome).toBe('acknowledged');
+    expect((await t.bot.deps.store.getAlerts([alert.fingerprint]))[0]).toMatchObject({ state: 'acknowledged', acknowledgedBy: 'Kim in PagerDuty' });
+  }, 60_000);
+  // Last: its three alerts reach the critical channel together, as a digest.
   it('acknowledges every open alert of an Alertmanager group paged as one incident, found by the group’s key', async () => {
     const groupKey = '{}:{alertname="disk_full_group"}';
     const webhook = {
@@ -136,19 +149,6 @@ describe('POST /webhooks/pagerduty (PagerDuty webhooks v3)', () => {
     expect(answer.body.outcome).toBe('acknowledged');
     const after = await t.bot.deps.store.getAlerts(members.map((m) => m.fingerprint));
     expect(after.map((a) => [a.state, a.acknowledgedBy])).toEqual(members.map(() => ['acknowledged', 'Ana in PagerDuty']));
-  }, 60_000);
-
-  it('matches by the PagerDuty incident id it remembered when an event lacks incident_key, and ignores events older than the current firing', async () => {
-    const alert = await firing(t, pagerduty, 'storage_capacity');
-    // An acknowledgement from before this firing began is about an earlier incident.
-    const stale = await send(t, incidentEvent('incident.acknowledged', { incidentKey: alert.fingerprint, occurredAt: new Date(Date.parse(alert.firingSince) - 60_000).toISOString() }));
-    expect(stale.body.outcome).toBe('unchanged');
-    // incident.triggered names PagerDuty's id for the key; a later event carries only the id.
-    expect((await send(t, incidentEvent('incident.triggered', { incidentKey: alert.fingerprint, incidentId: 'PSTORAGE1' }))).body.outcome).toBe('unchanged');
-    expect((await t.bot.deps.store.getAlerts([alert.fingerprint]))[0]).toMatchObject({ state: 'firing', pagerdutyIncidentId: 'PSTORAGE1' });
-    const byId = await send(t, incidentEvent('incident.acknowledged', { incidentId: 'PSTORAGE1', agent: 'Kim' }));
-    expect(byId.body.outcome).toBe('acknowledged');
-    expect((await t.bot.deps.store.getAlerts([alert.fingerprint]))[0]).toMatchObject({ state: 'acknowledged', acknowledgedBy: 'Kim in PagerDuty' });
   }, 60_000);
 });
 
