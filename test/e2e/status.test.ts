@@ -52,7 +52,8 @@ describe.each([
     expect(s.status_probe_pagerduty).toMatch(/^⚠️ .*not configured/);
     expect(s.status_header).toBe('⚠️ alphha-sandbox is degraded');
     const probeLines = Object.entries(s).filter(([id]) => id.startsWith('status_probe_'));
-    expect(probeLines).toHaveLength(7);
+    // The seven DMS components and the bot's own alert delivery.
+    expect(probeLines).toHaveLength(8);
     for (const [, text] of probeLines) expect(text).toMatch(/_\(\d+ ms\)_/);
     const audit = await t.bot.deps.store.listAudit();
     expect(audit.at(-1)).toMatchObject({ source: 'slack', actor: 'U0USER0001', channel: 'C0OPS00001', command: 'status', text: 'status', outcome: 'degraded' });

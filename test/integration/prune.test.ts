@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
+import Database from 'better-sqlite3';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
@@ -28,7 +30,12 @@ describe('prune: retention over snapshots, then mark and sweep of objects', () =
     // Ten days of snapshots; each day one document changes, so each day adds one object.
     for (let day = 0; day < 10; day += 1) {
       const changed = files[day]!;
-      await writeFile(path.join(changed.parentPath, changed.name), `day ${day} content of ${changed.name}`);
+      const content = `day ${day} content of ${changed.name}`;
+      await writeFile(path.join(changed.parentPath, changed.name), content);
+      // The DMS records the new content too, as it would for an edit: the snapshot is a verified one.
+      const dms = new Database(sandbox.databaseUrl.slice('sqlite:'.length));
+      dms.prepare('UPDATE documents SET checksum_sha256 = ? WHERE file_path = ?').run(createHash('sha256').update(content).digest('hex'), path.relative(sandbox.uploadsDir, path.join(changed.parentPath, changed.name)));
+      dms.close();
       clock = new Date(Date.parse('2026-11-01T12:00:00Z') + day * 86_400_000);
       const manifest = await backupStorage({
         source: new LocalDocumentSource(sandbox.uploadsDir),
@@ -39,6 +46,7 @@ describe('prune: retention over snapshots, then mark and sweep of objects', () =
         now: () => clock,
         botVersion: 'test',
       });
+      expect(manifest.verified).toBe(true);
       snapshotIds.push(manifest.id);
     }
   });
