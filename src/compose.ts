@@ -11,6 +11,7 @@ import { LocalDocumentStore } from './adapters/storage/local-document-store.ts';
 import { S3DocumentStore } from './adapters/storage/s3-document-store.ts';
 import type { DispatchDeps } from './commands/dispatch.ts';
 import type { Config } from './config/load.ts';
+import { useFingerprintKey } from './config/secret.ts';
 import { DrError, errorText } from './domain/errors.ts';
 import { createMetrics, registerBackupGauges, type BotMetrics } from './observability/metrics.ts';
 import { BACKUP_KINDS, type BackupRepository, type BackupSummary, type WritableBackupRepository } from './ports/backup-repository.ts';
@@ -64,6 +65,9 @@ import { planRotateSecrets, rotateSecretsRun, type RotateSecretsDeps } from './p
 import { LocalDocumentWriter } from './adapters/storage/local-document-writer.ts';
 import { S3DocumentWriter } from './adapters/storage/s3-document-writer.ts';
 
+/** The state store's name for the key secret fingerprints are made with. */
+export const FINGERPRINT_KEY = 'fingerprint';
+
 /** This process, as recorded on the runs it executes: `host.pid.random`. */
 export const PROCESS_OWNER = `${THIS_PROCESS}.${randomBytes(3).toString('hex')}`;
 
@@ -95,6 +99,8 @@ export async function composeDeps(
     logger.warn({ err: errorText(error) }, 'state store unavailable: commands run but are not audited');
     store = unavailableStateStore(/^postgres/.test(config.env.state) ? 'postgres' : 'sqlite', errorText(error));
   }
+  // Fingerprints are keyed by this installation's key, so every process sharing the store shows the same ones.
+  await store.installationKey(FINGERPRINT_KEY).then(useFingerprintKey, (error: unknown) => logger.warn({ err: errorText(error) }, 'no installation key: secret fingerprints hold for this process only'));
   const repository = backupRepository(config);
   const status = statusDeps(config, repository, store);
   // A backup killed mid-way (crash, kill -9) leaves only staged files: they never became backups.

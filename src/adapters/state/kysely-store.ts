@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type ExpressionBuilder, type Generated, type LogEvent } from 'kysely';
 import pg from 'pg';
@@ -103,6 +104,7 @@ interface Tables {
   leases: { name: string; holder: string; expires_at: string };
   state_health: { owner: string; checked_at: string };
   seen_requests: { key: string; expires_at: string };
+  installation_keys: { name: string; key: string; created_at: string };
 }
 
 // A new outbox message's next attempt: earlier than any clock, so it is due at once.
@@ -682,6 +684,17 @@ class KyselyStateStore implements StateStore {
     if (outbox.length === 0) return;
     const createdAt = this.now().toISOString();
     await db.insertInto('outbox').values(outbox.map((m) => ({ target: m.target, order_key: m.orderKey, payload: JSON.stringify(m.payload), status: 'pending', attempts: 0, next_attempt_at: DUE_AT_ONCE, created_at: createdAt }))).execute();
+  }
+
+  async installationKey(name: string): Promise<Buffer> {
+    // Every replica offers a fresh key and keeps whichever was stored first: all of them end up with one key.
+    await this.db
+      .insertInto('installation_keys')
+      .values({ name, key: randomBytes(32).toString('hex'), created_at: this.now().toISOString() })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+    const row = await this.db.selectFrom('installation_keys').select('key').where('name', '=', name).executeTakeFirstOrThrow();
+    return Buffer.from(row.key, 'hex');
   }
 
   async close(): Promise<void> {
