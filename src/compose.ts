@@ -11,7 +11,9 @@ import { LocalDocumentStore } from './adapters/storage/local-document-store.ts';
 import { S3DocumentStore } from './adapters/storage/s3-document-store.ts';
 import type { DispatchDeps } from './commands/dispatch.ts';
 import type { Config } from './config/load.ts';
-import { useFingerprintKey } from './config/secret.ts';
+import { useFingerprintKey, type Secret } from './config/secret.ts';
+import { AgePassphrase } from './adapters/crypto/age-passphrase.ts';
+import { EncryptedBackupRepository } from './adapters/repository/encrypted-backup-repository.ts';
 import { DrError, errorText } from './domain/errors.ts';
 import { createMetrics, registerBackupGauges, type BotMetrics } from './observability/metrics.ts';
 import { BACKUP_KINDS, type BackupRepository, type BackupSummary, type WritableBackupRepository } from './ports/backup-repository.ts';
@@ -173,6 +175,7 @@ export async function composeDeps(
     documents: backupStorageDeps(config, store, repository).source,
     envFile: config.secrets.env_file,
     evidenceDir: config.secrets.evidence_dir,
+    ...(config.env.backupKey ? { cipher: backupCipher(config.env.backupKey) } : {}),
     systemName: config.system.name,
     now,
   });
@@ -395,7 +398,22 @@ function documentStore(config: Config): DocumentStore {
   return new S3DocumentStore(client, storage.bucket, storage.region);
 }
 
+/** The backup repository; with DR_BACKUP_KEY set, everything stored in it is age-encrypted with that passphrase. */
 function backupRepository(config: Config): WritableBackupRepository {
+  const key = config.env.backupKey;
+  const repository = plainRepository(config);
+  return key ? new EncryptedBackupRepository(repository, backupCipher(key)) : repository;
+}
+
+// One cipher per key for the process: its scrypt header is made once and its opened headers are remembered.
+const ciphers = new Map<string, AgePassphrase>();
+function backupCipher(key: Secret): AgePassphrase {
+  let cipher = ciphers.get(key.reveal());
+  if (!cipher) ciphers.set(key.reveal(), (cipher = new AgePassphrase(key.reveal())));
+  return cipher;
+}
+
+function plainRepository(config: Config): WritableBackupRepository {
   const repository = config.backups.repository;
   if (!repository.startsWith('s3://')) return new LocalBackupRepository(repository);
   const { bucket, prefix } = parseS3Url(repository);

@@ -1,3 +1,5 @@
+import type { EncryptionInfo } from '../backup/encryption.ts';
+
 /** Kinds of backup the repository holds (runbook §2). */
 export type BackupKind = 'db' | 'storage' | 'config';
 
@@ -62,6 +64,8 @@ export type PutObjectResult = { sha256: string; sizeBytes: number } & ({ stored:
 
 /** A repository backups can be written into. */
 export interface WritableBackupRepository extends ReadableBackupRepository {
+  /** How new backups are encrypted at rest (DR_BACKUP_KEY set): recorded in their manifests; absent when stored in clear. */
+  readonly encryption?: EncryptionInfo;
   /** True when commit() only renames the staged file on the same disk (bytes read from it are the stored bytes). */
   readonly commitMovesFile: boolean;
   /** A fresh local path to write a backup file into before it is committed. */

@@ -144,6 +144,8 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
         copied: { files: copiedFiles, bytes: copiedBytes, reused: documents.length - copiedFiles },
       },
       documents: documents.sort((a, b) => (a.path < b.path ? -1 : 1)),
+      // Objects are encrypted by the repository when DR_BACKUP_KEY is set: the manifest says how and with which key.
+      ...(deps.repository.encryption ? { encryption: deps.repository.encryption } : {}),
     };
     // The manifest is what makes the snapshot exist: every object it names is on disk first.
     await deps.repository.writeManifest(id, manifest, objectsDurable);
@@ -170,10 +172,16 @@ function rememberSnapshot(deps: BackupStorageDeps, manifest: BackupManifest): vo
   lastSnapshot = documents.length <= REMEMBERED_DOCUMENTS_MAX ? { repository: deps.repository.location, id: manifest.id, documents: new Map(documents.map((d) => [d.path, d])) } : undefined;
 }
 
+// Whether objects a snapshot stored are stored as this run would store them: in clear both, or under the same key.
+function sameEncryption(previous: BackupManifest['encryption'], now: BackupManifest['encryption']): boolean {
+  return previous?.algorithm === now?.algorithm && previous?.key_fingerprint === now?.key_fingerprint;
+}
+
 async function previousDocuments(deps: BackupStorageDeps): Promise<Map<string, SnapshotDocument>> {
-  // Only a snapshot whose objects were last found intact may vouch for files it is not re-reading.
+  // Only a snapshot whose objects were last found intact may vouch for files it is not re-reading, and only one
+  // encrypted as this one is: after DR_BACKUP_KEY is set or changed, every file is stored again, encrypted.
   const latest = (await deps.store.listCatalog({ kind: 'storage', limit: 50 })).find((m) => m.verified);
-  if (!latest) return new Map();
+  if (!latest || !sameEncryption(latest.encryption, deps.repository.encryption)) return new Map();
   if (lastSnapshot?.id === latest.id && lastSnapshot.repository === deps.repository.location) return lastSnapshot.documents;
   const manifest = (await deps.repository.readManifest(latest.id)) as BackupManifest;
   return new Map((manifest.documents ?? []).map((d) => [d.path, d]));

@@ -119,7 +119,8 @@ export async function storeSingleFileBackup(deps: SingleFileBackupDeps, kind: Ba
         tools: { ...produced.tools, node: process.versions.node, 'dr-bot': deps.botVersion },
         verified: true,
         verification: { integrity: produced.integrity, hashes_rechecked: true, ...produced.extra?.verification },
-        ...(produced.extra?.encryption ? { encryption: produced.extra.encryption } : {}),
+        // Encrypted by the repository (DR_BACKUP_KEY set), the manifest says how and with which key.
+        ...(deps.repository.encryption ? { encryption: deps.repository.encryption } : produced.extra?.encryption ? { encryption: produced.extra.encryption } : {}),
       };
       manifestInFlight = true;
       try {

@@ -3,6 +3,9 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:cr
 import { Transform, type TransformCallback } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Decrypter, Encrypter, Stanza, type Identity, type Recipient } from 'age-encryption';
+import type { EncryptionInfo } from '../../backup/encryption.ts';
+import { fingerprint } from '../../config/secret.ts';
+import type { FileCipher } from '../../ports/file-cipher.ts';
 
 // The age v1 format (c2sp.org/age) with a passphrase (scrypt) recipient, so that Debian's `age -d` opens any
 // file dr-bot wrote. The header (scrypt stanza, HMAC) is written and checked by the age-encryption package;
@@ -101,7 +104,7 @@ interface Sealing {
  * the other way round: file keys are remembered by header, so a restore runs scrypt once per header it
  * meets (one per process that wrote backups), not once per object.
  */
-export class AgePassphrase {
+export class AgePassphrase implements FileCipher {
   #passphrase: string;
   private sealing: Promise<Sealing> | undefined;
   private readonly opened = new Map<string, Promise<Buffer>>();
@@ -116,6 +119,14 @@ export class AgePassphrase {
     this.derive = options.derive ?? scryptKey;
   }
 
+  get info(): EncryptionInfo {
+    return { algorithm: 'age', kdf: 'scrypt', key_fingerprint: fingerprint(this.#passphrase) };
+  }
+
+  recognises(head: Buffer): boolean {
+    return looksLikeAge(head);
+  }
+
   /** A stream that turns what is written into it into one age file. */
   encrypt(): Transform {
     return new SealingStream(this.sealingHeader());
@@ -126,7 +137,7 @@ export class AgePassphrase {
    * unchanged (backups stored before encryption, or with DR_BACKUP_KEY unset). `ready` settles once it knows
    * which: it rejects with an AgeError when the file is age but this passphrase does not open it.
    */
-  decrypt(): Transform & { ready: Promise<'age' | 'plain'> } {
+  decrypt(): Transform & { ready: Promise<'encrypted' | 'plain'> } {
     return new OpeningStream((header) => this.fileKeyOf(header));
   }
 
@@ -301,8 +312,8 @@ class SealingStream extends Transform {
 
 /** Decrypts an age file for one passphrase, or passes a file that is not age through untouched. */
 class OpeningStream extends Transform {
-  readonly ready: Promise<'age' | 'plain'>;
-  private decide!: (mode: 'age' | 'plain') => void;
+  readonly ready: Promise<'encrypted' | 'plain'>;
+  private decide!: (mode: 'encrypted' | 'plain') => void;
   private refuse!: (error: Error) => void;
   private mode: 'sniff' | 'header' | 'payload' | 'plain' = 'sniff';
   private readonly queue = new ByteQueue();
@@ -358,7 +369,7 @@ class OpeningStream extends Transform {
       const fileKey = await this.fileKeyOf(Buffer.from(header));
       this.payloadKey = hkdf(fileKey, nonce, 'payload');
       this.mode = 'payload';
-      this.decide('age');
+      this.decide('encrypted');
     }
     if (this.mode === 'payload') {
       while (this.queue.length > CHUNK_BYTES + TAG_BYTES) this.open(this.queue.take(CHUNK_BYTES + TAG_BYTES), false);

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgeError, AgePassphrase, scryptKey } from '../../src/backup/age.ts';
+import { AgeError, AgePassphrase, scryptKey } from '../../src/adapters/crypto/age-passphrase.ts';
 import { ageWithPassphrase } from '../helpers/age-cli.ts';
 
 const PASSPHRASE = 'correct horse battery staple';
@@ -74,7 +74,7 @@ describe('age format against Debian’s age CLI', () => {
       expect(result.code, result.output).toBe(0);
       const decrypting = opener.decrypt();
       const out = await through(decrypting, await readFile(`${file}.age`));
-      expect(await decrypting.ready).toBe('age');
+      expect(await decrypting.ready).toBe('encrypted');
       expect(out.equals(plain), `size ${size}`).toBe(true);
     }
     // The CLI makes a header per file: one scrypt each.
