@@ -221,7 +221,8 @@ function childPids(): string[] {
 function timedDumper(inner: DatabaseDumper, marks: Marks): DatabaseDumper {
   return {
     extension: inner.extension,
-    dumpTo: (file: string, signal: AbortSignal): Promise<DatabaseCopy> => marks.time('dumper.dumpTo (copy + its own check)', () => inner.dumpTo(file, signal)),
+    dumpTo: (file: string, signal: AbortSignal, progress, readCopy): Promise<DatabaseCopy> =>
+      marks.time('dumper.dumpTo (copy + its own check; with a key, encrypting the copy beside the check)', () => inner.dumpTo(file, signal, progress, readCopy)),
   };
 }
 

@@ -68,6 +68,11 @@ export interface WritableBackupRepository extends ReadableBackupRepository {
   readonly encryption?: EncryptionInfo;
   /** True when commit() only renames the staged file on the same disk (bytes read from it are the stored bytes). */
   readonly commitMovesFile: boolean;
+  /**
+   * Reads a finished staged file once and returns its SHA-256; a repository that encrypts does so in the same
+   * pass, so that commit() of that file has only the encrypted result left to store. Optional.
+   */
+  prepareStaged?(stagedPath: string): Promise<string>;
   /** A fresh local path to write a backup file into before it is committed. */
   stage(name: string): Promise<string>;
   /** Moves the staged file under `key` atomically, hashing it unless its SHA-256 is already known; the staged path is gone afterwards. */

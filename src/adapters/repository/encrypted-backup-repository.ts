@@ -64,6 +64,8 @@ export class EncryptedBackupRepository implements WritableBackupRepository {
   }
 
   async discard(pathOrKey: string): Promise<void> {
+    await this.prepared.get(pathOrKey)?.catch(() => {});
+    this.prepared.delete(pathOrKey);
     await this.inner.discard(pathOrKey);
     if (path.isAbsolute(pathOrKey)) await this.inner.discard(sealedPath(pathOrKey));
   }
@@ -88,14 +90,27 @@ export class EncryptedBackupRepository implements WritableBackupRepository {
     return this.inner.removeObject(sha256);
   }
 
+  // Staged files already encrypted (beside a producer's check), by path: their plaintext's SHA-256.
+  private readonly prepared = new Map<string, Promise<string>>();
+
+  /** Encrypts a finished staged file into its sibling, hashing the plaintext: the one read of the copy. */
+  prepareStaged(stagedPath: string): Promise<string> {
+    const sealing = this.encryptFile(stagedPath, sealedPath(stagedPath)).then((done) => done.sha256);
+    this.prepared.set(stagedPath, sealing);
+    sealing.catch(() => {});
+    return sealing;
+  }
+
   /**
-   * Encrypts the staged plaintext into a sibling (hashing the plaintext on the way) and commits that; the
-   * SHA-256 returned, and recorded in the manifest, is the plaintext's.
+   * Encrypts the staged plaintext into a sibling (hashing the plaintext on the way), unless prepareStaged() did,
+   * and commits that; the SHA-256 returned, and recorded in the manifest, is the plaintext's.
    */
   async commit(stagedPath: string, key: string, knownSha256?: string): Promise<StoredFile> {
     const sealed = sealedPath(stagedPath);
+    const prepared = this.prepared.get(stagedPath);
+    this.prepared.delete(stagedPath);
     try {
-      const { sha256 } = await this.encryptFile(stagedPath, sealed);
+      const sha256 = prepared ? await prepared : (await this.encryptFile(stagedPath, sealed)).sha256;
       // Hashed again while encrypting: a staged file that changed after its producer hashed it is refused.
       if (knownSha256 !== undefined && knownSha256 !== sha256) throw new DrError('BACKUP_FAILED', `${key} changed while it was being encrypted (SHA-256 ${sha256.slice(0, 8)}, produced as ${knownSha256.slice(0, 8)})`);
       // The repository underneath does not check the SHA-256 it is given, it only hands it back.
