@@ -8,6 +8,8 @@
 //      ratio ≤ 1.0 at each size (it must grow linearly with the number of files); a fresh process per snapshot (as the
 //      CLI runs it) is measured beside it for information
 //   4. Peak memory of the process running a database backup < 200 MB (child process peak RSS, VmHWM)
+//   5. Encryption at rest: the SQLite and PostgreSQL backups with DR_BACKUP_KEY vs without, alternately in the
+//      same run; ratio ≤ 1.15 each (age: scrypt header once per process, ChaCha20-Poly1305 on node:crypto)
 //
 // Each of our runs happens in a fresh child process (this file with --child), timed inside it around the
 // procedure call only (the bot is already running when an operator asks for a backup), so its peak RSS is the
@@ -35,7 +37,9 @@ import { openStateStore } from '../src/adapters/state/kysely-store.ts';
 import { LocalDocumentSource } from '../src/adapters/storage/local-document-source.ts';
 import type { BackupManifest } from '../src/backup/manifest.ts';
 import type { DatabaseCopy, DatabaseDumper, DocumentChecksums, DocumentEntry, DocumentSource } from '../src/ports/dms.ts';
-import type { ObjectContent, PutObjectResult, StoredFile } from '../src/ports/backup-repository.ts';
+import type { ObjectContent, PutObjectResult, StoredFile, WritableBackupRepository } from '../src/ports/backup-repository.ts';
+import { AgePassphrase } from '../src/adapters/crypto/age-passphrase.ts';
+import { EncryptedBackupRepository } from '../src/adapters/repository/encrypted-backup-repository.ts';
 import type { StateStore } from '../src/ports/state-store.ts';
 import { backupDatabase } from '../src/procedures/backup-db.ts';
 import { backupStorage } from '../src/procedures/backup-storage.ts';
@@ -57,6 +61,8 @@ const SQLITE_RATIO_LIMIT = 1.2;
 const PG_RATIO_LIMIT = 1.1;
 const STORAGE_RATIO_LIMIT = 1.0;
 const MEMORY_LIMIT_MB = 200;
+const ENCRYPTION_RATIO_LIMIT = 1.15;
+const BENCH_KEY = 'bench-backup-passphrase';
 // A backup slower than this is a failure of the bench, not a measurement.
 const BACKUP_TIMEOUT_MS = 30 * 60_000;
 const MB = 1e6;
@@ -71,10 +77,10 @@ function intEnv(name: string, fallback: number): number {
 
 /** What the parent asks a child to run. */
 type ChildJob =
-  | { kind: 'sqlite-backup'; db: string; repo: string; state: string }
+  | { kind: 'sqlite-backup'; db: string; repo: string; state: string; key?: string }
   | { kind: 'sqlite-dump'; db: string; out: string }
   | { kind: 'sqlite-phases'; db: string; out: string }
-  | { kind: 'pg-backup'; url: string; repo: string; state: string }
+  | { kind: 'pg-backup'; url: string; repo: string; state: string; key?: string }
   | { kind: 'storage'; uploads: string; dms: string; repo: string; state: string };
 
 /** Time spent in one labelled step: total over calls, calls, and wall span from first start to last end. */
@@ -217,7 +223,8 @@ function childPids(): string[] {
 function timedDumper(inner: DatabaseDumper, marks: Marks): DatabaseDumper {
   return {
     extension: inner.extension,
-    dumpTo: (file: string, signal: AbortSignal): Promise<DatabaseCopy> => marks.time('dumper.dumpTo (copy + its own check)', () => inner.dumpTo(file, signal)),
+    dumpTo: (file: string, signal: AbortSignal, progress, readCopy): Promise<DatabaseCopy> =>
+      marks.time('dumper.dumpTo (copy + its own check; with a key, encrypting the copy beside the check)', () => inner.dumpTo(file, signal, progress, readCopy)),
   };
 }
 
@@ -232,7 +239,17 @@ async function runChildJob(job: ChildJob): Promise<ChildReport> {
     case 'sqlite-backup':
     case 'pg-backup': {
       store = timeStore(await openStateStore(job.state), marks);
-      const repository = new TimedRepository(job.repo, marks);
+      const timed = new TimedRepository(job.repo, marks);
+      // With a key, as the bot runs with DR_BACKUP_KEY set. The process's one scrypt header is made here, before
+      // the timed part (the bot makes it once, at its first backup), and reported beside the run.
+      let repository: WritableBackupRepository = timed;
+      if (job.key) {
+        const cipher = new AgePassphrase(job.key);
+        const started = performance.now();
+        await cipher.sealingHeader();
+        detail.scryptHeaderMs = Math.round(performance.now() - started);
+        repository = new EncryptedBackupRepository(timed, cipher);
+      }
       const dumper = job.kind === 'sqlite-backup' ? new SqliteDumper(job.db) : new PostgresDumper(job.url);
       const sourceLocation = job.kind === 'sqlite-backup' ? `sqlite:${job.db}` : redactUrl(job.url);
       const deps2 = { ...deps, repository, store, dumper: timedDumper(dumper, marks), sourceLocation };
@@ -510,6 +527,7 @@ async function benchSqlite(root: string, verdicts: Verdict[], memory: ChildRepor
   log(`  warm-up reference (untimed): ${sec(await reference())}`);
   const runs = await alternate(ROUNDS, ours, reference, undefined, settleWriteback);
   memory.push(...runs.ours.map((r) => ({ ...r, detail: { ...r.detail, which: 'sqlite' } })));
+  await compareEncryption('SQLite', (round, key) => runChild({ kind: 'sqlite-backup', db, repo: path.join(dir, `repo-key-${round}`), state, ...(key ? { key } : {}) }).finally(() => rm(path.join(dir, `repo-key-${round}`), { recursive: true, force: true })), verdicts, memory);
 
   // The copy step alone, as the worker does it (backup API + journal switch + integrity_check + counts).
   const dumpOut = path.join(dir, 'dump.sqlite');
@@ -617,6 +635,7 @@ async function benchPostgres(root: string, verdicts: Verdict[], memory: ChildRep
     log(`  warm-up reference (untimed): ${sec(await reference())}`);
     const runs = await alternate(ROUNDS, ours, reference, undefined, settleWriteback);
     memory.push(...runs.ours.map((r) => ({ ...r, detail: { ...r.detail, which: 'postgres' } })));
+    await compareEncryption('PostgreSQL', (round, key) => runChild({ kind: 'pg-backup', url: scratch.url, repo: path.join(dir, `repo-key-${round}`), state, ...(key ? { key } : {}) }).finally(() => rm(path.join(dir, `repo-key-${round}`), { recursive: true, force: true })), verdicts, memory);
     const oursMs = median(runs.ours.map((r) => r.ms));
     const refMs = median(runs.reference);
     const ratio = oursMs / refMs;
@@ -637,6 +656,26 @@ async function benchPostgres(root: string, verdicts: Verdict[], memory: ChildRep
   } finally {
     await scratch.drop();
   }
+}
+
+// ── 5. Encryption at rest ──
+
+/** One database backup with DR_BACKUP_KEY and one without, alternately, ROUNDS each: what encryption costs. */
+async function compareEncryption(name: string, backup: (round: number, key?: string) => Promise<ChildReport>, verdicts: Verdict[], memory: ChildReport[]): Promise<void> {
+  log(`\n  ── ${name} backup with DR_BACKUP_KEY (age) vs without, alternately ──`);
+  const runs = await alternate(ROUNDS, (round) => backup(round, BENCH_KEY), async (round) => (await backup(round + 1000)).ms, undefined, settleWriteback);
+  memory.push(...runs.ours.map((r) => ({ ...r, detail: { ...r.detail, which: `${name === 'SQLite' ? 'sqlite' : 'postgres'} (encrypted)` } })));
+  const keyedMs = median(runs.ours.map((r) => r.ms));
+  const plainMs = median(runs.reference);
+  const ratio = keyedMs / plainMs;
+  table([
+    ['', 'median', 'runs'],
+    ['with DR_BACKUP_KEY (encrypted)', sec(keyedMs), runs.ours.map((r) => sec(r.ms)).join(', ')],
+    ['without (plain)', sec(plainMs), runs.reference.map(sec).join(', ')],
+  ]);
+  log(`  ratio = ${ratio.toFixed(3)} (target ≤ ${ENCRYPTION_RATIO_LIMIT}); the process's one scrypt header (2^18, in a child process, before the timed part): ${runs.ours.map((r) => `${r.detail.scryptHeaderMs} ms`).join(', ')}`);
+  printPhases('breakdown of one encrypted run', runs.ours[0]!);
+  verdicts.push({ name: `${name}: backupDatabase with DR_BACKUP_KEY vs without`, ours: sec(keyedMs), reference: sec(plainMs), ratio: ratio.toFixed(3), target: `≤ ${ENCRYPTION_RATIO_LIMIT}`, pass: ratio <= ENCRYPTION_RATIO_LIMIT });
 }
 
 // ── 3. Document snapshots ──
@@ -759,7 +798,7 @@ function memoryVerdict(memory: readonly ChildReport[], verdicts: Verdict[]): voi
     rows.push([`  ${String(r.detail.which)} ${sec(r.ms)}`, mb(r.mem.hwm), mb(r.mem.baselineRss), mb(r.mem.hwm - r.mem.baselineRss), mb(r.mem.sampledPeakRss), children || '—']);
   }
   table(rows);
-  for (const which of ['sqlite', 'postgres']) {
+  for (const which of ['sqlite', 'postgres', 'sqlite (encrypted)', 'postgres (encrypted)']) {
     const runs = memory.filter((r) => r.detail.which === which);
     if (runs.length === 0) continue;
     const peak = Math.max(...runs.map((r) => r.mem.hwm));

@@ -12,6 +12,9 @@ import { LocalDocumentStore } from './adapters/storage/local-document-store.ts';
 import { S3DocumentStore } from './adapters/storage/s3-document-store.ts';
 import type { DispatchDeps } from './commands/dispatch.ts';
 import type { Config } from './config/load.ts';
+import { useFingerprintKey, type Secret } from './config/secret.ts';
+import { AgePassphrase } from './adapters/crypto/age-passphrase.ts';
+import { EncryptedBackupRepository } from './adapters/repository/encrypted-backup-repository.ts';
 import { DrError, errorText } from './domain/errors.ts';
 import { createMetrics, registerBackupGauges, registerOutboxGauges, type BotMetrics } from './observability/metrics.ts';
 import { BACKUP_KINDS, type BackupRepository, type BackupSummary, type WritableBackupRepository } from './ports/backup-repository.ts';
@@ -65,6 +68,9 @@ import { planRotateSecrets, rotateSecretsRun, type RotateSecretsDeps } from './p
 import { LocalDocumentWriter } from './adapters/storage/local-document-writer.ts';
 import { S3DocumentWriter } from './adapters/storage/s3-document-writer.ts';
 
+/** The state store's name for the key secret fingerprints are made with. */
+export const FINGERPRINT_KEY = 'fingerprint';
+
 /** This process, as recorded on the runs it executes: `host.pid.random`. */
 export const PROCESS_OWNER = `${THIS_PROCESS}.${randomBytes(3).toString('hex')}`;
 
@@ -96,6 +102,8 @@ export async function composeDeps(
     logger.warn({ err: errorText(error) }, 'state store unavailable: commands run but are not audited');
     store = unavailableStateStore(/^postgres/.test(config.env.state) ? 'postgres' : 'sqlite', errorText(error));
   }
+  // Fingerprints are keyed by this installation's key, so every process sharing the store shows the same ones.
+  await store.installationKey(FINGERPRINT_KEY).then(useFingerprintKey, (error: unknown) => logger.warn({ err: errorText(error) }, 'no installation key: secret fingerprints hold for this process only'));
   const repository = backupRepository(config);
   const status = statusDeps(config, repository, store);
   // A backup killed mid-way (crash, kill -9) leaves only staged files: they never became backups.
@@ -169,6 +177,7 @@ export async function composeDeps(
     documents: backupStorageDeps(config, store, repository).source,
     envFile: config.secrets.env_file,
     evidenceDir: config.secrets.evidence_dir,
+    ...(config.env.backupKey ? { cipher: backupCipher(config.env.backupKey) } : {}),
     systemName: config.system.name,
     now,
   });
@@ -408,7 +417,22 @@ function documentStore(config: Config): DocumentStore {
   return new S3DocumentStore(s3ClientFor(config, storage), documentsPlace(config, storage), storage.region);
 }
 
+/** The backup repository; with DR_BACKUP_KEY set, everything stored in it is age-encrypted with that passphrase. */
 function backupRepository(config: Config): WritableBackupRepository {
+  const key = config.env.backupKey;
+  const repository = plainRepository(config);
+  return key ? new EncryptedBackupRepository(repository, backupCipher(key)) : repository;
+}
+
+// One cipher per key for the process: its scrypt header is made once and its opened headers are remembered.
+const ciphers = new Map<string, AgePassphrase>();
+function backupCipher(key: Secret): AgePassphrase {
+  let cipher = ciphers.get(key.reveal());
+  if (!cipher) ciphers.set(key.reveal(), (cipher = new AgePassphrase(key.reveal())));
+  return cipher;
+}
+
+function plainRepository(config: Config): WritableBackupRepository {
   const repository = config.backups.repository;
   if (!repository.startsWith('s3://')) return new LocalBackupRepository(repository);
   const { bucket, prefix } = parseS3Url(repository);

@@ -8,12 +8,21 @@ const SALT_BYTES = 16;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-/** How an encrypted backup file is described in its manifest (never the key itself). */
+/**
+ * How an encrypted backup is described in its manifest (never the key itself): `age` (age-encryption.org/v1,
+ * passphrase recipient) for everything written now; `aes-256-gcm` for config archives written before, in
+ * this file's own format, which restores still read.
+ */
 export interface EncryptionInfo {
-  algorithm: 'aes-256-gcm';
+  algorithm: 'age' | 'aes-256-gcm';
   kdf: 'scrypt';
-  /** First 8 hex of SHA-256 of DR_BACKUP_KEY: which key opens it. */
+  /** DR_BACKUP_KEY's fingerprint (keyed by the installation): which key opens it. */
   key_fingerprint: string;
+}
+
+/** Whether a file starts as this module's own (pre-age) format does. */
+export function isLegacyEncrypted(head: Buffer): boolean {
+  return head.subarray(0, MAGIC.length).equals(MAGIC);
 }
 
 function deriveKey(secret: string, salt: Buffer): Buffer {

@@ -1,3 +1,5 @@
+import type { EncryptionInfo } from '../backup/encryption.ts';
+
 /** Kinds of backup the repository holds (runbook §2). */
 export type BackupKind = 'db' | 'storage' | 'config';
 
@@ -72,8 +74,15 @@ export type KnownObject = 'referenced' | 'present';
 
 /** A repository backups can be written into. */
 export interface WritableBackupRepository extends ReadableBackupRepository {
+  /** How new backups are encrypted at rest (DR_BACKUP_KEY set): recorded in their manifests; absent when stored in clear. */
+  readonly encryption?: EncryptionInfo;
   /** True when commit() only renames the staged file on the same disk (bytes read from it are the stored bytes). */
   readonly commitMovesFile: boolean;
+  /**
+   * Reads a finished staged file once and returns its SHA-256; a repository that encrypts does so in the same
+   * pass, so that commit() of that file has only the encrypted result left to store. Optional.
+   */
+  prepareStaged?(stagedPath: string): Promise<string>;
   /** A fresh local path to write a backup file into before it is committed. */
   stage(name: string): Promise<string>;
   /** Moves the staged file under `key` atomically, hashing it unless its SHA-256 is already known; the staged path is gone afterwards. */

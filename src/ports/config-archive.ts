@@ -1,21 +1,18 @@
-import type { EncryptionInfo } from '../backup/encryption.ts';
-
 /** What a config archive holds. */
 export interface ConfigArchive {
   /** Paths archived (files and folders as configured). */
   entries: string[];
   /** Configured paths that do not exist: reported, not fatal (a deployment may lack nginx/). */
   missing: string[];
-  encryption: EncryptionInfo | undefined;
   sha256: string;
 }
 
 /** Packs `backups.config_paths` (they hold secrets) and reads such an archive back. */
 export interface ConfigArchiver {
-  /** File extension of an archive: `tar.gz`, or `tar.gz.enc` when encrypted. */
+  /** File extension of an archive (`tar.gz`; encryption at rest is the repository's). */
   readonly extension: string;
   archiveTo(file: string): Promise<ConfigArchive>;
-  /** Decrypts (when encrypted) and lists the archive: proof that it can be restored. */
+  /** Lists the archive (decrypting one in the pre-age format): proof that it can be restored. */
   listArchive(file: string): Promise<string[]>;
   /**
    * Puts every file of the archive back at its path (under `root`, `/` for the live system), each one

@@ -75,7 +75,11 @@ export type StreamedCopy = Omit<DatabaseCopy, 'integrity' | 'sha256' | 'sha256Fr
 export interface DatabaseDumper {
   /** File extension of a copy, e.g. `sqlite` or `dump`. */
   readonly extension: string;
-  dumpTo(file: string, signal: AbortSignal, progress?: (update: DumpProgress) => void): Promise<DatabaseCopy>;
+  /**
+   * Writes a checked copy into `file`. The finished copy is read once beside its check by `readCopy` (default:
+   * hashing it), which returns its SHA-256: an encrypting repository encrypts it in that same pass.
+   */
+  dumpTo(file: string, signal: AbortSignal, progress?: (update: DumpProgress) => void, readCopy?: (file: string) => Promise<string>): Promise<DatabaseCopy>;
   /** Streams the copy into `out` as it is produced, for repositories that upload as it comes (pg_dump; not the SQLite backup API, which needs a file). */
   dumpToStream?(out: NodeJS.WritableStream, signal: AbortSignal, progress?: (update: DumpProgress) => void): Promise<StreamedCopy>;
   /** Checks a streamed copy as it is read back: `ok`, or what is wrong (pg_restore --list on its standard input). */

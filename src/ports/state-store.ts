@@ -150,5 +150,7 @@ export interface StateStore {
   /** The ts of an incident's parent message, once posted. */
   incidentThread(id: string): Promise<string | undefined>;
   setIncidentThread(id: string, ts: string): Promise<void>;
+  /** A random 32-byte key kept for this installation under `name`, created on first use (the fingerprint key). */
+  installationKey(name: string): Promise<Buffer>;
   close(): Promise<void>;
 }

@@ -7,7 +7,7 @@ export interface BackupConfigDeps extends SingleFileBackupDeps {
   archiver: ConfigArchiver;
 }
 
-/** Archives `backups.config_paths` (encrypted when DR_BACKUP_KEY is set), proven by reading the archive back before it counts. */
+/** Archives `backups.config_paths` (encrypted by the repository when DR_BACKUP_KEY is set), proven by reading the archive back before it counts. */
 export function backupConfig(deps: BackupConfigDeps): Promise<BackupManifest> {
   return storeSingleFileBackup(deps, 'config', deps.archiver.extension, async (staged) => {
     const archive = await deps.archiver.archiveTo(staged);
@@ -19,7 +19,6 @@ export function backupConfig(deps: BackupConfigDeps): Promise<BackupManifest> {
       tools: {},
       source: { location: archive.entries.join(', ') },
       extra: {
-        ...(archive.encryption ? { encryption: archive.encryption } : {}),
         verification: { archive_entries: listed.length, missing: archive.missing },
       },
     };

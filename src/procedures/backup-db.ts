@@ -37,8 +37,8 @@ export function backupDatabase(deps: BackupDbDeps): Promise<BackupManifest> {
     deps,
     'db',
     dumper.extension,
-    async (staged, signal, progress) => {
-      const copy = await dumper.dumpTo(staged, signal, await withEstimate(progress));
+    async (staged, signal, progress, readCopy) => {
+      const copy = await dumper.dumpTo(staged, signal, await withEstimate(progress), readCopy);
       return { integrity: copy.integrity, ...(copy.sha256 ? { sha256: copy.sha256, sha256FromDisk: copy.sha256FromDisk === true } : {}), ...described(copy) };
     },
     streamed,

@@ -157,6 +157,8 @@ async function snapshotStorage(deps: BackupStorageDeps, signal: AbortSignal): Pr
         ...(fullBecause ? { full_because: fullBecause } : {}),
       },
       documents: documents.sort((a, b) => (a.path < b.path ? -1 : 1)),
+      // Objects are encrypted by the repository when DR_BACKUP_KEY is set: the manifest says how and with which key.
+      ...(deps.repository.encryption ? { encryption: deps.repository.encryption } : {}),
     };
     // The manifest is what makes the snapshot exist: every object it names is on disk first.
     await deps.repository.writeManifest(id, manifest, objectsDurable);
@@ -183,6 +185,11 @@ function rememberSnapshot(deps: BackupStorageDeps, manifest: BackupManifest): vo
   lastSnapshot = documents.length <= REMEMBERED_DOCUMENTS_MAX ? { repository: deps.repository.location, id: manifest.id, documents: byPath(documents) } : undefined;
 }
 
+// Whether objects a snapshot stored are stored as this run would store them: in clear both, or under the same key.
+function sameEncryption(previous: BackupManifest['encryption'], now: BackupManifest['encryption']): boolean {
+  return previous?.algorithm === now?.algorithm && previous?.key_fingerprint === now?.key_fingerprint;
+}
+
 /** What the previous snapshot tells the next one. */
 interface PreviousSnapshot {
   /** Its documents by path: an unchanged file (same size and mtime) is taken from here without being read. */
@@ -197,7 +204,9 @@ interface PreviousSnapshot {
 
 async function previousSnapshot(deps: BackupStorageDeps, signal: AbortSignal): Promise<PreviousSnapshot> {
   // Only a snapshot whose objects were last found intact may vouch for files it is not re-reading.
-  const latest = (await deps.store.listCatalog({ kind: 'storage', limit: 50 })).find(snapshotObjectsProven);
+  // Only one encrypted as this one is, too: after DR_BACKUP_KEY is set or changed, every file is stored again.
+  const candidate = (await deps.store.listCatalog({ kind: 'storage', limit: 50 })).find(snapshotObjectsProven);
+  const latest = candidate && sameEncryption(candidate.encryption, deps.repository.encryption) ? candidate : undefined;
   let documents: Map<string, SnapshotDocument> | undefined;
   let fullBecause: string | undefined;
   if (latest) {

@@ -1,5 +1,8 @@
-import { chmod, copyFile, mkdir, open, readdir, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, copyFile, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { formatBytes } from '../domain/format.ts';
 import { DrError, errorText } from '../domain/errors.ts';
 import type { Incident } from '../domain/incident.ts';
@@ -12,7 +15,8 @@ import { escapeMrkdwn } from '../render/mrkdwn.ts';
 import { declareIncident, noteToOpenIncident, type IncidentDeps } from './incidents.ts';
 import { expectedDurationMs, runLabel } from './plan-helpers.ts';
 import { describeServiceResult } from './service-steps.ts';
-import { sha256OfFile } from '../backup/file-hash.ts';
+import { sha256OfFile, tapStream } from '../backup/file-hash.ts';
+import type { FileCipher } from '../ports/file-cipher.ts';
 
 /** What `isolate` needs (runbook §3.4): evidence sources, the isolation commands, and where to raise the alarm. */
 export interface IsolateDeps {
@@ -25,6 +29,8 @@ export interface IsolateDeps {
   documents: DocumentSource;
   envFile: string;
   evidenceDir: string;
+  /** DR_BACKUP_KEY as a cipher: the evidence (a database copy, the env file) is then kept only encrypted. */
+  cipher?: FileCipher;
   systemName: string;
   now: () => Date;
 }
@@ -156,9 +162,23 @@ async function preserveEvidence(deps: IsolateDeps, incident: Incident, actor: st
   const files = [];
   for (const name of (await readdir(dir)).sort()) {
     const file = path.join(dir, name);
-    files.push({ name, size_bytes: (await stat(file)).size, sha256: await sha256OfFile(file) });
+    if (!deps.cipher) {
+      files.push({ name, size_bytes: (await stat(file)).size, sha256: await sha256OfFile(file) });
+      continue;
+    }
+    // Kept only encrypted (`age -d` opens each file): the manifest names the stored file and hashes both forms.
+    const plaintextSha256 = await encryptEvidence(deps.cipher, file, `${file}.age`);
+    files.push({ name: `${name}.age`, size_bytes: (await stat(`${file}.age`)).size, sha256: await sha256OfFile(`${file}.age`), plaintext_sha256: plaintextSha256 });
   }
-  const manifest = { incident: incident.id, system: deps.systemName, collected_by: actor, collected_at: collectedAt.toISOString(), files, notes };
+  const manifest = {
+    incident: incident.id,
+    system: deps.systemName,
+    collected_by: actor,
+    collected_at: collectedAt.toISOString(),
+    files,
+    notes,
+    ...(deps.cipher ? { encryption: deps.cipher.info } : {}),
+  };
   const manifestFile = path.join(dir, 'manifest.json');
   const handle = await open(manifestFile, 'wx', 0o600);
   try {
@@ -171,4 +191,12 @@ async function preserveEvidence(deps: IsolateDeps, incident: Incident, actor: st
   for (const name of await readdir(dir)) await chmod(path.join(dir, name), 0o400);
   await chmod(dir, 0o500);
   return { dir, files: files.length, bytes: files.reduce((sum, f) => sum + f.size_bytes, 0), manifestSha256: await sha256OfFile(manifestFile) };
+}
+
+// Encrypts one evidence file beside itself and removes the plaintext; returns the plaintext's SHA-256.
+async function encryptEvidence(cipher: FileCipher, file: string, target: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), tapStream((chunk) => hash.update(chunk)), cipher.encrypt(), createWriteStream(target, { flags: 'wx', mode: 0o600 }));
+  await rm(file);
+  return hash.digest('hex');
 }

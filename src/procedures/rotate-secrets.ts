@@ -99,7 +99,7 @@ export async function planRotateSecrets(deps: RotateSecretsDeps, asked: readonly
     steps: [...ROTATE_SECRETS_STEPS],
     backups: [],
     notes: [
-      `Now: ${current.join(', ')} (fingerprints: the first 8 hex digits of SHA-256; values are never shown). New values: 32 random bytes each, base64.`,
+      `Now: ${current.join(', ')} (fingerprints: the first 8 hex digits of an HMAC-SHA-256 under this installation's key; values are never shown). New values: 32 random bytes each, base64.`,
       keep
         ? `The old values stay in the file as ${keys.map(previousKeyOf).join(', ')}, so data sealed with the old ones stays readable.`
         : 'secrets.keep_previous is off: the old values are not kept in the file, so data sealed with them becomes unreadable to the DMS.',

@@ -33,7 +33,7 @@ export interface ProducedFile {
 }
 
 /** Writes a backup file into a staged local path (the SQLite backup API, a tar archive, pg_dump into a local repository). */
-export type FileProducer = (stagedPath: string, signal: AbortSignal, progress: (update: DumpProgress) => void) => Promise<ProducedFile>;
+export type FileProducer = (stagedPath: string, signal: AbortSignal, progress: (update: DumpProgress) => void, readCopy?: (file: string) => Promise<string>) => Promise<ProducedFile>;
 
 /**
  * Streams a backup out as it is produced (pg_dump), and checks it as it is read back: used where the
@@ -88,7 +88,9 @@ export async function storeSingleFileBackup(deps: SingleFileBackupDeps, kind: Ba
         file = { key, sizeBytes, sha256: result.sha256 };
       } else {
         try {
-          produced = await produce(staged!, signal, report);
+          // A repository that encrypts does it while the producer checks its copy, in the pass that hashes it.
+          const readCopy = deps.repository.prepareStaged ? (file: string) => deps.repository.prepareStaged!(file) : undefined;
+          produced = await produce(staged!, signal, report, readCopy);
         } finally {
           // A producer that ignores the signal may write after the deadline's clean-up: remove what it left.
           if (signal.aborted) await deps.repository.discard(staged!).catch(() => {});
@@ -119,7 +121,8 @@ export async function storeSingleFileBackup(deps: SingleFileBackupDeps, kind: Ba
         tools: { ...produced.tools, node: process.versions.node, 'dr-bot': deps.botVersion },
         verified: true,
         verification: { integrity: produced.integrity, hashes_rechecked: true, ...produced.extra?.verification },
-        ...(produced.extra?.encryption ? { encryption: produced.extra.encryption } : {}),
+        // Encrypted by the repository (DR_BACKUP_KEY set), the manifest says how and with which key.
+        ...(deps.repository.encryption ? { encryption: deps.repository.encryption } : produced.extra?.encryption ? { encryption: produced.extra.encryption } : {}),
       };
       manifestInFlight = true;
       try {

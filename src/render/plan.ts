@@ -51,7 +51,7 @@ export function runFacts(run: Run): Array<[string, string]> {
   if (mismatches) facts.push(['Still not matching', mismatches]);
   const kept = s.kept as { location: string } | undefined;
   if (kept) facts.push(['Kept for undo', kept.location]);
-  // Secrets are only ever shown as fingerprints (first 8 hex of SHA-256), old → new.
+  // Secrets are only ever shown as fingerprints (first 8 hex of a keyed HMAC-SHA-256), old → new.
   const rotated = s.rotated as Array<{ key: string; from: string; to: string }> | undefined;
   if (Array.isArray(rotated) && rotated.length) facts.push(['Rotated (fingerprints, old → new)', rotated.map((r) => `${r.key} ${r.from} → ${r.to}`).join('; ')]);
   if (typeof s.envBackup === 'string') facts.push(['Old env file kept as', `${s.envBackup} (mode 0600)`]);

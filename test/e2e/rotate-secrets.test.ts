@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
 import { lstat, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import dotenv from 'dotenv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
 import { openStateStore } from '../../src/adapters/state/kysely-store.ts';
-import { fingerprint } from '../../src/config/secret.ts';
+import { FINGERPRINT_KEY } from '../../src/compose.ts';
+import { fingerprint, useFingerprintKey } from '../../src/config/secret.ts';
 import type { StateStore } from '../../src/ports/state-store.ts';
 import { startSlackFake, type SlackFake } from '../fakes/slack-api.ts';
 import { pagingInto, startTestBot, type TestBot } from '../helpers/bot.ts';
@@ -16,6 +18,9 @@ import { sandboxEnv, tempSandbox } from '../helpers/sandbox.ts';
 const OPERATOR = 'U0OPERATOR';
 const APPROVER = 'U0APPROVER';
 const KEYS = ['SECRET_KEY', 'ENCRYPTION_KEY'] as const;
+
+// The sandbox DMS shows the secrets it loaded as a bare SHA-256 prefix: its own way, not dr-bot's keyed one.
+const dmsFingerprint = (value: string): string => createHash('sha256').update(value).digest('hex').slice(0, 8);
 
 /** What the sandbox server answers now: the pid that answered, its health, and the fingerprints of the secrets it loaded. */
 async function sandboxHealth(sandbox: Sandbox): Promise<{ pid: string | null; status: string; secrets: Record<string, string> }> {
@@ -84,7 +89,7 @@ describe('/dr rotate-secrets through Slack', () => {
   it('rotates every key behind the gate: new values in .env, old ones kept, 0600, restarted and healthy — and no value shown anywhere', async () => {
     const oldValues = dotenv.parse(await readFile(sandbox.envFile, 'utf8'));
     const before = await sandboxHealth(sandbox);
-    expect(before.secrets.SECRET_KEY).toBe(fingerprint(oldValues.SECRET_KEY!));
+    expect(before.secrets.SECRET_KEY).toBe(dmsFingerprint(oldValues.SECRET_KEY!));
 
     const run = await runThroughGate(t, 'rotate-secrets', { requester: OPERATOR, approver: APPROVER }, 'alphha-sandbox');
     expect(run.status).toBe('succeeded');
@@ -106,7 +111,7 @@ describe('/dr rotate-secrets through Slack', () => {
     const after = await sandboxHealth(sandbox);
     expect(after.pid).not.toBe(before.pid);
     expect(after.status).toBe('healthy');
-    expect(after.secrets).toEqual({ SECRET_KEY: fingerprint(newValues.SECRET_KEY!), ENCRYPTION_KEY: fingerprint(newValues.ENCRYPTION_KEY!) });
+    expect(after.secrets).toEqual({ SECRET_KEY: dmsFingerprint(newValues.SECRET_KEY!), ENCRYPTION_KEY: dmsFingerprint(newValues.ENCRYPTION_KEY!) });
 
     // The summary message shows old → new fingerprints.
     const summary = t.slack.calls.filter((c) => JSON.stringify(c.body).includes(run.id) && JSON.stringify(c.body).includes('Rotated (fingerprints')).at(-1);
@@ -159,11 +164,14 @@ describe('dr rotate-secrets from a terminal', () => {
     expect(newValues.SECRET_KEY_PREVIOUS).toBe(oldValues.SECRET_KEY);
     expect(newValues.ENCRYPTION_KEY).toBe(oldValues.ENCRYPTION_KEY);
     expect(newValues.ENCRYPTION_KEY_PREVIOUS).toBeUndefined();
-    expect(result.stdout).toContain(`SECRET_KEY ${fingerprint(oldValues.SECRET_KEY!)} → ${fingerprint(newValues.SECRET_KEY!)}`);
-    expect((await sandboxHealth(sandbox)).secrets.SECRET_KEY).toBe(fingerprint(newValues.SECRET_KEY!));
+    expect((await sandboxHealth(sandbox)).secrets.SECRET_KEY).toBe(dmsFingerprint(newValues.SECRET_KEY!));
 
     const store = await openStateStore(env.DR_STATE!);
     try {
+      // The CLI's fingerprints are keyed by the installation key in its state store: this process takes the same.
+      useFingerprintKey(await store.installationKey(FINGERPRINT_KEY));
+      expect(result.stdout).toContain(`SECRET_KEY ${fingerprint(oldValues.SECRET_KEY!)} → ${fingerprint(newValues.SECRET_KEY!)}`);
+      expect(result.stdout).not.toContain(dmsFingerprint(oldValues.SECRET_KEY!));
       expect((await store.listAudit()).map((e) => e.outcome)).toEqual(expect.arrayContaining(['plan_proposed', 'break_glass', 'run_started', 'run_succeeded']));
       const places = await everythingShown(store, [result.stdout, result.stderr, ...slack.calls.map((call) => JSON.stringify(call))]);
       expectNoSecret(places, [oldValues.SECRET_KEY!, newValues.SECRET_KEY!, oldValues.ENCRYPTION_KEY!]);

@@ -3,7 +3,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sandbox } from '../../sandbox/sandbox.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
-import { decrypt } from '../../src/backup/encryption.ts';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { AgePassphrase } from '../../src/adapters/crypto/age-passphrase.ts';
+import { EncryptedBackupRepository } from '../../src/adapters/repository/encrypted-backup-repository.ts';
+import { LocalBackupRepository } from '../../src/adapters/repository/local-backup-repository.ts';
+import { encryptingStream } from '../../src/backup/encryption.ts';
 import { dr } from '../helpers/cli.ts';
 import { sandboxEnv, tempSandbox } from '../helpers/sandbox.ts';
 
@@ -27,7 +32,7 @@ describe('config backups (tar.gz of backups.config_paths)', () => {
     const { code, stdout } = await dr(['backup', 'config'], { ...env, DR_BACKUP_KEY: 'backup-key-for-tests' });
     expect(code).toBe(0);
     const manifest = await manifestOf(stdout);
-    expect(manifest.encryption).toMatchObject({ algorithm: 'aes-256-gcm', key_fingerprint: expect.stringMatching(/^[0-9a-f]{8}$/) });
+    expect(manifest.encryption).toMatchObject({ algorithm: 'age', key_fingerprint: expect.stringMatching(/^[0-9a-f]{8}$/) });
     expect(stdout).toContain(`encrypted (key ${manifest.encryption!.key_fingerprint})`);
     const file = path.join(sandbox.dir, 'backups', manifest.files[0]!.key);
     const sealed = await readFile(file);
@@ -35,8 +40,10 @@ describe('config backups (tar.gz of backups.config_paths)', () => {
     expect(JSON.stringify(manifest)).not.toContain('backup-key-for-tests');
     expect(JSON.stringify(manifest)).not.toContain(secretValue);
     expect(stdout).not.toContain(secretValue);
-    // Decrypted, it is a gzip stream holding .env among the configured paths.
-    const gz = decrypt('backup-key-for-tests', sealed);
+    // An age file; decrypted, it is a gzip stream holding .env among the configured paths.
+    expect(sealed.subarray(0, 22).toString()).toBe('age-encryption.org/v1\n');
+    const decrypting = new AgePassphrase('backup-key-for-tests').decrypt();
+    const gz = await buffer(Readable.from([sealed]).pipe(decrypting));
     expect(gz.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
     expect(manifest.verification.archive_entries).toBeGreaterThanOrEqual(3);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
@@ -70,18 +77,21 @@ describe('config backups (tar.gz of backups.config_paths)', () => {
     const { code, stdout } = await dr(['backup', 'config'], { ...env, DR_BACKUP_KEY: 'backup-key-for-tests' });
     expect(code).toBe(0);
     const manifest = await manifestOf(stdout);
-    const archive = path.join(sandbox.dir, 'backups', manifest.files[0]!.key);
+    // Decrypted by the repository, as a restore reads it.
+    const repository = (key: string) => new EncryptedBackupRepository(new LocalBackupRepository(path.join(sandbox.dir, 'backups')), new AgePassphrase(key));
+    const archive = await repository('backup-key-for-tests').localFile(manifest.files[0]!.key);
     const { writeFile, rm } = await import('node:fs/promises');
     const original = await readFile(sandbox.envFile, 'utf8');
     await writeFile(sandbox.envFile, 'SECRET_KEY=tampered\n');
     const compose = path.join(sandbox.dir, 'docker-compose.yml');
     await rm(compose);
     const { TarConfigArchiver } = await import('../../src/adapters/config/tar-config-archiver.ts');
-    const { Secret } = await import('../../src/config/secret.ts');
     const configPaths = [sandbox.envFile, compose, path.join(sandbox.dir, 'nginx')];
     const sha256 = manifest.files[0]!.sha256;
-    const archiver = new TarConfigArchiver(configPaths, new Secret('backup-key-for-tests'));
-    const result = await archiver.restoreArchive(archive, '/', 'test1', sha256);
+    // The archive's plaintext, as a restore gets it from the repository: its SHA-256 is the manifest's.
+    const archiver = new TarConfigArchiver(configPaths, undefined);
+    const result = await archiver.restoreArchive(archive.path, '/', 'test1', sha256);
+    await archive.release();
     expect(await readFile(sandbox.envFile, 'utf8')).toBe(original);
     expect((await stat(sandbox.envFile)).mode & 0o777).toBe(0o600);
     expect(await readFile(`${sandbox.envFile}.pre-test1`, 'utf8')).toBe('SECRET_KEY=tampered\n');
@@ -89,7 +99,28 @@ describe('config backups (tar.gz of backups.config_paths)', () => {
     expect(result.restored).toEqual(expect.arrayContaining([sandbox.envFile, compose]));
     expect(result.kept).toEqual([`${sandbox.envFile}.pre-test1`]);
     expect(result.unchanged.length).toBeGreaterThan(0);
-    // The wrong key restores nothing.
-    await expect(new TarConfigArchiver(configPaths, new Secret('wrong-key')).restoreArchive(archive, '/', 'test2', sha256)).rejects.toThrow(/cannot decrypt/);
+    // The wrong key gives nothing to restore, and says which backup it could not open.
+    await expect(repository('wrong-key').localFile(manifest.files[0]!.key)).rejects.toThrow(`backup ${manifest.id} cannot be decrypted: DR_BACKUP_KEY is not the key it was encrypted with`);
+  }, 60_000);
+
+  it('still restores an archive in the AES-256-GCM format config backups had before age', async () => {
+    const { TarConfigArchiver } = await import('../../src/adapters/config/tar-config-archiver.ts');
+    const { Secret } = await import('../../src/config/secret.ts');
+    const { writeFile } = await import('node:fs/promises');
+    const { createHash } = await import('node:crypto');
+    const plain = path.join(sandbox.dir, 'legacy.tar.gz');
+    await new TarConfigArchiver([sandbox.envFile], undefined).archiveTo(plain);
+    const { stream } = encryptingStream('backup-key-for-tests');
+    const legacy = path.join(sandbox.dir, 'legacy.tar.gz.enc');
+    const sealed = await buffer(Readable.from([await readFile(plain)]).pipe(stream));
+    await writeFile(legacy, sealed);
+    // Manifests of that format recorded the SHA-256 of the encrypted file.
+    const sha256 = createHash('sha256').update(sealed).digest('hex');
+    const root = path.join(sandbox.dir, 'legacy-restore');
+    const result = await new TarConfigArchiver([sandbox.envFile], new Secret('backup-key-for-tests')).restoreArchive(legacy, root, 'legacy', sha256);
+    expect(result.restored).toEqual([path.join(root, sandbox.envFile)]);
+    expect(await readFile(path.join(root, sandbox.envFile), 'utf8')).toBe(await readFile(sandbox.envFile, 'utf8'));
+    await expect(new TarConfigArchiver([sandbox.envFile], new Secret('wrong-key')).restoreArchive(legacy, root, 'legacy2', sha256)).rejects.toThrow(/cannot decrypt/);
+    await expect(new TarConfigArchiver([sandbox.envFile], undefined).listArchive(legacy)).rejects.toThrow(/DR_BACKUP_KEY is not set/);
   });
 });

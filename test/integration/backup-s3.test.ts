@@ -148,7 +148,8 @@ describe('backups into an S3 repository (s3rver over HTTP)', () => {
     }
     const listing = await dr(['backups'], { ...env, DR_CONFIG: elsewhere, DR_STATE: state });
     expect(listing.stdout).toContain('No backups catalogued yet.');
-  });
+    // Four CLI processes, three of which make their scrypt header (DR_BACKUP_KEY is set) before S3 refuses.
+  }, 120_000);
 });
 
 describe.skipIf(!(await postgresAvailable()))('a PostgreSQL dump into an S3 repository', () => {

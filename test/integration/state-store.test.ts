@@ -165,6 +165,20 @@ describe.each(backends)('state store contract: $name', ({ skip, open }) => {
     expect(await store.acquireLease('other', 'A', at('2026-01-01T00:02:35.000Z'))).toBe(true);
   });
 
+  it.skipIf(skip)('keeps one random installation key per name, the same for every process that opens the store', async () => {
+    const second = await openStateStore(subject.location);
+    try {
+      // Two "replicas" asking at once both get the one key that was stored first.
+      const [a, b] = await Promise.all([subject.store.installationKey('fingerprint'), second.installationKey('fingerprint')]);
+      expect(a).toHaveLength(32);
+      expect(b.equals(a)).toBe(true);
+      expect((await subject.store.installationKey('fingerprint')).equals(a)).toBe(true);
+      expect((await second.installationKey('other')).equals(a)).toBe(false);
+    } finally {
+      await second.close();
+    }
+  });
+
   it.skipIf(skip)('answers ping and reports its kind', async () => {
     await expect(subject.store.ping()).resolves.toBeUndefined();
     expect(subject.store.kind).toMatch(/^(sqlite|postgres)$/);

@@ -6,19 +6,20 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
-import { decrypt, encryptingStream } from '../../backup/encryption.ts';
+import { decrypt, isLegacyEncrypted } from '../../backup/encryption.ts';
 import { tapStream } from '../../backup/file-hash.ts';
 import type { Secret } from '../../config/secret.ts';
 import type { ConfigArchive, ConfigArchiver, ConfigRestore } from '../../ports/config-archive.ts';
 import { DrError } from '../../domain/errors.ts';
 
-/** tar.gz of the configured paths (absolute, stored relative to /), AES-256-GCM encrypted when DR_BACKUP_KEY is set. */
+/**
+ * tar.gz of the configured paths (absolute, stored relative to /). Encryption at rest is the repository's (age,
+ * DR_BACKUP_KEY); `legacyKey` only opens archives written before that, in dr-bot's own AES-256-GCM format.
+ */
 export class TarConfigArchiver implements ConfigArchiver {
-  constructor(private readonly paths: readonly string[], private readonly key: Secret | undefined) {}
+  readonly extension = 'tar.gz';
 
-  get extension(): string {
-    return this.key ? 'tar.gz.enc' : 'tar.gz';
-  }
+  constructor(private readonly paths: readonly string[], private readonly legacyKey: Secret | undefined) {}
 
   async archiveTo(file: string): Promise<ConfigArchive> {
     const present: string[] = [];
@@ -29,10 +30,8 @@ export class TarConfigArchiver implements ConfigArchiver {
     const hash = createHash('sha256');
     const hashing = tapStream((chunk) => hash.update(chunk));
     const packed = tar.c({ gzip: true, cwd: '/', portable: true }, present.map((p) => path.relative('/', p)));
-    const encryption = this.key ? encryptingStream(this.key.reveal()) : undefined;
-    const stages = [packed, ...(encryption ? [encryption.stream] : []), hashing, createWriteStream(file, { mode: 0o600 })];
-    await (pipeline as unknown as (...streams: unknown[]) => Promise<void>)(...stages);
-    return { entries: present, missing, encryption: encryption?.info, sha256: hash.digest('hex') };
+    await (pipeline as unknown as (...streams: unknown[]) => Promise<void>)(packed, hashing, createWriteStream(file, { mode: 0o600 }));
+    return { entries: present, missing, sha256: hash.digest('hex') };
   }
 
   async listArchive(file: string): Promise<string[]> {
@@ -133,8 +132,11 @@ export class TarConfigArchiver implements ConfigArchiver {
     return this.unseal(await readFile(file));
   }
 
+  // Archives are encrypted at rest by the repository now; one in the pre-age format is opened with the key.
   private async unseal(raw: Buffer): Promise<Buffer> {
-    return this.key ? decrypt(this.key.reveal(), raw) : raw;
+    if (!isLegacyEncrypted(raw)) return raw;
+    if (!this.legacyKey) throw new Error('the archive is encrypted (dr-bot’s format before age) and DR_BACKUP_KEY is not set');
+    return decrypt(this.legacyKey.reveal(), raw);
   }
 }
 

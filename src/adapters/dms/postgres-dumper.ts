@@ -40,7 +40,7 @@ export class PostgresDumper implements DatabaseDumper {
     private readonly lockWaitMs = LOCK_WAIT_MS,
   ) {}
 
-  async dumpTo(file: string, signal: AbortSignal, progress: (update: DumpProgress) => void = () => {}): Promise<DatabaseCopy> {
+  async dumpTo(file: string, signal: AbortSignal, progress: (update: DumpProgress) => void = () => {}, readCopy: (file: string) => Promise<string> = sha256OfFile): Promise<DatabaseCopy> {
     const out = createWriteStream(file, { mode: 0o600 });
     let streamed: StreamedCopy;
     try {
@@ -56,7 +56,7 @@ export class PostgresDumper implements DatabaseDumper {
     // it by a rename, so this read of the bytes on disk is the backup's re-read.
     const [listing, onDisk] = await Promise.all([
       runTool('pg_restore', ['--list', file], process.env, signal).then(judgeListing, (error: unknown) => `pg_restore --list failed: ${(error as Error).message}`),
-      sha256OfFile(file),
+      readCopy(file),
     ]);
     if (onDisk !== streamed.sha256) throw new DrError('BACKUP_FAILED', `the dump reads back with SHA-256 ${onDisk.slice(0, 8)}, written as ${streamed.sha256.slice(0, 8)}`);
     return { ...streamed, integrity: listing, sha256: onDisk, sha256FromDisk: true };

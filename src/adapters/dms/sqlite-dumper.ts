@@ -22,7 +22,7 @@ export class SqliteDumper implements DatabaseDumper {
     private readonly progressEveryMs = PROGRESS_POLL_MS,
   ) {}
 
-  dumpTo(dest: string, signal: AbortSignal, progress: (update: DumpProgress) => void = () => {}): Promise<DatabaseCopy> {
+  dumpTo(dest: string, signal: AbortSignal, progress: (update: DumpProgress) => void = () => {}, readCopy: (file: string) => Promise<string> = sha256OfFile): Promise<DatabaseCopy> {
     return new Promise((resolve, reject) => {
       const worker = new Worker(new URL('./sqlite-backup.worker.mjs', import.meta.url), { workerData: { source: this.file, dest }, execArgv: [] });
       // The copy is one backup step, so its progress is the copy's size on disk, looked at now and then.
@@ -58,7 +58,7 @@ export class SqliteDumper implements DatabaseDumper {
         if ('copied' in answer) {
           stopWatching();
           progress({ bytesDone: 0, phase: 'integrity_check of the copy' });
-          hashing = sha256OfFile(dest);
+          hashing = readCopy(dest);
           hashing.catch(() => {});
           return;
         }

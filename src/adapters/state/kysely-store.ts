@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver, type ExpressionBuilder, type Generated, type LogEvent } from 'kysely';
 import pg from 'pg';
@@ -105,6 +106,7 @@ interface Tables {
   state_health: { owner: string; checked_at: string };
   seen_requests: { key: string; expires_at: string };
   pager_keys: { dedup_key: string; state: string; updated_at: string };
+  installation_keys: { name: string; key: string; created_at: string };
 }
 
 // A new outbox message's next attempt: earlier than any clock, so it is due at once.
@@ -796,6 +798,17 @@ class KyselyStateStore implements StateStore {
     if (outbox.length === 0) return;
     const createdAt = this.now().toISOString();
     await db.insertInto('outbox').values(outbox.map((m) => outboxRow(m, createdAt))).execute();
+  }
+
+  async installationKey(name: string): Promise<Buffer> {
+    // Every replica offers a fresh key and keeps whichever was stored first: all of them end up with one key.
+    await this.db
+      .insertInto('installation_keys')
+      .values({ name, key: randomBytes(32).toString('hex'), created_at: this.now().toISOString() })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+    const row = await this.db.selectFrom('installation_keys').select('key').where('name', '=', name).executeTakeFirstOrThrow();
+    return Buffer.from(row.key, 'hex');
   }
 
   async close(): Promise<void> {

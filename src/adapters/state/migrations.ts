@@ -186,4 +186,15 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0010_encryption_installation_keys': {
+    async up(db: Kysely<unknown>) {
+      // Random keys made once per installation (the fingerprint key): created by the first process to ask.
+      await db.schema
+        .createTable('installation_keys')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
