@@ -145,8 +145,9 @@ describe('hostile requests to POST /slack/events, against the bot process', () =
     expect(await answerBeforeBody(bot.url, 200 * 1024, { ...signedLooking, 'x-slack-request-timestamp': stale })).toBe(401);
     // Within the limit and fresh, the body is read and its signature checked: this one's is wrong.
     expect(await pushBody(bot.url, 200 * 1024, signedLooking)).toBe(401);
-    expect(bot.logs.some((line) => line.msg === 'Slack request refused: timestamp outside the signature window')).toBe(true);
-    expect(bot.logs.some((line) => line.msg === 'Slack request refused: bad signature')).toBe(true);
+    // The bot's log lines arrive over its stderr pipe: wait for them rather than race them.
+    await expect.poll(() => bot.logs.some((line) => line.msg === 'Slack request refused: timestamp outside the signature window'), { timeout: 5_000 }).toBe(true);
+    await expect.poll(() => bot.logs.some((line) => line.msg === 'Slack request refused: bad signature'), { timeout: 5_000 }).toBe(true);
   });
 
   it("answers Slack's unsigned ssl_check, and runs nothing smuggled into one", async () => {

@@ -1,6 +1,7 @@
 // loadConfig: defaults, dr.example.yml kept true, ${VAR} interpolation, error messages that name the key,
 // path resolution, deep freezing and secrets that never print.
 import { createHash } from 'node:crypto';
+import { fingerprint } from '../../../src/config/secret.ts';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -578,10 +579,12 @@ describe('the config object', () => {
     const json = JSON.stringify(config);
     const inspected = inspect(config, { depth: 10 });
     for (const value of Object.values(SECRET_ENV)) {
-      expect(json).toContain(`[secret ${sha8(value)}]`);
-      expect(inspected).toContain(`[secret ${sha8(value)}]`);
+      // Keyed (HMAC under the installation's key), so a bare SHA-256 prefix of a guess does not match it.
+      expect(json).toContain(`[secret ${fingerprint(value)}]`);
+      expect(inspected).toContain(`[secret ${fingerprint(value)}]`);
+      expect(json).not.toContain(`[secret ${sha8(value)}]`);
     }
-    expect(String(env.slackBotToken)).toBe(`[secret ${sha8(SECRET_ENV.SLACK_BOT_TOKEN!)}]`);
+    expect(String(env.slackBotToken)).toBe(`[secret ${fingerprint(SECRET_ENV.SLACK_BOT_TOKEN!)}]`);
     expect(env.slackBotToken?.fingerprint).toMatch(/^[0-9a-f]{8}$/);
   });
 
